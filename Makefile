@@ -1,0 +1,40 @@
+# `make lab` and `make test` each do all set-up on a fresh Debian 12 / Ubuntu 22.04 machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+EXTRAS := notebook,test
+
+.PHONY: lab test setup system venv down lint unit clean
+
+lab: setup
+	$(BIN)/labkit up
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser
+
+test: setup
+	$(BIN)/ruff check labkit tests
+	$(BIN)/pytest tests
+
+setup: system venv
+
+system:
+	@bash scripts/ensure-system-packages
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
+	touch $@
+
+down:
+	$(BIN)/labkit down
+
+lint: venv
+	$(BIN)/ruff check labkit tests
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,78 @@
+"""The app server's FastAPI application: the cluster's REST NBI on one node."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from fastapi import Cookie, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from labkit.appserver.sessions import MemorySessionStore, SessionStore, split_cookie
+from labkit.layout import Layout
+
+
+class Login(BaseModel):
+    user: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+
+
+def create_app(layout: Layout, node: str, sessions: SessionStore | None = None) -> FastAPI:
+    """Build the NBI for `node`. Later tiers add their routers in `include_tiers`."""
+    app = FastAPI(title="labkit NBI", version="1", description=f"REST NBI served by {node}")
+    app.state.layout = layout
+    app.state.node = node
+    app.state.sessions = sessions or MemorySessionStore()
+    started = time.time()
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A client never sees a stack trace; the log keeps the details.
+        import logging
+
+        logging.getLogger("labkit.appserver").exception("unhandled error on %s", request.url.path)
+        return JSONResponse({"detail": f"internal error on {node}: {type(exc).__name__}"},
+                            status_code=500)
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "node": node}
+
+    @app.get("/api/node")
+    def whoami() -> dict:
+        """Which node answered: the round-robin lesson counts these."""
+        return {"node": node, "address": layout.address(node), "pid": os.getpid(),
+                "started": started, "time": time.time()}
+
+    @app.post("/api/login")
+    def login(body: Login, response: Response) -> dict:
+        s = app.state.sessions.create(body.user, node)
+        response.set_cookie("JSESSIONID", f"{s.id}.{node}", httponly=True, samesite="lax",
+                            path="/")
+        return {"session": s.id, "node": node, "user": s.user, "store": app.state.sessions.kind}
+
+    @app.get("/api/session")
+    def session(JSESSIONID: str | None = Cookie(default=None)) -> dict:  # noqa: N803
+        if not JSESSIONID:
+            raise HTTPException(401, "no session: POST /api/login first")
+        sid, route = split_cookie(JSESSIONID)
+        s = app.state.sessions.hit(sid)
+        if s is None:
+            raise HTTPException(401, f"session unknown on {node} (it lived on {route}); "
+                                "log in again")
+        return {"node": node, "hits": s.hits, "user": s.user, "created_on": s.created_on,
+                "route": route, "store": app.state.sessions.kind}
+
+    @app.post("/api/logout")
+    def logout(response: Response, JSESSIONID: str | None = Cookie(default=None)) -> dict:  # noqa: N803
+        if JSESSIONID:
+            app.state.sessions.delete(split_cookie(JSESSIONID)[0])
+        response.delete_cookie("JSESSIONID", path="/")
+        return {"node": node, "logged_out": bool(JSESSIONID)}
+
+    include_tiers(app)
+    return app
+
+
+def include_tiers(app: FastAPI) -> None:
+    """Routers of the tiers beyond the spine (databases, files, devices, jobs) plug in here."""

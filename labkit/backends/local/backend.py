@@ -1,0 +1,290 @@
+"""The local backend: nodes as process trees, each under its own supervisord.
+
+Layout of a run directory (outside the repo, see labkit.layout.home):
+    layout.json           the lab's addresses, ports, topology and generated secrets
+    events.jsonl          the event log
+    faults.json           which node is crashed / frozen / isolated right now
+    lab/                  the lab's own supervisor: the network segment (and device fleet)
+    nodes/<node>/         one supervisord, its programs' configs, data and log/ per node
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from labkit import events
+from labkit.backends.base import FAULT_MODES, Backend, Progress
+from labkit.backends.local import firewall, processes
+from labkit.backends.local.segment import read_state
+from labkit.components import NodeContext, Program, all_components
+from labkit.errors import LabError
+from labkit.supervisor import Supervisor
+
+LAB_SUPERVISOR = "lab"
+
+
+class LocalBackend(Backend):
+    name = "local"
+
+    # -- supervisors --------------------------------------------------------------------------
+    def supervisor(self, node: str) -> Supervisor:
+        if node == LAB_SUPERVISOR:
+            home = self.layout.rundir / "lab"
+            return Supervisor(LAB_SUPERVISOR, home, home / "log")
+        return Supervisor(node, self.layout.node_dir(node), self.layout.log_dir(node))
+
+    def node_programs(self, node: str) -> list[Program]:
+        spec = self.layout.topology.node(node)
+        ctx = NodeContext(self.layout, node)
+        programs: list[Program] = []
+        for comp in all_components():
+            if comp.role in spec.roles:
+                programs += comp.configure(ctx)
+        return programs
+
+    def lab_programs(self) -> list[Program]:
+        import sys
+
+        progs = [Program("segment", [sys.executable, "-m", "labkit.backends.local.segment",
+                                     "--lab", self.layout.lab], priority=10, stopwaitsecs=3)]
+        for comp in all_components():
+            if comp.role == "lab":
+                progs += comp.configure(NodeContext(self.layout, LAB_SUPERVISOR))
+        return progs
+
+    # -- faults bookkeeping -------------------------------------------------------------------
+    @property
+    def _faults_path(self) -> Path:
+        return self.layout.rundir / "faults.json"
+
+    def faults(self) -> dict[str, str]:
+        try:
+            return json.loads(self._faults_path.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _set_fault(self, node: str, mode: str | None) -> None:
+        faults = self.faults()
+        if mode:
+            faults[node] = mode
+        else:
+            faults.pop(node, None)
+        self._faults_path.write_text(json.dumps(faults))
+        isolated = sorted(n for n, m in faults.items() if m == "isolated")
+        (self.layout.rundir / "isolated.json").write_text(json.dumps(isolated))
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        names = [LAB_SUPERVISOR, *(n.name for n in self.layout.nodes)]
+        return any(self.supervisor(n).pid() is not None for n in names)
+
+    def check_ports(self) -> None:
+        """Fail before starting anything if another program holds one of the lab's ports."""
+        lay, p = self.layout, self.layout.ports
+        wanted: list[tuple[str, int, str]] = [(lay.vip, p.http, "VIP http"),
+                                              (lay.vip, p.https, "VIP https")]
+        for n in lay.nodes:
+            addr = lay.address(n.name)
+            if n.has("lb"):
+                wanted += [(addr, p.http, f"{n.name} Apache"), (addr, p.https, f"{n.name} TLS")]
+            if n.has("app"):
+                wanted.append((addr, p.app, f"{n.name} app server"))
+        for host, port, what in wanted:
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind((host, port))
+                except OSError as exc:
+                    if exc.errno == errno.EADDRINUSE:
+                        raise LabError(f"port {host}:{port} ({what}) is already in use by "
+                                       "another program",
+                                       "stop that program (see `ss -ltnp`), or start the lab "
+                                       "with other ports") from None
+                    raise
+
+    def up(self, progress: Progress) -> None:
+        lab_sup = self.supervisor(LAB_SUPERVISOR)
+        fresh = not self.is_running()
+        if fresh:
+            self.check_ports()
+            firewall.clear(self.layout.lab)
+            self._faults_path.unlink(missing_ok=True)
+            (self.layout.rundir / "isolated.json").write_text("[]")
+        progress("starting the lab network (VIP segment)")
+        lab_sup.write_config(self.lab_programs())
+        lab_sup.start()
+        for n in self.layout.nodes:
+            if self.faults().get(n.name):
+                continue  # a node a learner broke stays broken until `recover`
+            sup = self.supervisor(n.name)
+            if sup.pid() is None:
+                progress(f"starting {n.name} ({', '.join(n.roles)})")
+                sup.write_config(self.node_programs(n.name))
+                sup.start()
+        self.wait_components(progress, [n.name for n in self.layout.nodes
+                                        if not self.faults().get(n.name)])
+
+    def wait_components(self, progress: Progress, nodes: list[str], timeout: float = 180) -> None:
+        for comp in all_components():
+            holders = [n for n in nodes if comp.role in self.layout.topology.node(n).roles]
+            for node in holders:
+                progress(f"waiting for {type(comp).__name__} on {node}")
+                comp.wait_ready(NodeContext(self.layout, node), timeout)
+            if holders:
+                comp.after_up(self.layout, holders)
+
+    def down(self, progress: Progress) -> None:
+        for n in self.layout.nodes:
+            sup = self.supervisor(n.name)
+            pid = sup.pid()
+            if pid is None:
+                continue
+            if self.faults().get(n.name) == "frozen":
+                processes.thaw_tree(pid)
+            progress(f"stopping {n.name}")
+            sup.stop()
+            if sup.pid() is not None:  # did not stop in time: no survivors allowed
+                processes.kill_tree(pid)
+        progress("stopping the lab network")
+        sup = self.supervisor(LAB_SUPERVISOR)
+        pid = sup.pid()
+        sup.stop()
+        if pid and sup.pid() is not None:
+            processes.kill_tree(pid)
+        self._reap_strays()
+        firewall.clear(self.layout.lab)
+        self._faults_path.unlink(missing_ok=True)
+
+    def _reap_strays(self) -> None:
+        """Kill anything still bound to the lab's addresses (e.g. a node killed mid-start)."""
+        import psutil
+
+        prefix = self.layout.prefix + "."
+        for conn in psutil.net_connections(kind="inet"):
+            if conn.laddr and conn.laddr.ip.startswith(prefix) and conn.pid:
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    psutil.Process(conn.pid).kill()
+
+    # -- state --------------------------------------------------------------------------------
+    def node_state(self, node: str) -> str:
+        fault = self.faults().get(node)
+        if fault:
+            return fault
+        return "up" if self.supervisor(node).pid() is not None else "down"
+
+    def services(self, node: str) -> dict[str, str]:
+        state = self.node_state(node)
+        names = [p.name for p in self.node_programs(node)]
+        if state in ("crashed", "down"):
+            return {n: "down" for n in names}
+        if state == "frozen":
+            return {n: "frozen" for n in names}
+        info = self.supervisor(node).programs()
+        return {n: info[n]["statename"].lower() if n in info else "unknown" for n in names}
+
+    def vip(self) -> dict[str, Any]:
+        seg = read_state(self.layout.rundir)
+        views = {}
+        for n in self.layout.topology.with_role("lb"):
+            try:
+                views[n.name] = json.loads((self.layout.node_dir(n.name) / "vrrp.json")
+                                           .read_text())["state"]
+            except (FileNotFoundError, ValueError, KeyError):
+                views[n.name] = "unknown"
+            if self.node_state(n.name) in ("crashed", "down"):
+                views[n.name] = "down"
+        believers = sorted(n for n, v in views.items() if v == "master")
+        return {"owner": seg.get("owner"), "claimants": seg.get("claimants", []),
+                "views": views, "split_brain": len(believers) > 1, "believers": believers}
+
+    def resources(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for name in [LAB_SUPERVISOR, *(n.name for n in self.layout.nodes)]:
+            info = self.supervisor(name).programs() if self.node_state(name) == "up" or \
+                name == LAB_SUPERVISOR else {}
+            out[name] = {prog: processes.rss(p["pid"]) for prog, p in info.items() if p["pid"]}
+        return out
+
+    # -- faults -------------------------------------------------------------------------------
+    def fail(self, node: str, mode: str) -> None:
+        if mode not in FAULT_MODES:
+            raise LabError(f"unknown fault mode {mode!r}",
+                           f"choose one of: {', '.join(FAULT_MODES)}")
+        self.layout.topology.node(node)
+        state = self.node_state(node)
+        if state != "up":
+            raise LabError(f"{node} is already {state}",
+                           f"run `labkit recover {node}` first" if state != "down"
+                           else "start the lab with `labkit up`")
+        sup = self.supervisor(node)
+        pid = sup.pid()
+        assert pid is not None
+        t0 = time.time()
+        if mode == "crash":
+            count = processes.kill_tree(pid)
+            self._set_fault(node, "crashed")
+            msg = f"{node} crashed: SIGKILL to {count} processes (supervisor included)"
+        elif mode == "freeze":
+            count = processes.freeze_tree(pid)
+            self._set_fault(node, "frozen")
+            msg = f"{node} frozen: SIGSTOP to {count} processes (like a hung VM)"
+        else:
+            self._set_fault(node, "isolated")
+            if firewall.available():
+                firewall.isolate(self.layout.lab, self.layout.address(node), self.layout.prefix)
+                msg = f"{node} isolated: nftables drops all traffic between it and its peers"
+            else:
+                msg = (f"{node} isolated from the lab segment only (VRRP adverts, VIP traffic): "
+                       "without root, direct connections between node addresses cannot be cut")
+        events.emit(self.layout.events_path, "fault", node=node, mode=mode, at=t0, message=msg)
+
+    def fail_service(self, node: str, service: str) -> None:
+        if self.node_state(node) != "up":
+            raise LabError(f"{node} is {self.node_state(node)}: its services cannot be failed",
+                           f"run `labkit recover {node}` first")
+        programs = [p.name for p in self.node_programs(node)]
+        if service not in programs:
+            raise LabError(f"{node} runs no service {service!r}",
+                           f"its services are: {', '.join(programs)}")
+        info = self.supervisor(node).programs().get(service)
+        if not info or not info.get("pid"):
+            now = info["statename"] if info else "unknown"
+            raise LabError(f"{node}/{service} is not running right now ({now})",
+                           "wait for its supervisor to restart it")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(info["pid"], signal.SIGKILL)
+        events.emit(self.layout.events_path, "fault", node=node, service=service, mode="kill",
+                    message=f"{node}/{service} killed (pid {info['pid']}); its supervisor "
+                            "will restart it")
+
+    def recover(self, node: str) -> None:
+        self.layout.topology.node(node)
+        state = self.node_state(node)
+        if state == "up":
+            raise LabError(f"{node} is up: there is nothing to recover",
+                           f"break it first, e.g. `labkit fail {node} --mode crash`")
+        if state == "down":
+            raise LabError(f"{node} is down because the lab is not running",
+                           "start it with `labkit up`")
+        sup = self.supervisor(node)
+        if state == "crashed":
+            sup.write_config(self.node_programs(node))
+            sup.start()
+        elif state == "frozen":
+            pid = sup.pid()
+            if pid is not None:
+                processes.thaw_tree(pid)
+        elif state == "isolated" and firewall.available():
+            firewall.heal(self.layout.lab, self.layout.address(node))
+        self._set_fault(node, None)
+        events.emit(self.layout.events_path, "recover", node=node, was=state,
+                    message=f"{node} recovered (was {state})")
+        self.wait_components(lambda _m: None, [node])

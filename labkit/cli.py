@@ -1,0 +1,152 @@
+"""The `labkit` command: start, look at, break and mend a lab.
+
+Every command exits non-zero with one plain message (and what to do next) on bad input, and
+changes nothing in that case.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from labkit import events as eventlog
+from labkit.cluster import Cluster
+from labkit.errors import LabError
+from labkit.topology import Topology
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="A small real HA cluster to break and watch heal.")
+console = Console(stderr=True)
+LabOpt = typer.Option(None, "--lab", help="Lab name (default: $LABKIT_LAB or 'default').")
+
+
+@app.command()
+def up(nodes: int | None = typer.Option(None, help="Number of nodes (default 4)."),  # noqa: UP007
+       topology: Path | None = typer.Option(None, help="A YAML topology file."),  # noqa: UP007
+       backend: str = typer.Option("local", help="local (plain processes)."),
+       lab: str | None = LabOpt) -> None:  # noqa: UP007
+    """Start the lab (idempotent) and return once it answers through its VIP."""
+    topo = Topology.load(topology) if topology else None
+    t0 = time.monotonic()
+    with console.status("starting the lab…") as status:
+        def progress(msg: str) -> None:
+            status.update(msg + "…")
+            console.log(msg)
+        cluster = Cluster.up(nodes=nodes, topology=topo, backend=backend, lab=lab,
+                             progress=progress)
+    console.print(f"[green]lab {cluster.layout.lab} is up[/] in {time.monotonic() - t0:.1f}s: "
+                  f"{cluster.layout.vip_url}  (HTTPS {cluster.layout.vip_https_url})")
+
+
+@app.command()
+def down(lab: str | None = LabOpt,  # noqa: UP007
+         purge: bool = typer.Option(False, help="Also delete the lab's data and run directory.")
+         ) -> None:
+    """Stop everything of the lab; nothing keeps running or listening."""
+    from labkit.layout import Layout
+
+    cluster = Cluster(Layout.load(lab))
+    cluster.down(progress=lambda m: console.log(m), purge=purge)
+    console.print(f"[green]lab {cluster.layout.lab} is down[/]")
+
+
+@app.command()
+def status(lab: str | None = LabOpt,  # noqa: UP007
+           as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+           resources: bool = typer.Option(False, "--resources", help="Resident memory per service.")
+           ) -> None:
+    """Show nodes, services, the VIP owner and each tier's state."""
+    from labkit.layout import Layout
+
+    st = Cluster(Layout.load(lab)).status(resources=resources)
+    if as_json:
+        print(json.dumps(st, indent=2, default=str))
+        return
+    out = Console()
+    vip = st["vip"]
+    owner = vip["owner"] or "nobody"
+    out.print(f"lab [bold]{st['lab']}[/] ({st['backend']}), VIP {vip['url']} → [bold]{owner}[/]"
+              + ("  [red]SPLIT BRAIN: " + ", ".join(vip["believers"]) + " all think they own it[/]"
+                 if vip.get("split_brain") else ""))
+    table = Table("node", "address", "state", "roles", "services")
+    for n in st["nodes"]:
+        colour = {"up": "green", "crashed": "red", "frozen": "blue", "isolated": "yellow"}.get(
+            n["state"], "white")
+        services = " ".join(f"{k}:{v}" for k, v in n["services"].items())
+        table.add_row(n["name"], n["address"], f"[{colour}]{n['state']}[/]", ",".join(n["roles"]),
+                      services)
+    out.print(table)
+    for key, value in st.items():
+        if key not in ("lab", "backend", "running", "vip", "nodes"):
+            out.print(f"[bold]{key}[/]: {json.dumps(value, default=str)}")
+
+
+@app.command()
+def fail(target: str = typer.Argument(..., help="NODE or NODE/SERVICE, e.g. node1 or node2/app"),
+         mode: str = typer.Option("crash", help="crash | freeze | isolate (nodes only)."),
+         lab: str | None = LabOpt) -> None:  # noqa: UP007
+    """Break a node (crash, freeze, isolate) or kill one service."""
+    cluster = Cluster.attach(lab)
+    cluster.fail(target, mode)
+    last = cluster.events()[-1]
+    console.print(f"[yellow]{last.get('message', target)}[/]")
+
+
+@app.command()
+def recover(node: str, lab: str | None = LabOpt) -> None:  # noqa: UP007
+    """Bring a crashed, frozen or isolated node back."""
+    cluster = Cluster.attach(lab)
+    cluster.recover(node)
+    console.print(f"[green]{node} recovered[/]")
+
+
+@app.command()
+def events(follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
+           as_json: bool = typer.Option(False, "--json"),
+           lab: str | None = LabOpt) -> None:  # noqa: UP007
+    """Print the lab's event log (VIP moves, faults, failovers...)."""
+    from labkit.layout import Layout
+
+    layout = Layout.load(lab)
+    show = (lambda e: print(json.dumps(e))) if as_json else (lambda e: print(eventlog.describe(e)))
+    for ev in eventlog.read(layout.events_path):
+        show(ev)
+    if follow:
+        try:
+            for ev in eventlog.follow(layout.events_path):
+                show(ev)
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            pass
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except LabError as exc:
+        console.print(f"[red]error:[/] {exc.message}")
+        if exc.hint:
+            console.print(f"  → {exc.hint}")
+        sys.exit(2)
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
+        sys.exit(code or 0)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""`Cluster`: the one Python handle on a lab, used by the CLI, the tests and the notebooks.
+
+    from labkit import Cluster
+    lab = Cluster.up()              # or Cluster.attach() for the lab that is already running
+    lab.status()["vip"]["owner"]    # 'node1'
+    lab.fail("node1", "crash")      # watch the VIP move
+    lab.recover("node1")
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from labkit import events
+from labkit.backends import backend_for
+from labkit.backends.base import FAULT_MODES
+from labkit.components import all_components
+from labkit.errors import LabError
+from labkit.layout import Layout, default_lab_name, home
+from labkit.tls import ensure_certificate
+from labkit.topology import Topology
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+class Cluster:
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.backend = backend_for(layout)
+
+    # -- life cycle ---------------------------------------------------------------------------
+    @classmethod
+    def up(cls, nodes: int | None = None, topology: Topology | None = None,
+           backend: str = "local", lab: str | None = None,
+           progress: Callable[[str], None] = _quiet, timeout: float = 240) -> Cluster:
+        """Start the lab (or make sure it runs) and return once the VIP answers."""
+        lab = lab or default_lab_name()
+        layout = cls._layout_for(lab, nodes, topology, backend)
+        cluster = cls(layout)
+        cluster.backend.up(progress)
+        progress("waiting for the VIP to answer")
+        cluster.wait_vip(timeout=timeout)
+        events.emit(layout.events_path, "lab", message=f"lab {lab} is up at {layout.vip_url}")
+        return cluster
+
+    @staticmethod
+    def _layout_for(lab: str, nodes: int | None, topology: Topology | None,
+                    backend: str) -> Layout:
+        if topology is not None and nodes is not None and nodes != len(topology.nodes):
+            raise LabError("give either --nodes or --topology, not both")
+        wanted = topology or (Topology.default(nodes) if nodes else None)
+        rundir = home() / lab
+        existing: Layout | None = None
+        if (rundir / "layout.json").exists():
+            existing = Layout.load(lab)
+            running = backend_for(existing).is_running()
+            if running and wanted is not None and wanted != existing.topology:
+                raise LabError(f"lab {lab!r} is running with another topology",
+                               "run `labkit down` first, or leave out --nodes/--topology")
+            if running and backend != existing.backend:
+                raise LabError(f"lab {lab!r} is running on the {existing.backend} backend",
+                               "run `labkit down` first to switch backends")
+        from labkit.backends.local import network
+
+        rundir.mkdir(parents=True, exist_ok=True)
+        if existing is not None and (wanted is None or wanted == existing.topology):
+            network.reclaim(existing.prefix, rundir)
+            layout = existing
+            layout.backend = backend
+        else:
+            prefix = existing.prefix if existing else network.claim(rundir)
+            if existing:
+                network.reclaim(prefix, rundir)
+            layout = Layout(lab=lab, topology=wanted or Topology.default(), prefix=prefix,
+                            backend=backend,
+                            secrets=existing.secrets if existing else Layout.new_secrets())
+        layout.save()
+        ensure_certificate(layout.rundir / "tls",
+                           [layout.vip, *(layout.address(n.name) for n in layout.nodes)],
+                           f"labkit {lab}")
+        return layout
+
+    @classmethod
+    def attach(cls, lab: str | None = None) -> Cluster:
+        """Take hold of the lab that is already running (the notebooks start here)."""
+        cluster = cls(Layout.load(lab))
+        if not cluster.backend.is_running():
+            raise LabError(f"lab {cluster.layout.lab!r} is not running",
+                           "start it with `labkit up` (or `make lab`)")
+        return cluster
+
+    def down(self, progress: Callable[[str], None] = _quiet, purge: bool = False) -> None:
+        """Stop every process of the lab; with purge, delete its data and run directory too."""
+        from labkit.backends.local import network
+
+        self.backend.down(progress)
+        network.release(self.layout.prefix, self.layout.rundir)
+        events.emit(self.layout.events_path, "lab", message=f"lab {self.layout.lab} is down")
+        if purge:
+            import shutil
+
+            shutil.rmtree(self.layout.rundir, ignore_errors=True)
+
+    def wait_vip(self, timeout: float = 60) -> str:
+        """Wait until a request through the VIP is answered; returns the answering node."""
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(f"{self.layout.vip_url}/api/node", timeout=2)
+                if r.status_code == 200:
+                    return r.json()["node"]
+                last = f"HTTP {r.status_code}"
+            except httpx.HTTPError as exc:
+                last = type(exc).__name__
+            time.sleep(0.2)
+        raise LabError(f"the VIP {self.layout.vip_url} did not answer within {timeout:.0f}s "
+                       f"({last})", f"see `labkit status` and the logs under {self.layout.rundir}")
+
+    # -- faults -------------------------------------------------------------------------------
+    def fail(self, target: str, mode: str = "crash") -> None:
+        """Break a node (`node2`, mode crash|freeze|isolate) or one service (`node2/app`)."""
+        node, _, service = target.partition("/")
+        self.layout.topology.node(node)
+        if service:
+            self.backend.fail_service(node, service)
+        elif mode not in FAULT_MODES:
+            raise LabError(f"unknown fault mode {mode!r}",
+                           f"choose one of: {', '.join(FAULT_MODES)}")
+        else:
+            self.backend.fail(node, mode)
+
+    def recover(self, node: str) -> None:
+        self.backend.recover(node)
+
+    def recover_all(self) -> list[str]:
+        """Recover every broken node (tests and lessons tidy up with this)."""
+        broken = [n.name for n in self.layout.nodes
+                  if self.backend.node_state(n.name) not in ("up", "down")]
+        for n in broken:
+            self.backend.recover(n)
+        return broken
+
+    # -- looking ------------------------------------------------------------------------------
+    def status(self, resources: bool = False) -> dict[str, Any]:
+        lay = self.layout
+        nodes = []
+        for n in lay.nodes:
+            nodes.append({"name": n.name, "address": lay.address(n.name),
+                          "state": self.backend.node_state(n.name), "roles": list(n.roles),
+                          "services": self.backend.services(n.name)})
+        vip = self.backend.vip()
+        out: dict[str, Any] = {
+            "lab": lay.lab, "backend": lay.backend, "running": self.backend.is_running(),
+            "vip": {"address": lay.vip, "port": lay.ports.http, "https_port": lay.ports.https,
+                    "url": lay.vip_url, "https_url": lay.vip_https_url, **vip},
+            "nodes": nodes,
+        }
+        live = [n["name"] for n in nodes if n["state"] == "up"]
+        for comp in all_components():
+            section = comp.status(lay, live)
+            if section is not None:
+                out.update(section)
+        if resources:
+            per = self.backend.resources()
+            out["resources"] = {"rss": per, "total": sum(sum(v.values()) for v in per.values())}
+        return out
+
+    def events(self, since: float = 0.0) -> list[dict[str, Any]]:
+        return events.read(self.layout.events_path, since)
+
+    def client(self, https: bool = False, **kwargs: Any) -> httpx.Client:
+        """An HTTP client aimed at the VIP (cookies kept, so sessions stick)."""
+        base = self.layout.vip_https_url if https else self.layout.vip_url
+        verify = (ssl.create_default_context(cafile=str(self.layout.rundir / "tls" / "cert.pem"))
+                  if https else True)
+        return httpx.Client(base_url=base, verify=verify, timeout=kwargs.pop("timeout", 5),
+                            **kwargs)
+
+    @property
+    def vip_url(self) -> str:
+        return self.layout.vip_url
+
+    def __repr__(self) -> str:
+        return f"<Cluster {self.layout.lab} {self.layout.backend} {self.layout.vip_url}>"

@@ -1,0 +1,114 @@
+"""What every real server of the lab (Apache, the app server, MariaDB, ...) provides.
+
+A component is one kind of server, configured for one node. It writes its configuration under the
+node's directory and says which long-running programs the node's supervisor must keep alive. The
+backend starts those programs; the component then says when they are ready, and what it looks
+like right now. Cluster-wide steps (setting up replication between two instances, creating a
+keyspace) go in `after_up`, which runs once all nodes are started.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from labkit.errors import LabError
+
+if TYPE_CHECKING:
+    from labkit.layout import Layout
+
+
+@dataclass
+class Program:
+    """One process for a node's supervisor to run and restart (a supervisord [program:x])."""
+
+    name: str
+    command: list[str]
+    environment: dict[str, str] = field(default_factory=dict)
+    directory: Path | None = None
+    priority: int = 100  # lower starts first
+    startsecs: int = 1
+    stopwaitsecs: int = 10
+    stopsignal: str = "TERM"
+    autorestart: bool = True
+    user: str | None = None  # run as this user (servers that refuse root)
+
+
+@dataclass
+class NodeContext:
+    """The facts one component needs about the node it is configured for."""
+
+    layout: Layout
+    node: str
+
+    @property
+    def address(self) -> str:
+        return self.layout.address(self.node)
+
+    @property
+    def dir(self) -> Path:
+        return self.layout.node_dir(self.node)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.layout.log_dir(self.node)
+
+    def log(self, program: str) -> Path:
+        return self.log_dir / f"{program}.log"
+
+    def path(self, *parts: str) -> Path:
+        p = self.dir.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+class Component(ABC):
+    """One real server kind. Subclasses set `role` (the topology role that places them)."""
+
+    role: ClassVar[str]
+    #: the supervisor program names this component runs (used by `labkit fail NODE/SERVICE`)
+    programs: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def configure(self, ctx: NodeContext) -> list[Program]:
+        """Write config files for this node; return the programs its supervisor should run."""
+
+    def wait_ready(self, ctx: NodeContext, timeout: float) -> None:  # noqa: B027 - optional hook
+        """Block until this node's instance answers; raise LabError with its log tail if not."""
+
+    def after_up(self, layout: Layout, ready_nodes: list[str]) -> None:  # noqa: B027
+        """Cluster-wide set-up once every node's programs run (replication, keyspaces...)."""
+
+    def status(self, layout: Layout, live_nodes: list[str]) -> dict[str, Any] | None:
+        """A section for `labkit status --json`, or None for none."""
+        return None
+
+
+def wait_for_port(host: str, port: int, timeout: float, what: str, log: Path | None = None,
+                  alive: Callable[[], bool] | None = None) -> None:
+    """Wait until a TCP port accepts connections, or fail naming the service and its log tail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if alive is not None and not alive():
+                break
+            time.sleep(0.1)
+    raise start_failure(what, f"{host}:{port} did not answer within {timeout:.0f}s", log)
+
+
+def start_failure(what: str, why: str, log: Path | None) -> LabError:
+    """A LabError for a service that would not start, carrying the end of its log."""
+    tail = ""
+    if log is not None and log.exists():
+        lines = log.read_text(errors="replace").splitlines()[-15:]
+        tail = "\n    " + "\n    ".join(lines) if lines else ""
+    where = f"its log: {log}" if log else "the service's log"
+    return LabError(f"{what} failed to start: {why}{tail}", f"read {where}")

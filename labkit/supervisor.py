@@ -1,0 +1,158 @@
+"""One supervisord per node: the seed's "application monitoring and automatic recovery".
+
+Each node's programs run under that node's own supervisord (`autorestart=true`), so a killed
+service comes back by itself, while killing the supervisor too (a node crash) takes the whole
+node down. This module renders the supervisord config, starts the daemon detached, and talks to
+it over its unix socket with supervisor's own XML-RPC client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from pathlib import Path
+from typing import Any
+
+from supervisor.xmlrpc import SupervisorTransport
+
+from labkit.components.base import Program
+from labkit.errors import LabError
+
+
+class Supervisor:
+    """The supervisord of one node (or of the lab's own shared infrastructure)."""
+
+    def __init__(self, name: str, home: Path, log_dir: Path) -> None:
+        self.name = name
+        self.home = home
+        self.log_dir = log_dir
+
+    @property
+    def conf(self) -> Path:
+        return self.home / "supervisord.conf"
+
+    @property
+    def sock(self) -> Path:
+        return self.home / "supervisor.sock"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.home / "supervisord.pid"
+
+    # -- configuration ------------------------------------------------------------------------
+    def write_config(self, programs: list[Program]) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        lines = [
+            "[unix_http_server]", f"file={self.sock}", "chmod=0700", "",
+            "[supervisord]", f"logfile={self.log_dir / 'supervisord.log'}",
+            f"pidfile={self.pidfile}", "logfile_maxbytes=5MB", "logfile_backups=1",
+            f"childlogdir={self.log_dir}", f"identifier=labkit-{self.name}", "nodaemon=true",
+            "silent=true", "", "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
+        ]
+        for p in programs:
+            env = ",".join(f'{k}="{_percent(v)}"' for k, v in sorted(p.environment.items()))
+            lines += [
+                f"[program:{p.name}]",
+                "command=" + _percent(" ".join(_quote(a) for a in p.command)),
+                f"priority={p.priority}", "autostart=true",
+                f"autorestart={'true' if p.autorestart else 'false'}",
+                f"startsecs={p.startsecs}", "startretries=1000",
+                f"stopwaitsecs={p.stopwaitsecs}", f"stopsignal={p.stopsignal}",
+                "stopasgroup=true", "killasgroup=true", "redirect_stderr=true",
+                f"stdout_logfile={self.log_dir / (p.name + '.log')}",
+                "stdout_logfile_maxbytes=10MB", "stdout_logfile_backups=1",
+            ]
+            if p.directory:
+                lines.append(f"directory={p.directory}")
+            if env:
+                lines.append(f"environment={env}")
+            if p.user:
+                lines.append(f"user={p.user}")
+            lines.append("")
+        self.conf.write_text("\n".join(lines))
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> int:
+        """Start supervisord detached (its own session, so faults can target it); return its pid."""
+        if self.pid() is not None:
+            return self.pid()  # type: ignore[return-value]
+        self.sock.unlink(missing_ok=True)
+        out = open(self.log_dir / "supervisord.out", "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        out.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = (self.log_dir / "supervisord.out").read_text(errors="replace")[-1500:]
+                raise LabError(f"the supervisor of {self.name} exited at start:\n{tail}",
+                               f"see {self.log_dir / 'supervisord.out'}")
+            if self.sock.exists():
+                try:
+                    self.rpc().getState()
+                    self.pidfile.write_text(str(proc.pid))
+                    return proc.pid
+                except (OSError, xmlrpc.client.Fault):
+                    pass
+            time.sleep(0.05)
+        raise LabError(f"the supervisor of {self.name} did not answer within 20s",
+                       f"see {self.log_dir / 'supervisord.log'}")
+
+    def pid(self) -> int | None:
+        """The supervisord pid if it is alive (a frozen one counts as alive)."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if b"supervisord" not in fh.read():
+                    return None
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+        return pid
+
+    def rpc(self, timeout: float = 3.0) -> Any:
+        transport = SupervisorTransport(None, None, f"unix://{self.sock}")
+        transport.timeout = timeout  # type: ignore[attr-defined]
+        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+
+    def programs(self) -> dict[str, dict[str, Any]]:
+        """name → supervisord's process info (statename, pid, ...); empty if it does not answer."""
+        try:
+            return {p["name"]: p for p in self.rpc().getAllProcessInfo()}
+        except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
+            return {}
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop every program, then supervisord itself, and wait for it to be gone."""
+        pid = self.pid()
+        if pid is None:
+            return
+        with contextlib.suppress(OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
+            self.rpc(timeout=timeout).shutdown()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.pid() is not None:
+            time.sleep(0.1)
+        self.pidfile.unlink(missing_ok=True)
+
+
+def _quote(arg: str) -> str:
+    """Quote a command argument the way supervisord's shlex-based parser reads it back."""
+    if arg and all(c.isalnum() or c in "-_./=:,@+%" for c in arg):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _percent(text: str) -> str:
+    """supervisord expands %(name)s in values; a literal % must be doubled."""
+    return text.replace("%", "%%")

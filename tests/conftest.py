@@ -1,0 +1,16 @@
+"""Shared test set-up: every lab the suite starts lives in one throwaway LABKIT_HOME."""
+
+import os
+import tempfile
+
+import pytest
+
+# Set before anything reads it: the supervisors and daemons of test labs inherit it.
+_HOME = tempfile.mkdtemp(prefix="lkt-")
+os.environ["LABKIT_HOME"] = _HOME
+os.environ.setdefault("LABKIT_LAB", "pytest")
+
+
+@pytest.fixture(scope="session")
+def labkit_home() -> str:
+    return _HOME

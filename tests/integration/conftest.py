@@ -1,0 +1,63 @@
+"""One running lab for the whole integration suite, restored after every test that breaks it.
+
+Starting a lab is slow (Cassandra alone takes tens of seconds), so the session shares one; the
+function-scoped `lab` fixture recovers every broken node afterwards and waits until the lab is
+healthy again, so each test starts from a whole cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import httpx
+import pytest
+
+from labkit import Cluster
+
+
+def wait_healthy(cluster: Cluster, timeout: float = 120) -> None:
+    """Every node up, every service running, the VIP answering."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = cluster.status()
+        if all(n["state"] == "up" and all(v == "running" for v in n["services"].values())
+               for n in st["nodes"]):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"lab not healthy after {timeout}s: {cluster.status()['nodes']}")
+    cluster.wait_vip(timeout=timeout)
+
+
+def wait_in_rotation(cluster: Cluster, nodes: set[str], timeout: float = 30) -> None:
+    """Wait until round-robin through the VIP reaches exactly these app nodes."""
+    deadline = time.monotonic() + timeout
+    seen: set[str] = set()
+    while time.monotonic() < deadline:
+        seen = set()
+        for _ in range(3 * len(cluster.layout.topology.with_role("app"))):
+            with contextlib.suppress(httpx.HTTPError):
+                seen.add(httpx.get(cluster.vip_url + "/api/node", timeout=2).json()["node"])
+        if seen == nodes:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"rotation is {seen}, expected {nodes}")
+
+
+@pytest.fixture(scope="session")
+def lab_session():
+    cluster = Cluster.up(lab="pytest", timeout=300)
+    wait_healthy(cluster)
+    yield cluster
+    cluster.down()
+
+
+@pytest.fixture
+def lab(lab_session: Cluster):
+    """The shared lab, whole before the test and restored after it."""
+    wait_healthy(lab_session)
+    yield lab_session
+    lab_session.recover_all()
+    wait_healthy(lab_session)
+    wait_in_rotation(lab_session, {n.name for n in lab_session.layout.topology.with_role("app")})

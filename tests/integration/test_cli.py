@@ -1,0 +1,91 @@
+"""The `labkit` command against real labs: bad input gets one clear error and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from labkit import Cluster
+from labkit.backends.local import network
+from labkit.backends.local.backend import LAB_SUPERVISOR
+
+
+def labkit(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "labkit", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_status_json(lab):
+    res = labkit("status", "--json", "--lab", lab.layout.lab)
+    assert res.returncode == 0, res.stderr
+    st = json.loads(res.stdout)
+    assert st["backend"] == "local"
+    assert st["vip"]["owner"] in {"node1", "node2"}
+    assert [n["name"] for n in st["nodes"]] == ["node1", "node2", "node3", "node4"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["fail", "node9"], "unknown node 'node9'"),
+    (["fail", "node1", "--mode", "explode"], "unknown fault mode"),
+    (["fail", "node1/nginx"], "runs no service 'nginx'"),
+    (["recover", "node2"], "nothing to recover"),
+    (["up", "--topology", "/nonexistent.yml"], "does not exist"),
+    (["up", "--nodes", "3"], "running with another topology"),
+])
+def test_bad_input_is_refused_and_changes_nothing(lab, args, words):
+    before = {n["name"]: (n["state"], n["services"]) for n in lab.status()["nodes"]}
+    res = labkit(*args, "--lab", lab.layout.lab)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert words in res.stderr
+    assert "Traceback" not in res.stderr
+    after = {n["name"]: (n["state"], n["services"]) for n in lab.status()["nodes"]}
+    assert after == before
+
+
+def test_failing_a_failed_node_is_refused(lab):
+    lab.fail("node4", "crash")
+    res = labkit("fail", "node4", "--lab", lab.layout.lab)
+    assert res.returncode == 2 and "already crashed" in res.stderr
+    res = labkit("fail", "node4/app", "--lab", lab.layout.lab)
+    assert res.returncode == 2 and "recover node4" in res.stderr
+
+
+def test_up_down_leaves_nothing_and_refuses_taken_ports():
+    """A second, small lab: `down` leaves no process or port; `up` on a taken port fails."""
+    res = labkit("up", "--nodes", "2", "--lab", "small")
+    assert res.returncode == 0, res.stderr
+    small = Cluster.attach("small")
+    prefix = small.layout.prefix
+    assert prefix != Cluster.attach("pytest").layout.prefix  # its own /24
+    sup_pids = [small.backend.supervisor(n).pid() for n in ("node1", "node2", LAB_SUPERVISOR)]
+    pids = {p.pid for pid in sup_pids for p in psutil.Process(pid).children(recursive=True)}
+    pids |= set(sup_pids)
+    assert prefix in network.listening_prefixes()
+
+    res = labkit("down", "--lab", "small")
+    assert res.returncode == 0, res.stderr
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids)
+    assert prefix not in network.listening_prefixes()
+    assert not small.backend.is_running()
+
+    with socket.socket() as blocker:  # someone else takes the app server's port
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind((f"{prefix}.11", small.layout.ports.app))
+        blocker.listen()
+        res = labkit("up", "--lab", "small")
+    assert res.returncode == 2
+    assert "already in use" in res.stderr and f"{prefix}.11:{small.layout.ports.app}" in res.stderr
+    assert not small.backend.is_running()
+    labkit("down", "--lab", "small", "--purge")
+
+
+def test_attach_without_a_lab_says_how_to_start_one():
+    from labkit.errors import LabError
+
+    with pytest.raises(LabError, match="labkit up"):
+        Cluster.attach("never-started")

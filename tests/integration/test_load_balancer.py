@@ -1,0 +1,72 @@
+"""Apache's balancer through the VIP: round-robin, sticky sessions, health checks."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import httpx
+
+from tests.integration.conftest import wait_in_rotation
+
+
+def test_forty_requests_spread_ten_each(lab):
+    counts = Counter(httpx.get(lab.vip_url + "/api/node").json()["node"] for _ in range(40))
+    assert set(counts) == {"node1", "node2", "node3", "node4"}
+    assert all(9 <= c <= 11 for c in counts.values()), counts
+
+
+def test_https_through_the_vip(lab):
+    with lab.client(https=True) as c:
+        assert c.get("/api/node").json()["node"] in {"node1", "node2", "node3", "node4"}
+
+
+def test_sticky_session_stays_on_its_node(lab):
+    with lab.client() as c:
+        login = c.post("/api/login", json={"user": "ann"})
+        assert login.status_code == 200
+        node = login.json()["node"]
+        assert c.cookies["JSESSIONID"].endswith("." + node)
+        answers = [c.get("/api/session").json() for _ in range(50)]
+    assert {a["node"] for a in answers} == {node}
+    assert answers[-1]["hits"] == 50
+
+
+def test_session_without_login_is_refused(lab):
+    r = httpx.get(lab.vip_url + "/api/session")
+    assert r.status_code == 401
+    assert "login" in r.json()["detail"]
+
+
+def test_a_crashed_app_node_leaves_the_rotation_and_comes_back(lab):
+    lab.fail("node3", "crash")
+    wait_in_rotation(lab, {"node1", "node2", "node4"})
+    # once the health check has dropped it, no client request fails
+    answers = [httpx.get(lab.vip_url + "/api/node") for _ in range(30)]
+    assert all(r.status_code == 200 for r in answers)
+    assert "node3" not in {r.json()["node"] for r in answers}
+    lab.recover("node3")
+    wait_in_rotation(lab, {"node1", "node2", "node3", "node4"})
+
+
+def test_a_killed_app_server_is_restarted_by_its_supervisor(lab):
+    before = httpx.get(lab.layout.app_url("node4") + "/api/node").json()["pid"]
+    lab.fail("node4/app")
+    deadline = time.monotonic() + 30
+    after = None
+    while time.monotonic() < deadline:
+        try:
+            after = httpx.get(lab.layout.app_url("node4") + "/api/node", timeout=1).json()["pid"]
+            break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    assert after is not None and after != before
+    assert any(e["kind"] == "fault" and e.get("service") == "app" for e in lab.events())
+    wait_in_rotation(lab, {"node1", "node2", "node3", "node4"})
+
+
+def test_balancer_manager_is_reachable(lab):
+    node = lab.layout.address("node1")
+    page = httpx.get(f"http://{node}:{lab.layout.ports.http}/balancer-manager")
+    assert page.status_code == 200
+    assert "balancer://app" in page.text and "node4" in page.text
