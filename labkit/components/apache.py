@@ -116,4 +116,4 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
         wait_for_port(ctx.address, ctx.layout.ports.http, timeout, f"Apache on {ctx.node}",
-                      ctx.log("apache"))
+                      ctx.log("apache"), alive=ctx.alive("apache"))

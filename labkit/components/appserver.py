@@ -18,4 +18,4 @@ class AppServer(Component):
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
         wait_for_port(ctx.address, ctx.layout.ports.app, timeout,
-                      f"the app server on {ctx.node}", ctx.log("app"))
+                      f"the app server on {ctx.node}", ctx.log("app"), alive=ctx.alive("app"))

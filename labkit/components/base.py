@@ -45,6 +45,12 @@ class NodeContext:
 
     layout: Layout
     node: str
+    #: asks the node's supervisor whether a program keeps failing to start (set by the backend)
+    failing: Callable[[str], bool] = field(default=lambda _program: False)
+
+    def alive(self, program: str) -> Callable[[], bool]:
+        """A check for wait loops: False once the supervisor reports the program failing."""
+        return lambda: not self.failing(program)
 
     @property
     def address(self) -> str:

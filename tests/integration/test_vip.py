@@ -71,3 +71,30 @@ def test_status_json_shape(lab):
     for n in st["nodes"]:
         assert set(n) >= {"name", "address", "state", "roles", "services"}
     assert st["vip"]["address"].startswith(lab.layout.prefix + ".")
+
+
+def test_isolating_the_owner_shows_the_split_brain(lab):
+    from labkit.backends.local import firewall
+
+    owner = lab.status()["vip"]["owner"]
+    other = ({"node1", "node2"} - {owner}).pop()
+    lab.fail(owner, "isolate")
+    message = lab.events()[-1]["message"]
+    wait_owner(lab, other)
+    wait_answer(lab.vip_url + "/api/node")
+    vip = lab.status()["vip"]
+    # the isolated node still runs its election alone: it, too, believes it owns the VIP
+    assert vip["views"][other] == "master"
+    assert vip["views"][owner] == "master"
+    assert vip["split_brain"] is True and set(vip["believers"]) == {owner, other}
+    if firewall.available():
+        assert "nftables" in message
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(lab.layout.app_url(owner) + "/health", timeout=1)
+    else:
+        assert "cannot be cut" in message
+    lab.recover(owner)
+    deadline = time.monotonic() + 15
+    while lab.status()["vip"]["split_brain"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not lab.status()["vip"]["split_brain"]
