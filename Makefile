@@ -38,3 +38,10 @@ unit: venv
 
 clean:
 	rm -rf $(VENV) *.egg-info
+
+.PHONY: bench bench-check
+bench: setup
+	$(BIN)/python -m bench.run
+
+bench-check: venv
+	$(BIN)/python -m bench.check

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from labkit import events
 from labkit.backends.base import FAULT_MODES, Backend, Progress
 from labkit.backends.local import firewall, processes
@@ -179,8 +181,6 @@ class LocalBackend(Backend):
 
     def _reap_strays(self) -> None:
         """Kill anything still bound to the lab's addresses (e.g. a node killed mid-start)."""
-        import psutil
-
         prefix = self.layout.prefix + "."
         for conn in psutil.net_connections(kind="inet"):
             if conn.laddr and conn.laddr.ip.startswith(prefix) and conn.pid:
@@ -225,6 +225,9 @@ class LocalBackend(Backend):
             info = self.supervisor(name).programs() if self.node_state(name) == "up" or \
                 name == LAB_SUPERVISOR else {}
             out[name] = {prog: processes.rss(p["pid"]) for prog, p in info.items() if p["pid"]}
+            sup_pid = self.supervisor(name).pid()
+            if sup_pid and info:
+                out[name]["supervisord"] = psutil.Process(sup_pid).memory_info().rss
         return out
 
     # -- faults -------------------------------------------------------------------------------

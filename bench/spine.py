@@ -1,0 +1,102 @@
+"""Benchmarks of the spine: VIP failover gap, load-balancer overhead and fairness, start-up."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+import time
+from collections import Counter
+
+import httpx
+
+from bench.figures import Figure, percentile
+from labkit import Cluster, LabError
+
+
+def vip_gap(lab: Cluster, runs: int = 20) -> list[Figure]:
+    """Client-visible gap: from the fault until a request through the VIP is answered again."""
+    figures = []
+    for mode in ("crash", "freeze"):
+        gaps = []
+        for _ in range(runs):
+            owner = lab.status()["vip"]["owner"]
+            t0 = time.monotonic()
+            lab.fail(owner, mode)
+            while True:
+                try:
+                    if httpx.get(lab.vip_url + "/health", timeout=0.5).status_code == 200 \
+                            and lab.status()["vip"]["owner"] != owner:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.01)
+            gaps.append(time.monotonic() - t0)
+            lab.recover(owner)
+            lab.wait_vip()
+        how = (f"{runs} runs: {mode} the VIP owner, poll GET /health through the VIP every 10 ms "
+               "until the other LB node answers")
+        figures += [Figure(f"vip_gap_{mode}_p50", percentile(gaps, 50), "s", how),
+                    Figure(f"vip_gap_{mode}_p99", percentile(gaps, 99), "s", how)]
+    return figures
+
+
+def _ab(url: str, requests: int = 3000, concurrency: int = 16) -> float:
+    out = subprocess.run(["ab", "-q", "-k", "-n", str(requests), "-c", str(concurrency), url],
+                         capture_output=True, text=True, timeout=300).stdout
+    match = re.search(r"Requests per second:\s+([\d.]+)", out)
+    return float(match.group(1)) if match else float("nan")
+
+
+def throughput(lab: Cluster) -> list[Figure]:
+    """Requests/s through the VIP (segment + Apache + app) ÷ straight to one app server."""
+    via_vip = _ab(lab.vip_url + "/api/node")
+    direct = _ab(lab.layout.app_url("node3") + "/api/node")
+    how = "ApacheBench, 3000 keep-alive GETs of /api/node at concurrency 16, same run"
+    return [Figure("rps_via_vip", via_vip, "req/s", how),
+            Figure("rps_direct_one_app", direct, "req/s", how),
+            Figure("rps_ratio_vip_over_direct", via_vip / direct if direct else None, "ratio",
+                   how + "; >1 means the four app servers together beat one")]
+
+
+def fairness(lab: Cluster, requests: int = 400) -> list[Figure]:
+    counts = Counter(httpx.get(lab.vip_url + "/api/node").json()["node"]
+                     for _ in range(requests))
+    apps = [n.name for n in lab.layout.topology.with_role("app")]
+    per = [counts.get(n, 0) for n in apps]
+    return [Figure("round_robin_max_over_min", max(per) / max(1, min(per)), "ratio",
+                   f"{requests} cookie-less GETs through the VIP, counted by answering node")]
+
+
+def cold_start(lab_name: str) -> tuple[Cluster, list[Figure]]:
+    """`labkit up` from nothing (data purged), timed per component from its progress lines."""
+    with contextlib.suppress(LabError):  # nothing to tear down
+        Cluster.attach(lab_name).down(purge=True)
+    marks: list[tuple[float, str]] = []
+    t0 = time.monotonic()
+    lab = Cluster.up(lab=lab_name, progress=lambda m: marks.append((time.monotonic(), m)))
+    total = time.monotonic() - t0
+    waits: dict[str, float] = {}
+    for (t, msg), (t_next, _) in zip(marks, marks[1:] + [(time.monotonic(), "")], strict=True):
+        if msg.startswith("waiting for "):
+            component = "vip" if msg == "waiting for the VIP to answer" else msg.split()[2]
+            waits[component] = waits.get(component, 0.0) + (t_next - t)
+    how = "wall time from the start of `up` (data purged) until the VIP answered"
+    figures = [Figure("cold_up_total", total, "s", how)]
+    figures += [Figure(f"cold_up_wait_{c.lower()}", v, "s",
+                       "time `up` spent waiting for this component to answer, summed over nodes")
+                for c, v in waits.items()]
+    return lab, figures
+
+
+def memory(lab: Cluster) -> list[Figure]:
+    res = lab.status(resources=True)["resources"]
+    figures = [Figure("lab_rss_total", res["total"] / 2**20, "MiB",
+                      "sum of resident memory of every process of the lab (psutil)")]
+    per_service: dict[str, int] = {}
+    for services in res["rss"].values():
+        for name, rss in services.items():
+            per_service[name] = per_service.get(name, 0) + rss
+    figures += [Figure(f"rss_{name}", v / 2**20, "MiB", "summed over nodes")
+                for name, v in sorted(per_service.items())]
+    return figures
