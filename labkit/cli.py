@@ -27,10 +27,10 @@ LabOpt = typer.Option(None, "--lab", help="Lab name (default: $LABKIT_LAB or 'de
 
 
 @app.command()
-def up(nodes: int | None = typer.Option(None, help="Number of nodes (default 4)."),  # noqa: UP007
-       topology: Path | None = typer.Option(None, help="A YAML topology file."),  # noqa: UP007
+def up(nodes: int | None = typer.Option(None, help="Number of nodes (default 4)."),
+       topology: Path | None = typer.Option(None, help="A YAML topology file."),
        backend: str = typer.Option("local", help="local (plain processes)."),
-       lab: str | None = LabOpt) -> None:  # noqa: UP007
+       lab: str | None = LabOpt) -> None:
     """Start the lab (idempotent) and return once it answers through its VIP."""
     topo = Topology.load(topology) if topology else None
     t0 = time.monotonic()
@@ -45,7 +45,7 @@ def up(nodes: int | None = typer.Option(None, help="Number of nodes (default 4).
 
 
 @app.command()
-def down(lab: str | None = LabOpt,  # noqa: UP007
+def down(lab: str | None = LabOpt,
          purge: bool = typer.Option(False, help="Also delete the lab's data and run directory.")
          ) -> None:
     """Stop everything of the lab; nothing keeps running or listening."""
@@ -57,7 +57,7 @@ def down(lab: str | None = LabOpt,  # noqa: UP007
 
 
 @app.command()
-def status(lab: str | None = LabOpt,  # noqa: UP007
+def status(lab: str | None = LabOpt,
            as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
            resources: bool = typer.Option(False, "--resources", help="Resident memory per service.")
            ) -> None:
@@ -90,7 +90,7 @@ def status(lab: str | None = LabOpt,  # noqa: UP007
 @app.command()
 def fail(target: str = typer.Argument(..., help="NODE or NODE/SERVICE, e.g. node1 or node2/app"),
          mode: str = typer.Option("crash", help="crash | freeze | isolate (nodes only)."),
-         lab: str | None = LabOpt) -> None:  # noqa: UP007
+         lab: str | None = LabOpt) -> None:
     """Break a node (crash, freeze, isolate) or kill one service."""
     cluster = Cluster.attach(lab)
     cluster.fail(target, mode)
@@ -99,7 +99,7 @@ def fail(target: str = typer.Argument(..., help="NODE or NODE/SERVICE, e.g. node
 
 
 @app.command()
-def recover(node: str, lab: str | None = LabOpt) -> None:  # noqa: UP007
+def recover(node: str, lab: str | None = LabOpt) -> None:
     """Bring a crashed, frozen or isolated node back."""
     cluster = Cluster.attach(lab)
     cluster.recover(node)
@@ -109,7 +109,7 @@ def recover(node: str, lab: str | None = LabOpt) -> None:  # noqa: UP007
 @app.command()
 def events(follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
            as_json: bool = typer.Option(False, "--json"),
-           lab: str | None = LabOpt) -> None:  # noqa: UP007
+           lab: str | None = LabOpt) -> None:
     """Print the lab's event log (VIP moves, faults, failovers...)."""
     from labkit.layout import Layout
 
@@ -124,6 +124,25 @@ def events(follow: bool = typer.Option(False, "--follow", "-f", help="Keep print
                 sys.stdout.flush()
         except KeyboardInterrupt:
             pass
+
+
+@app.command()
+def chaos(duration: float = typer.Option(120, help="Seconds of faults and workload."),
+          seed: int = typer.Option(1, help="Same seed, same fault plan."),
+          rate: float = typer.Option(10, help="Operations per second per workload."),
+          lab: str | None = LabOpt) -> None:
+    """Random faults under a workload, then check that nothing acknowledged was lost."""
+    from labkit.chaos import run_chaos
+
+    cluster = Cluster.attach(lab)
+    report = run_chaos(cluster, duration, seed, rate, progress=lambda m: console.log(m))
+    out = Console()
+    out.print("[bold]timeline[/]")
+    for t, what in report.timeline:
+        out.print(f"  t+{t:6.1f}s  {what}")
+    out.print(report.summary())
+    if not report.passed:
+        raise typer.Exit(1)
 
 
 def main() -> None:
