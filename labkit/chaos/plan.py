@@ -31,7 +31,7 @@ def make_plan(topology: Topology, services: dict[str, list[str]], duration: floa
     rng = random.Random(seed)
     nodes = [n.name for n in topology.nodes]
     plan: list[Fault] = []
-    t = rng.uniform(2.0, 5.0)
+    t = round(rng.uniform(2.0, 5.0), 1)
     while True:
         length = round(rng.uniform(3.0, max_fault), 1)
         if t + length + heal > duration:
@@ -43,5 +43,5 @@ def make_plan(topology: Topology, services: dict[str, list[str]], duration: floa
         else:
             target, mode = node, rng.choice(NODE_MODES)
         plan.append(Fault(round(t, 1), length, target, mode))
-        t += length + heal + rng.uniform(0.0, 4.0)
+        t = round(t + length + heal + rng.uniform(0.0, 4.0), 1)
     return plan
