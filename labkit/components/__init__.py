@@ -9,9 +9,10 @@ def all_components() -> list[Component]:
     """Every component, in the order their nodes' programs should come up."""
     from labkit.components.apache import Apache
     from labkit.components.appserver import AppServer
+    from labkit.components.mariadb import MariaDB
     from labkit.components.vrrp import Vrrp
 
-    return [Apache(), Vrrp(), AppServer()]
+    return [MariaDB(), Apache(), Vrrp(), AppServer()]
 
 
 __all__ = ["Component", "NodeContext", "Program", "all_components"]
