@@ -10,9 +10,10 @@ def all_components() -> list[Component]:
     from labkit.components.apache import Apache
     from labkit.components.appserver import AppServer
     from labkit.components.mariadb import MariaDB
+    from labkit.components.postgres import Postgres
     from labkit.components.vrrp import Vrrp
 
-    return [MariaDB(), Apache(), Vrrp(), AppServer()]
+    return [MariaDB(), Postgres(), Apache(), Vrrp(), AppServer()]
 
 
 __all__ = ["Component", "NodeContext", "Program", "all_components"]

@@ -108,6 +108,9 @@ class MysqlWatcher:
             if replica is None or replica["Master_Host"] != peer_address:
                 self.start_replication(cur, peer_address)
                 return
+            if replica["Slave_IO_Running"] == "No" and replica["Slave_SQL_Running"] == "No" \
+                    and not replica["Last_IO_Errno"] and not replica["Last_SQL_Errno"]:
+                cur.execute("START SLAVE")  # configured before a restart (skip-slave-start)
             if replica["Slave_IO_Running"] == "Yes" and replica["Slave_SQL_Running"] == "Yes" \
                     and replica["Seconds_Behind_Master"] == 0:
                 if self.synced_epoch != term.epoch:

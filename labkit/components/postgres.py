@@ -1,0 +1,52 @@
+"""PostgreSQL on each `postgres` node: a streaming pair for the monitoring data, plus its watcher.
+
+The `postgres` program is labkit's launcher (labkit.db.pg_node), which puts the data directory
+in the role the witness gives it (initdb / clone / rewind) and then becomes the server itself.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from labkit.components.base import Component, NodeContext, Program, start_failure, wait_for_port
+from labkit.db import postgres
+from labkit.layout import Layout
+
+
+class Postgres(Component):
+    role = "postgres"
+    programs = ("postgres", "pgwatch")
+
+    def configure(self, ctx: NodeContext) -> list[Program]:
+        postgres.bin_dir()  # fail early, with the fix, if the server is not installed
+        lay = ctx.layout
+        return [
+            Program("postgres", [sys.executable, "-m", "labkit.db.pg_node", "--lab", lay.lab,
+                                 "--node", ctx.node], priority=40, stopwaitsecs=30,
+                    stopsignal="INT", startsecs=2),
+            Program("pgwatch", [sys.executable, "-m", "labkit.db.pg_watch", "--lab", lay.lab,
+                                "--node", ctx.node], priority=45, stopwaitsecs=3),
+        ]
+
+    def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
+        wait_for_port(ctx.address, ctx.layout.ports.postgres, timeout,
+                      f"PostgreSQL on {ctx.node}", ctx.log("postgres"),
+                      alive=ctx.alive("postgres"))
+
+    def after_up(self, layout: Layout, ready_nodes: list[str]) -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            st = postgres.tier_status(layout)
+            live = [n for n, s in st["instances"].items() if s["role"] != "down"]
+            standbys_ok = all(s.get("streaming") for s in st["instances"].values()
+                              if s["role"] == "standby")
+            if isinstance(st["active"], str) and standbys_ok and set(ready_nodes) <= set(live):
+                return
+            time.sleep(0.3)
+        raise start_failure("the PostgreSQL pair", "no primary with a streaming standby within "
+                            "90s", layout.log_dir(ready_nodes[0]) / "postgres.log")
+
+    def status(self, layout: Layout, live_nodes: list[str]) -> dict[str, Any] | None:
+        return {"postgres": postgres.tier_status(layout)}

@@ -1,0 +1,179 @@
+"""Bring one node's PostgreSQL data directory into the role the witness gives it, then run it.
+
+Run as `python -m labkit.db.pg_node --lab LAB --node NODE` (the node supervisor's `postgres`
+program). Before exec'ing the server it makes sure that:
+
+* a brand-new first node gets `initdb` and becomes the primary of epoch 1;
+* a brand-new other node is cloned from the primary with `pg_basebackup -R` (a hot standby);
+* a former primary whose peer has since been promoted is rewound with `pg_rewind -R` onto the
+  new timeline (or, if that fails, cloned afresh) and comes back as its standby.
+
+PostgreSQL refuses to run as root: when the lab runs as root the server and its tools run as the
+`postgres` user, while this launcher (which reads the lab's secrets) stays root until the exec.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from labkit import events
+from labkit.db import witness
+from labkit.db.postgres import TIER, bin_dir, nodes
+from labkit.layout import Layout
+
+SHARED_CONF = """
+# labkit: settings shared by both instances (node-specific ones are given on the command line)
+wal_level = replica
+max_wal_senders = 5
+max_replication_slots = 5
+wal_keep_size = 128MB
+wal_log_hints = on
+hot_standby = on
+hot_standby_feedback = on
+wal_sender_timeout = 5s
+wal_receiver_timeout = 5s
+wal_receiver_status_interval = 1s
+synchronous_commit = on
+shared_buffers = 16MB
+max_connections = 40
+password_encryption = scram-sha-256
+logging_collector = off
+log_min_messages = warning
+"""
+HBA = """local all all trust
+host all all 127.0.0.0/8 scram-sha-256
+host replication all 127.0.0.0/8 scram-sha-256
+"""
+
+
+class PgNode:
+    def __init__(self, layout: Layout, node: str) -> None:
+        self.layout = layout
+        self.node = node
+        self.peer = next(n for n in nodes(layout) if n != node)
+        self.base = layout.node_dir(node) / "postgres"
+        self.data = self.base / "data"
+        self.run_dir = self.base / "run"
+        self.bin = Path(bin_dir())
+        self.account = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+
+    # -- helpers ------------------------------------------------------------------------------
+    def tool(self, name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        kwargs = {}
+        if self.account:
+            kwargs = {"user": self.account.pw_uid, "group": self.account.pw_gid}
+        env = {**os.environ, "PGPASSWORD": self.layout.secrets["postgres"]}
+        res = subprocess.run([str(self.bin / name), *args], capture_output=True, text=True,
+                             env=env, timeout=600, **kwargs)  # type: ignore[arg-type]
+        if check and res.returncode != 0:
+            raise RuntimeError(f"{name} failed: {res.stderr.strip()[-600:]}")
+        return res
+
+    def own(self, path: Path) -> None:
+        if self.account:
+            for p in [path, *path.rglob("*")]:
+                os.chown(p, self.account.pw_uid, self.account.pw_gid)
+
+    def source(self, node: str, database: str = "postgres") -> str:
+        return (f"host={self.layout.address(node)} port={self.layout.ports.postgres} "
+                f"user=postgres dbname={database} connect_timeout=2")
+
+    def say(self, message: str) -> None:
+        print(message, flush=True)
+        events.emit(self.layout.events_path, "postgres", node=self.node, tier=TIER,
+                    message=message)
+
+    def peer_answers(self) -> bool:
+        return self.tool("pg_isready", "-h", self.layout.address(self.peer), "-p",
+                         str(self.layout.ports.postgres), "-t", "1", check=False).returncode == 0
+
+    # -- roles --------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.own(self.base)
+        while True:
+            term = witness.read(self.layout.rundir, TIER)
+            fresh = not (self.data / "PG_VERSION").exists()
+            if fresh and term is None and self.node == nodes(self.layout)[0]:
+                self.initdb()
+                witness.claim(self.layout.rundir, TIER, self.node, 0)
+                self.say(f"{self.node}: new PostgreSQL primary (epoch 1)")
+                return
+            if term is None or term.active == self.node:
+                if not fresh:
+                    return
+                time.sleep(1)  # the witness names us but we have no data: wait for the peer
+                continue
+            # the peer is the primary: we must be its standby
+            if not self.peer_answers():
+                print(f"waiting for {self.peer} (the primary) to answer", flush=True)
+                time.sleep(1)
+                continue
+            if fresh:
+                self.clone()
+            elif not (self.data / "standby.signal").exists():
+                self.rewind()
+            return
+
+    def initdb(self) -> None:
+        pwfile = self.base / "pw"
+        pwfile.write_text(self.layout.secrets["postgres"])
+        self.own(pwfile)
+        self.tool("initdb", "-D", str(self.data), "-U", "postgres", "-E", "UTF8",
+                  "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}")
+        pwfile.unlink()
+        with open(self.data / "postgresql.conf", "a") as fh:
+            fh.write(SHARED_CONF)
+        (self.data / "pg_hba.conf").write_text(HBA)
+        self.own(self.data)
+
+    def clone(self) -> None:
+        shutil.rmtree(self.data, ignore_errors=True)
+        self.tool("pg_basebackup", "-d", self.source(self.peer), "-D", str(self.data),
+                  "-X", "stream", "-R", "-c", "fast")
+        self.say(f"{self.node}: cloned from {self.peer} with pg_basebackup; starts as standby")
+
+    def rewind(self) -> None:
+        res = self.tool("pg_rewind", "-D", str(self.data), "-R",
+                        f"--source-server={self.source(self.peer)}", check=False)
+        if res.returncode == 0:
+            self.say(f"{self.node}: former primary rewound onto {self.peer}'s timeline "
+                     "with pg_rewind; rejoins as standby")
+            return
+        aside = self.base / f"data.unrewindable-{int(time.time())}"
+        self.data.rename(aside)
+        self.say(f"{self.node}: pg_rewind failed ({res.stderr.strip()[-200:]}); kept the old "
+                 f"data in {aside.name} and cloned afresh")
+        self.clone()
+
+    def exec_server(self) -> None:
+        args = [str(self.bin / "postgres"), "-D", str(self.data),
+                "-c", f"listen_addresses={self.layout.address(self.node)}",
+                "-c", f"port={self.layout.ports.postgres}",
+                "-c", f"unix_socket_directories={self.run_dir}",
+                "-c", f"cluster_name={self.node}"]
+        if self.account:
+            os.setgroups([])
+            os.setgid(self.account.pw_gid)
+            os.setuid(self.account.pw_uid)
+        os.execv(args[0], args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lab", required=True)
+    parser.add_argument("--node", required=True)
+    args = parser.parse_args()
+    pg = PgNode(Layout.load(args.lab), args.node)
+    pg.prepare()
+    pg.exec_server()
+
+
+if __name__ == "__main__":
+    main()

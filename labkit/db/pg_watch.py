@@ -1,0 +1,162 @@
+"""The PostgreSQL watcher on each `postgres` node: promotion, fencing and synchronous mode.
+
+Run as `python -m labkit.db.pg_watch --lab LAB --node NODE` under the node's supervisor.
+
+* Primary (per the witness): keep the schema, and keep synchronous replication on while the
+  standby streams (so an acknowledged commit is on both) and off while it is gone (so the
+  primary does not block forever) — what Patroni calls synchronous mode.
+* Standby: when the primary stops answering for `FAILOVER_AFTER` seconds and this standby was
+  streaming from it in the current epoch, promote (`pg_promote`) and record the new epoch.
+* A running primary that the witness says is no longer active (it was frozen while its peer
+  took over) is shut down at once; its launcher rewinds it into a standby when it restarts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import time
+from typing import Any
+
+import psycopg
+
+from labkit import events
+from labkit.db import witness
+from labkit.db.postgres import TIER, connect, nodes
+from labkit.layout import Layout
+
+POLL = 0.5
+FAILOVER_AFTER = 3.0
+SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS events (id BIGSERIAL PRIMARY KEY, ts DOUBLE PRECISION NOT NULL,"
+    " node TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '')",
+    "CREATE TABLE IF NOT EXISTS metrics (id BIGSERIAL PRIMARY KEY, ts DOUBLE PRECISION NOT NULL,"
+    " node TEXT NOT NULL, requests INTEGER NOT NULL, window_s REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS writes (id BIGSERIAL PRIMARY KEY, client TEXT NOT NULL,"
+    " seq BIGINT NOT NULL, created DOUBLE PRECISION NOT NULL, UNIQUE (client, seq))",
+]
+
+
+class PgWatcher:
+    def __init__(self, layout: Layout, node: str) -> None:
+        self.layout = layout
+        self.node = node
+        self.peer = next(n for n in nodes(layout) if n != node)
+        self.state_path = layout.node_dir(node) / "pgwatch.json"
+        try:
+            self.synced_epoch = json.loads(self.state_path.read_text())["synced_epoch"]
+        except (FileNotFoundError, ValueError, KeyError):
+            self.synced_epoch = 0
+        self.silent_since: float | None = None
+        self.failure_seen = 0.0
+        self.said: str | None = None
+        self.running = True
+        self.schema_ready = False
+
+    def say(self, kind: str, message: str, **fields: Any) -> None:
+        if message != self.said:
+            self.said = message
+            events.emit(self.layout.events_path, kind, node=self.node, tier=TIER,
+                        message=message, **fields)
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
+        while self.running:
+            with contextlib.suppress(psycopg.Error):  # our server is (re)starting
+                self.step()
+            time.sleep(POLL)
+
+    def step(self) -> None:
+        term = witness.read(self.layout.rundir, TIER)
+        if term is None:
+            return
+        with connect(self.layout, self.node, database="postgres", timeout=1) as conn:
+            standby = conn.execute("SELECT pg_is_in_recovery() AS r").fetchone()["r"]
+            if term.active == self.node:
+                if standby:
+                    conn.execute("SELECT pg_promote(true, 30)")
+                self.keep_primary(conn)
+            elif not standby:
+                self.fence(term)
+            else:
+                self.keep_standby(conn, term)
+
+    def keep_primary(self, conn: psycopg.Connection) -> None:
+        if not self.schema_ready:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'labkit'").fetchone():
+                conn.execute("CREATE DATABASE labkit")
+            with connect(self.layout, self.node, timeout=1) as app:
+                for ddl in SCHEMA:
+                    app.execute(ddl)
+            self.schema_ready = True
+        streaming = conn.execute("SELECT count(*) AS n FROM pg_stat_replication "
+                                 "WHERE state = 'streaming'").fetchone()["n"] > 0
+        want = "*" if streaming else ""
+        have = conn.execute("SHOW synchronous_standby_names").fetchone()[
+            "synchronous_standby_names"]
+        if have != want:
+            conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{want}'")
+            conn.execute("SELECT pg_reload_conf()")
+            self.say("postgres", f"{self.node}: synchronous replication "
+                                 f"{'on' if want else 'off (standby gone)'}")
+
+    def fence(self, term: witness.Term) -> None:
+        """A primary the witness has replaced: stop it now; it comes back rewound."""
+        pid_file = self.layout.node_dir(self.node) / "postgres" / "data" / "postmaster.pid"
+        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)
+            self.say("postgres", f"{self.node}: stale primary stopped ({term.active} is "
+                                 f"primary in epoch {term.epoch}); it will rejoin rewound")
+
+    def keep_standby(self, conn: psycopg.Connection, term: witness.Term) -> None:
+        rec = conn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
+        if rec and rec["status"] == "streaming" and self.synced_epoch != term.epoch:
+            self.synced_epoch = term.epoch
+            self.state_path.write_text(json.dumps({"synced_epoch": term.epoch}))
+            self.say("postgres", f"{self.node}: streaming standby of {self.peer}")
+        if self.peer_answers():
+            self.silent_since = None
+            return
+        now = time.monotonic()
+        if self.silent_since is None:
+            self.silent_since, self.failure_seen = now, time.time()
+        if now - self.silent_since < FAILOVER_AFTER:
+            return
+        if self.synced_epoch != term.epoch:
+            self.say("postgres_wait", f"{self.node} cannot take over: it never streamed from "
+                                      f"{term.active} in epoch {term.epoch}; waiting for it")
+            return
+        new = witness.claim(self.layout.rundir, TIER, self.node, term.epoch)
+        if new is None:
+            return
+        conn.execute("SELECT pg_promote(true, 30)")
+        done = time.time()
+        self.synced_epoch = new.epoch
+        self.state_path.write_text(json.dumps({"synced_epoch": new.epoch}))
+        self.silent_since = None
+        self.say("postgres_failover",
+                 f"{self.node} promoted to PostgreSQL primary (epoch {new.epoch}) "
+                 f"{done - self.failure_seen:.1f}s after {self.peer} stopped answering",
+                 failure_seen=self.failure_seen, promoted=done)
+
+    def peer_answers(self) -> bool:
+        try:
+            with connect(self.layout, self.peer, database="postgres", timeout=1):
+                return True
+        except psycopg.Error:
+            return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lab", required=True)
+    parser.add_argument("--node", required=True)
+    args = parser.parse_args()
+    PgWatcher(Layout.load(args.lab), args.node).run()
+
+
+if __name__ == "__main__":
+    main()
