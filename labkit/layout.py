@@ -43,6 +43,9 @@ def home() -> Path:
     root = os.environ.get("LABKIT_HOME")
     if root:
         return Path(root).expanduser()
+    if os.geteuid() == 0:
+        # root's home is private, but PostgreSQL runs as its own user and must reach its data
+        return Path("/var/lib/labkit")
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state) / "labkit"
 

@@ -7,6 +7,7 @@ import pytest
 
 # Set before anything reads it: the supervisors and daemons of test labs inherit it.
 _HOME = tempfile.mkdtemp(prefix="lkt-")
+os.chmod(_HOME, 0o755)  # servers that refuse root (PostgreSQL) run as their own user
 os.environ["LABKIT_HOME"] = _HOME
 os.environ.setdefault("LABKIT_LAB", "pytest")
 

@@ -94,7 +94,18 @@ class PgNode:
                          str(self.layout.ports.postgres), "-t", "1", check=False).returncode == 0
 
     # -- roles --------------------------------------------------------------------------------
+    def check_reachable(self) -> None:
+        """As root, the server runs as `postgres`: every folder above its data must let it in."""
+        if not self.account:
+            return
+        for parent in self.base.parents:
+            if parent.exists() and not parent.stat().st_mode & 0o001:
+                raise SystemExit(f"PostgreSQL runs as user postgres, which cannot enter {parent}"
+                                 f" (mode {oct(parent.stat().st_mode & 0o777)}): set LABKIT_HOME"
+                                 " to a folder others may enter, e.g. /var/lib/labkit")
+
     def prepare(self) -> None:
+        self.check_reachable()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.own(self.base)
         while True:
