@@ -14,6 +14,7 @@ from labkit.chaos.plan import Fault, make_plan
 from labkit.chaos.workloads import Workload, default_workloads
 from labkit.cluster import Cluster
 from labkit.errors import LabError
+from labkit.layout import home
 
 
 @dataclass
@@ -108,7 +109,13 @@ def orphan_processes(lab: Cluster) -> list[str]:
     orphans = []
     for p in psutil.process_iter(["pid", "cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if (rundir in cmd or marker in cmd) and p.pid not in owned:
+        if p.pid in owned or not (rundir in cmd or marker in cmd):
+            continue
+        try:  # a lab of the same name under another LABKIT_HOME is not ours
+            other_home = p.environ().get("LABKIT_HOME")
+        except (psutil.AccessDenied, psutil.NoSuchProcess):
+            other_home = None
+        if rundir in cmd or other_home in (None, str(home())):
             orphans.append(f"orphan process {p.pid}: {cmd[:100]}")
     return orphans
 

@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from labkit.components.base import (
@@ -57,6 +58,7 @@ class MariaDB(Component):
         base = ctx.dir / "mysql"
         data, run = base / "data", base / "run"
         run.mkdir(parents=True, exist_ok=True)
+        (base / "tmp").mkdir(exist_ok=True)
         lay = ctx.layout
         index = [n.name for n in lay.nodes].index(ctx.node) + 1
         root_user = "user=root\n" if os.geteuid() == 0 else ""
@@ -68,6 +70,7 @@ class MariaDB(Component):
 [mariadbd]
 {root_user}datadir={data}
 socket={run}/mysqld.sock
+tmpdir={base / "tmp"}
 pid-file={run}/mysqld.pid
 bind-address={ctx.address}
 port={lay.ports.mysql}
@@ -78,9 +81,10 @@ log-slave-updates=ON
 gtid-strict-mode=ON
 sync-binlog=1
 innodb-flush-log-at-trx-commit=1
-rpl-semi-sync-master-enabled=ON
+# semi-sync: switched on by the watcher, on the active only; never times out by itself
+rpl-semi-sync-master-enabled=OFF
 rpl-semi-sync-slave-enabled=ON
-rpl-semi-sync-master-timeout=2000
+rpl-semi-sync-master-timeout=3600000
 rpl-semi-sync-master-wait-point=AFTER_SYNC
 slave-net-timeout=4
 read-only=ON
@@ -128,7 +132,10 @@ GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR ON *.* TO 'repl
                f"--datadir={data}", "--auth-root-authentication-method=normal", "--skip-test-db"]
         if os.geteuid() == 0:
             cmd.append("--user=root")
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        tmp = Path(str(base)) / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "TMPDIR": str(tmp)})
         if res.returncode != 0:
             raise LabError(f"mariadb-install-db failed for {data}:\n{res.stdout[-800:]}"
                            f"{res.stderr[-800:]}", f"remove {base} and run `labkit up` again")

@@ -126,11 +126,26 @@ class PgNode:
                 print(f"waiting for {self.peer} (the primary) to answer", flush=True)
                 time.sleep(1)
                 continue
-            if fresh:
+            if fresh or self.last_rejoin_failed():
                 self.clone()
             elif not (self.data / "standby.signal").exists():
                 self.rewind()
             return
+
+    @property
+    def rejoin_marker(self) -> Path:
+        """Present from a rewind or clone until the watcher sees the standby streaming."""
+        return self.base / "rejoining"
+
+    def last_rejoin_failed(self) -> bool:
+        try:
+            age = time.time() - self.rejoin_marker.stat().st_mtime
+        except FileNotFoundError:
+            return False
+        if age < 20:
+            return False
+        self.say(f"{self.node}: the last rejoin never streamed; cloning afresh")
+        return True
 
     def initdb(self) -> None:
         pwfile = self.base / "pw"
@@ -146,11 +161,14 @@ class PgNode:
 
     def clone(self) -> None:
         shutil.rmtree(self.data, ignore_errors=True)
+        self.rejoin_marker.touch()
         self.tool("pg_basebackup", "-d", self.source(self.peer), "-D", str(self.data),
                   "-X", "stream", "-R", "-c", "fast")
         self.say(f"{self.node}: cloned from {self.peer} with pg_basebackup; starts as standby")
 
     def rewind(self) -> None:
+        self.checkpoint_peer()
+        self.rejoin_marker.touch()
         res = self.tool("pg_rewind", "-D", str(self.data), "-R",
                         f"--source-server={self.source(self.peer)}", check=False)
         if res.returncode == 0:
@@ -162,6 +180,10 @@ class PgNode:
         self.say(f"{self.node}: pg_rewind failed ({res.stderr.strip()[-200:]}); kept the old "
                  f"data in {aside.name} and cloned afresh")
         self.clone()
+
+    def checkpoint_peer(self) -> None:
+        """A just-promoted primary writes its new timeline to pg_control only at a checkpoint."""
+        self.tool("psql", "-d", self.source(self.peer), "-c", "CHECKPOINT", check=False)
 
     def exec_server(self) -> None:
         args = [str(self.bin / "postgres"), "-D", str(self.data),

@@ -55,6 +55,7 @@ class PgWatcher:
         self.said: str | None = None
         self.running = True
         self.schema_ready = False
+        self.rejoin_marker = layout.node_dir(node) / "postgres" / "rejoining"
 
     def say(self, kind: str, message: str, **fields: Any) -> None:
         if message != self.said:
@@ -113,6 +114,8 @@ class PgWatcher:
 
     def keep_standby(self, conn: psycopg.Connection, term: witness.Term) -> None:
         rec = conn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
+        if rec and rec["status"] == "streaming":
+            self.rejoin_marker.unlink(missing_ok=True)
         if rec and rec["status"] == "streaming" and self.synced_epoch != term.epoch:
             self.synced_epoch = term.epoch
             self.state_path.write_text(json.dumps({"synced_epoch": term.epoch}))
@@ -133,6 +136,8 @@ class PgWatcher:
         if new is None:
             return
         conn.execute("SELECT pg_promote(true, 30)")
+        # the new timeline reaches pg_control only at a checkpoint; pg_rewind reads it there
+        conn.execute("CHECKPOINT")
         done = time.time()
         self.synced_epoch = new.epoch
         self.state_path.write_text(json.dumps({"synced_epoch": new.epoch}))

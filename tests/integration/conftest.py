@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from labkit import Cluster
+from labkit.layout import Layout
 
 
 def wait_healthy(cluster: Cluster, timeout: float = 120) -> None:
@@ -47,8 +48,13 @@ def wait_in_rotation(cluster: Cluster, nodes: set[str], timeout: float = 30) -> 
 
 @pytest.fixture(scope="session")
 def lab_session():
-    cluster = Cluster.up(lab="pytest", timeout=300)
-    wait_healthy(cluster)
+    try:
+        cluster = Cluster.up(lab="pytest", timeout=300)
+        wait_healthy(cluster)
+    except BaseException:
+        with contextlib.suppress(Exception):  # leave nothing running behind a failed start
+            Cluster(Layout.load("pytest")).down()
+        raise
     yield cluster
     cluster.down()
 
