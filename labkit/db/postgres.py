@@ -70,6 +70,13 @@ def instance_state(layout: Layout, node: str) -> dict[str, Any]:
         conn = connect(layout, node, database="postgres", timeout=1)
     except psycopg.Error:
         return {"role": "down"}
+    try:
+        return _query_state(layout, conn)
+    except psycopg.Error as exc:  # answered, then went away mid-query
+        return {"role": "down", "error": str(exc)[:120]}
+
+
+def _query_state(layout: Layout, conn: psycopg.Connection) -> dict[str, Any]:
     with conn:
         row = conn.execute(
             "SELECT pg_is_in_recovery() AS standby, "

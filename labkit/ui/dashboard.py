@@ -1,0 +1,146 @@
+"""`Dashboard`: topology, controls, charts and the event log of one lab, refreshed live.
+
+One background thread polls `Cluster.status()` and the event log about once a second and hands
+the result to every view; each view sends only what changed. The thread stops on `stop()`, when
+the dashboard is closed, or by itself when the lab goes down (it says so in the header).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from labkit.ui.charts import DevicesChart, EventLog, LagChart, RequestsChart, SubJobsGantt
+from labkit.ui.controls import Controls
+from labkit.ui.topology import TopologyView
+from labkit.ui.traffic import Traffic
+
+if TYPE_CHECKING:
+    from labkit.cluster import Cluster
+
+
+class Dashboard:
+    """`display(Dashboard(lab))`, or `Dashboard(lab).show()`; `stop()` when done."""
+
+    def __init__(self, cluster: Cluster, interval: float = 1.0, traffic: bool = False,
+                 rate: float = 5.0, sticky: bool = False, start: bool = True) -> None:
+        self.cluster = cluster
+        self.interval = interval
+        self.traffic = Traffic(cluster.vip_url, rate=rate, sticky=sticky)
+        status = cluster.status()
+        self.last_status: dict[str, Any] = status
+        self.topology = TopologyView(status)
+        self.controls = Controls(cluster, self.traffic)
+        self.requests = RequestsChart()
+        self.lag = LagChart()
+        self.devices = DevicesChart()
+        self.subjobs = SubJobsGantt()
+        self.events = EventLog()
+        self.header = widgets.HTML(self._header(status))
+        self.header.add_class("labkit-header")
+        self.refreshes = 0
+        self._since = time.time() - 600
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        charts = [self.requests.widget, self.lag.widget]
+        if status.get("devices"):
+            charts.append(self.devices.widget)
+        self.widget = widgets.VBox([
+            self.header,
+            widgets.HBox([self.topology.widget], layout={"width": "100%"}),
+            self.controls.widget,
+            widgets.GridBox(charts, layout={"grid_template_columns": "1fr 1fr"}),
+            widgets.HTML("<b>events</b>"), self.events.widget])
+        self.widget.add_class("labkit-dashboard")
+        if traffic:
+            self.controls.traffic_on.value = True
+        if start:
+            self.start()
+
+    def _header(self, status: dict[str, Any], note: str = "") -> str:
+        tiers = [t for t in ("mysql", "postgres", "cassandra", "devices") if status.get(t)]
+        return (f"<b>lab {status['lab']}</b> · {status['vip']['url']} · tiers: app"
+                + "".join(f", {t}" for t in tiers) + (f" · <b>{note}</b>" if note else ""))
+
+    # -- refresh ------------------------------------------------------------------------------
+    def refresh(self) -> bool:
+        """Poll once and update every view; returns False once the lab is down."""
+        try:
+            status = self.cluster.status()
+        except Exception as exc:  # the run directory went away under us: the lab is gone
+            self.header.value = f"<b>lab unreachable: {exc}</b>"
+            return False
+        if not status.get("running"):
+            self.header.value = self._header(status, "the lab is down: refresh stopped")
+            return False
+        self.last_status = status
+        self.topology.update(status)
+        self.controls.update(status)
+        self.requests.update(self.traffic.per_second())
+        self.lag.update(status)
+        self.devices.update(status)
+        jobs = status.get("jobs") or {}
+        if isinstance(jobs, dict) and jobs.get("subjobs"):
+            self.subjobs.update(jobs["subjobs"])
+        self.events.update(self.cluster.events(since=self._since))
+        self.refreshes += 1
+        return True
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            began = time.monotonic()
+            if not self.refresh():
+                self.traffic.stop()
+                break
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="labkit-dashboard", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop refreshing and stop the traffic (the lab itself keeps running)."""
+        self._stop.set()
+        self.traffic.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._thread = None
+
+    def wait_for(self, predicate: Any, timeout: float = 30) -> dict[str, Any]:
+        """Wait until `predicate(status)` is true in the dashboard's view; returns that status."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = self.cluster.status()
+            if predicate(st):
+                return st
+            time.sleep(0.3)
+        raise TimeoutError(f"not seen within {timeout:.0f}s")
+
+    def show(self, traffic: bool | None = None, rate: float | None = None,
+             sticky: bool | None = None) -> Dashboard:
+        """Display the dashboard (optionally switching the traffic on) and return it."""
+        from IPython.display import display
+
+        if rate is not None:
+            self.controls.rate.value = rate
+        if sticky is not None:
+            self.controls.sticky.value = sticky
+        if traffic is not None:
+            self.controls.traffic_on.value = traffic
+        display(self.widget)
+        return self
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)

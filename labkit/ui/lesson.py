@@ -1,0 +1,50 @@
+"""Small helpers the lessons share, so each lesson cell stays a line or two of plain code."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from labkit.cluster import Cluster
+
+
+def who_answers(cluster: Cluster, requests: int = 12) -> Counter[str]:
+    """Send `requests` fresh (cookie-less) requests through the VIP; count the answering nodes."""
+    seen: Counter[str] = Counter()
+    for _ in range(requests):
+        try:
+            seen[httpx.get(cluster.vip_url + "/api/node", timeout=2).json()["node"]] += 1
+        except (httpx.HTTPError, ValueError, KeyError):
+            seen["error"] += 1
+    return seen
+
+
+def wait_until(check, timeout: float = 30, every: float = 0.3):  # noqa: ANN001, ANN201
+    """Call `check()` until it returns something truthy; return that (or raise TimeoutError)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"still not true after {timeout:.0f}s")
+
+
+def is_whole(cluster: Cluster) -> bool:
+    st = cluster.status()
+    return all(n["state"] == "up" and all(v == "running" for v in n["services"].values())
+               for n in st["nodes"]) and st["vip"].get("owner") is not None
+
+
+def make_whole(cluster: Cluster, timeout: float = 120) -> None:
+    """Recover whatever is broken and wait until every node and service runs again and every
+    app node is back in the round-robin (each lesson ends with this, so the next starts clean)."""
+    cluster.recover_all()
+    wait_until(lambda: is_whole(cluster), timeout)
+    cluster.wait_vip(timeout)
+    apps = {n.name for n in cluster.layout.topology.with_role("app")}
+    wait_until(lambda: set(who_answers(cluster, 3 * len(apps))) == apps, timeout)

@@ -1,0 +1,164 @@
+"""Pure functions from a `Cluster.status()` dict to what the views draw.
+
+Kept free of widgets so the unit tests can check them against a status captured from a real lab,
+and so every optional tier (`mysql`, `postgres`, `cassandra`, `devices`, `membership`) shows up
+only when the lab has it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import networkx as nx
+
+#: colour of a node/service by its state; anything unknown is grey
+STATE_COLOURS = {"up": "#2ca02c", "running": "#2ca02c", "active": "#2ca02c",
+                 "standby": "#98df8a", "frozen": "#1f77b4", "isolated": "#ff7f0e",
+                 "crashed": "#d62728", "down": "#7f7f7f", "fatal": "#d62728",
+                 "backoff": "#d62728", "exited": "#d62728", "starting": "#bcbd22"}
+#: left-to-right column of each kind of vertex in the picture
+COLUMNS = {"clients": 0, "vip": 1, "lb": 2, "app": 3, "mysql": 4, "postgres": 4,
+           "cassandra": 4, "device": 5}
+DB_TIERS = ("mysql", "postgres")
+
+
+def vip_owner(status: dict[str, Any]) -> str | None:
+    return status.get("vip", {}).get("owner")
+
+
+def node_states(status: dict[str, Any]) -> dict[str, str]:
+    return {n["name"]: n["state"] for n in status.get("nodes", [])}
+
+
+def service_state(status: dict[str, Any], node: str, service: str) -> str:
+    """The state a service box should show: the node's fault wins over the service's own."""
+    for n in status.get("nodes", []):
+        if n["name"] == node:
+            if n["state"] != "up":
+                return n["state"]
+            return n["services"].get(service, "unknown")
+    return "unknown"
+
+
+def _db_service(tier: str) -> str:
+    return "mysql" if tier == "mysql" else "postgres"
+
+
+def build_graph(status: dict[str, Any]) -> nx.DiGraph:
+    """clients → VIP → LB nodes → app servers → databases (→ devices), with states and labels."""
+    g = nx.DiGraph()
+    owner = vip_owner(status)
+    g.add_node("clients", kind="clients", label="clients", state="up")
+    g.add_node("vip", kind="vip", label=f"VIP {status.get('vip', {}).get('address', '')}",
+               state="up" if owner else "down")
+    g.add_edge("clients", "vip", label="")
+    nodes = status.get("nodes", [])
+    apps = [n["name"] for n in nodes if "app" in n["roles"]]
+    for n in nodes:
+        name = n["name"]
+        if "lb" in n["roles"]:
+            lb = f"lb:{name}"
+            is_owner = name == owner
+            g.add_node(lb, kind="lb", node=name, owner=is_owner,
+                       label=f"Apache {name}" + (" ★VIP" if is_owner else ""),
+                       state=service_state(status, name, "apache"))
+            g.add_edge("vip", lb, label="owner" if is_owner else "standby", active=is_owner)
+    for name in apps:
+        g.add_node(f"app:{name}", kind="app", node=name, label=f"app {name}",
+                   state=service_state(status, name, "app"))
+        for lb in [v for v, d in g.nodes(data=True) if d["kind"] == "lb"]:
+            g.add_edge(lb, f"app:{name}", label="", active=g.nodes[lb]["owner"])
+    for tier in DB_TIERS:
+        _add_db_tier(g, status, tier, apps)
+    _add_cassandra(g, status, apps)
+    _add_devices(g, status)
+    return g
+
+
+def _add_db_tier(g: nx.DiGraph, status: dict[str, Any], tier: str, apps: list[str]) -> None:
+    section = status.get(tier)
+    if not section:
+        return
+    active, standby = section.get("active"), section.get("standby")
+    for node, inst in section.get("instances", {}).items():
+        role = inst.get("role", "?")
+        state = service_state(status, node, _db_service(tier))
+        shown = role if state == "running" and role in ("active", "standby") else state
+        g.add_node(f"{tier}:{node}", kind=tier, node=node, label=f"{tier} {node} ({role})",
+                   state=shown)
+    if active and f"{tier}:{active}" in g:
+        for name in apps:
+            g.add_edge(f"app:{name}", f"{tier}:{active}", label="", active=False)
+        if standby and f"{tier}:{standby}" in g:
+            g.add_edge(f"{tier}:{active}", f"{tier}:{standby}",
+                       label=f"lag {format_lag(section.get('lag'))}", active=True,
+                       replication=True)
+
+
+def _add_cassandra(g: nx.DiGraph, status: dict[str, Any], apps: list[str]) -> None:
+    section = status.get("cassandra")
+    if not section:
+        return
+    members = section.get("nodes") or section.get("instances") or {}
+    names = list(members) if isinstance(members, dict) else [m.get("name") for m in members]
+    for node in names:
+        g.add_node(f"cassandra:{node}", kind="cassandra", node=node, label=f"cassandra {node}",
+                   state=service_state(status, node, "cassandra"))
+
+
+def _add_devices(g: nx.DiGraph, status: dict[str, Any]) -> None:
+    """Devices are drawn as one box per serving node ("3 devices"), not one box per device."""
+    for node, devices in devices_per_node(status).items():
+        g.add_node(f"devices:{node}", kind="device", node=node, state="up",
+                   label=f"{len(devices)} devices")
+        if f"app:{node}" in g:
+            g.add_edge(f"app:{node}", f"devices:{node}", label="", active=False)
+
+
+def devices_per_node(status: dict[str, Any]) -> dict[str, list[str]]:
+    """{serving node: [device, ...]} from the optional `devices` section (any of two shapes)."""
+    section = status.get("devices")
+    if not section:
+        return {}
+    if isinstance(section.get("per_node"), dict):
+        return {k: list(v) for k, v in section["per_node"].items()}
+    out: dict[str, list[str]] = {}
+    items = section.get("devices", section)
+    if isinstance(items, dict):
+        items = [{"name": k, **(v if isinstance(v, dict) else {"node": v})}
+                 for k, v in items.items()]
+    for dev in items if isinstance(items, list) else []:
+        node = dev.get("node") or dev.get("served_by")
+        if node:
+            out.setdefault(node, []).append(dev.get("name", "?"))
+    return out
+
+
+def format_lag(lag: Any) -> str:
+    if lag is None:
+        return "?"
+    if isinstance(lag, float):
+        return f"{lag:.1f}s"
+    return f"{lag}s"
+
+
+def layered_positions(g: nx.DiGraph) -> dict[str, tuple[float, float]]:
+    """Columns by kind (COLUMNS), vertices spread evenly top to bottom inside each column."""
+    columns: dict[int, list[str]] = {}
+    for v, d in g.nodes(data=True):
+        columns.setdefault(COLUMNS.get(d["kind"], 5), []).append(v)
+    pos = {}
+    for x, members in columns.items():
+        for i, v in enumerate(members):
+            pos[v] = (float(x), (len(members) - 1) / 2 - i)
+    return pos
+
+
+def lags(status: dict[str, Any]) -> dict[str, float]:
+    """Replica lag in seconds per database tier present (a missing lag counts as absent)."""
+    out = {}
+    for tier in DB_TIERS:
+        lag = (status.get(tier) or {}).get("lag")
+        if isinstance(lag, int | float):
+            out[tier] = float(lag)
+    return out

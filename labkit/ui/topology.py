@@ -1,0 +1,87 @@
+"""The topology picture: the NetworkX graph of `model.build_graph`, drawn as a Plotly FigureWidget.
+
+`update(status)` redraws only when something a learner could see has changed (states, VIP owner,
+lag labels), so a 1 Hz refresh sends nothing to the browser while the lab is quiet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+
+from labkit.ui import model
+
+
+def figure_data(status: dict[str, Any]) -> dict[str, Any]:
+    """Everything the figure shows, as plain lists (what `update` compares and the tests check)."""
+    g = model.build_graph(status)
+    pos = model.layered_positions(g)
+    edges: dict[str, tuple[list, list]] = {"plain": ([], []), "active": ([], [])}
+    labels = []
+    for a, b, d in g.edges(data=True):
+        xs, ys = edges["active" if d.get("active") else "plain"]
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        xs += [x0, x1, None]
+        ys += [y0, y1, None]
+        if d.get("label") and d.get("replication"):
+            labels.append({"x": (x0 + x1) / 2 + 0.1, "y": (y0 + y1) / 2, "text": d["label"]})
+    names = list(g.nodes)
+    return {
+        "edges": {k: {"x": v[0], "y": v[1]} for k, v in edges.items()},
+        "nodes": {"x": [pos[v][0] for v in names], "y": [pos[v][1] for v in names],
+                  "text": [g.nodes[v]["label"] for v in names],
+                  "color": [model.STATE_COLOURS.get(g.nodes[v]["state"], "#7f7f7f")
+                            for v in names],
+                  "symbol": ["star" if g.nodes[v].get("owner") else "circle" for v in names],
+                  "hover": [f"{v}: {g.nodes[v]['state']}" for v in names]},
+        "labels": labels,
+        "owner": model.vip_owner(status),
+    }
+
+
+class TopologyView:
+    """The graph plus a one-line header naming the VIP owner (`.widget` to display)."""
+
+    def __init__(self, status: dict[str, Any] | None = None) -> None:
+        self.figure = go.FigureWidget(
+            data=[go.Scatter(mode="lines", line={"color": "#c7c7c7", "width": 1},
+                             hoverinfo="skip", name="links"),
+                  go.Scatter(mode="lines", line={"color": "#555", "width": 3},
+                             hoverinfo="skip", name="in use"),
+                  go.Scatter(mode="markers+text", textposition="bottom center",
+                             marker={"size": 22, "line": {"width": 1, "color": "#333"}},
+                             hoverinfo="text", name="servers")],
+            layout=go.Layout(height=360, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                             showlegend=False, title="topology",
+                             xaxis={"visible": False, "range": [-0.5, 5.6]},
+                             yaxis={"visible": False}))
+        self.owner = widgets.HTML("VIP owner: ?")
+        self.owner.add_class("labkit-vip-owner")
+        self.widget = widgets.VBox([self.owner, self.figure])
+        self._shown: dict[str, Any] | None = None
+        if status is not None:
+            self.update(status)
+
+    def update(self, status: dict[str, Any]) -> bool:
+        """Redraw if anything visible changed; returns whether it did."""
+        data = figure_data(status)
+        if data == self._shown:
+            return False
+        owner = data["owner"] or "nobody"
+        self.owner.value = f"VIP owner: <b class='labkit-owner'>{owner}</b>"
+        with self.figure.batch_update():
+            for trace, key in ((self.figure.data[0], "plain"), (self.figure.data[1], "active")):
+                trace.x, trace.y = data["edges"][key]["x"], data["edges"][key]["y"]
+            nodes = self.figure.data[2]
+            nodes.x, nodes.y, nodes.text = data["nodes"]["x"], data["nodes"]["y"], \
+                data["nodes"]["text"]
+            nodes.hovertext = data["nodes"]["hover"]
+            nodes.marker.color = data["nodes"]["color"]
+            nodes.marker.symbol = data["nodes"]["symbol"]
+            self.figure.layout.annotations = [
+                {"x": a["x"], "y": a["y"], "text": a["text"], "showarrow": False,
+                 "font": {"size": 11, "color": "#1f77b4"}} for a in data["labels"]]
+        self._shown = data
+        return True

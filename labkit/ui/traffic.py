@@ -1,0 +1,99 @@
+"""A traffic generator in a background thread: what "clients" means in the dashboard.
+
+Each request goes through the VIP and records which app node answered, so the requests chart
+shows round-robin (fresh client per request) or stickiness (one logged-in session) as it happens.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from typing import Any
+
+import httpx
+
+ERROR = "error"
+
+
+class Traffic:
+    """`start()` / `stop()`; `rate` (requests per second) and `sticky` may change while running."""
+
+    def __init__(self, vip_url: str, rate: float = 5.0, sticky: bool = False,
+                 keep_seconds: float = 120.0) -> None:
+        self.vip_url = vip_url
+        self.rate = rate
+        self.sticky = sticky
+        self.keep_seconds = keep_seconds
+        self.answers: deque[tuple[float, str]] = deque()
+        self.lost_sessions = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="labkit-traffic", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._thread = None
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.vip_url, timeout=2) as client:
+            while not self._stop.is_set():
+                began = time.monotonic()
+                self._record(self._one(client))
+                self._stop.wait(max(0.0, 1.0 / max(self.rate, 0.1) - (time.monotonic() - began)))
+
+    def _one(self, client: httpx.Client) -> str:
+        """One request; returns the answering node or ERROR."""
+        try:
+            if not self.sticky:
+                client.cookies.clear()
+                return client.get("/api/node").json()["node"]
+            if "JSESSIONID" not in client.cookies:
+                return client.post("/api/login", json={"user": "dashboard"}).json()["node"]
+            r = client.get("/api/session")
+            if r.status_code == 401:  # the session's node died: log in again elsewhere
+                self.lost_sessions += 1
+                client.cookies.clear()
+                return ERROR
+            return r.json()["node"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return ERROR
+
+    def _record(self, node: str) -> None:
+        now = time.time()
+        with self._lock:
+            self.answers.append((now, node))
+            while self.answers and self.answers[0][0] < now - self.keep_seconds:
+                self.answers.popleft()
+
+    def recent(self, seconds: float = 10.0) -> Counter[str]:
+        """How many answers each node (and ERROR) gave in the last `seconds`."""
+        since = time.time() - seconds
+        with self._lock:
+            return Counter(node for ts, node in self.answers if ts >= since)
+
+    def per_second(self) -> dict[str, list[tuple[int, int]]]:
+        """{node: [(whole second, answers in it), ...]} over what is kept: the chart's series."""
+        with self._lock:
+            counts = Counter((int(ts), node) for ts, node in self.answers)
+        out: dict[str, list[tuple[int, int]]] = {}
+        for (sec, node), n in sorted(counts.items()):
+            out.setdefault(node, []).append((sec, n))
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"running": self.running, "rate": self.rate, "sticky": self.sticky,
+                "last_10s": dict(self.recent(10)), "lost_sessions": self.lost_sessions}
