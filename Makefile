@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS := notebook,test
+EXTRAS := notebook,test,compose
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: lab test setup system venv down lint unit clean
@@ -46,3 +46,8 @@ bench: setup
 
 bench-check: venv
 	$(BIN)/python -m bench.check
+
+.PHONY: binder-check
+# Proof from nothing: the Binder steps in a fresh Debian chroot as a non-root user (needs root).
+binder-check:
+	bash scripts/binder-check

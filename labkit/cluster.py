@@ -12,7 +12,7 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -24,6 +24,9 @@ from labkit.errors import LabError
 from labkit.layout import Layout, default_lab_name, home
 from labkit.tls import ensure_certificate
 from labkit.topology import Topology
+
+if TYPE_CHECKING:
+    from labkit.db.handles import MySQLTier, PostgresTier
 
 
 def _quiet(_msg: str) -> None:
@@ -90,10 +93,15 @@ class Cluster:
     @classmethod
     def attach(cls, lab: str | None = None) -> Cluster:
         """Take hold of the lab that is already running (the notebooks start here)."""
-        cluster = cls(Layout.load(lab))
+        up_log = home() / "up.log"  # written by binder/start, which starts the lab on Binder
+        seen = f"; its last start-up log is {up_log}" if up_log.exists() else ""
+        try:
+            cluster = cls(Layout.load(lab))
+        except LabError as exc:
+            raise LabError(exc.message, f"start one with `labkit up`{seen}") from None
         if not cluster.backend.is_running():
             raise LabError(f"lab {cluster.layout.lab!r} is not running",
-                           "start it with `labkit up` (or `make lab`)")
+                           f"start it with `labkit up` (or `make lab`){seen}")
         return cluster
 
     def down(self, progress: Callable[[str], None] = _quiet, purge: bool = False) -> None:
@@ -187,6 +195,20 @@ class Cluster:
     @property
     def vip_url(self) -> str:
         return self.layout.vip_url
+
+    @property
+    def mysql(self) -> MySQLTier:
+        """The MySQL pair: `.connect()` reaches the active, `.status()`, `.write_load()`."""
+        from labkit.db.handles import MySQLTier
+
+        return MySQLTier(self.layout)
+
+    @property
+    def postgres(self) -> PostgresTier:
+        """The PostgreSQL pair: `.connect()` reaches the primary, `.status()`, `.write_load()`."""
+        from labkit.db.handles import PostgresTier
+
+        return PostgresTier(self.layout)
 
     def __repr__(self) -> str:
         return f"<Cluster {self.layout.lab} {self.layout.backend} {self.layout.vip_url}>"

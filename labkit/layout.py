@@ -147,4 +147,4 @@ class Layout:
         """Fresh credentials for one lab; never committed, never shared between labs."""
         return {k: secrets.token_urlsafe(18) for k in
                 ("mysql_root", "mysql_app", "mysql_repl", "postgres", "postgres_repl",
-                 "session_key", "cassandra")}
+                 "session_key", "cassandra", "netconf")}

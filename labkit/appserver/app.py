@@ -22,7 +22,7 @@ def create_app(layout: Layout, node: str, sessions: SessionStore | None = None) 
     app = FastAPI(title="labkit NBI", version="1", description=f"REST NBI served by {node}")
     app.state.layout = layout
     app.state.node = node
-    app.state.sessions = sessions or MemorySessionStore()
+    app.state.sessions = sessions or default_session_store(layout)
     started = time.time()
 
     @app.exception_handler(Exception)
@@ -76,3 +76,20 @@ def create_app(layout: Layout, node: str, sessions: SessionStore | None = None) 
 
 def include_tiers(app: FastAPI) -> None:
     """Routers of the tiers beyond the spine (databases, files, devices, jobs) plug in here."""
+    if app.state.layout.topology.with_role("mysql"):
+        from labkit.appserver import data
+
+        data.install(app)
+    if app.state.layout.topology.with_role("postgres"):
+        from labkit.appserver import monitoring
+
+        monitoring.install(app)
+
+
+def default_session_store(layout: Layout) -> SessionStore:
+    """Sessions live in the replicated MySQL tier when the lab has one, else in memory."""
+    if layout.topology.with_role("mysql"):
+        from labkit.db.sessions_mysql import MySQLSessionStore
+
+        return MySQLSessionStore(layout)
+    return MemorySessionStore()

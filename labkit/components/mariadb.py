@@ -22,7 +22,7 @@ from labkit.components.base import (
     start_failure,
     wait_for_port,
 )
-from labkit.db import mysql
+from labkit.db import mysql, witness
 from labkit.errors import LabError
 from labkit.layout import Layout
 
@@ -67,7 +67,8 @@ class MariaDB(Component):
         os.chmod(init, 0o600)
         conf = base / "my.cnf"
         conf.write_text(f"""# Rendered by labkit for {ctx.node}.
-[mariadbd]
+# [mysqld]: every MariaDB reads it; [mariadbd] is only read from 10.11 (Ubuntu 22.04 has 10.6).
+[mysqld]
 {root_user}datadir={data}
 socket={run}/mysqld.sock
 tmpdir={base / "tmp"}
@@ -86,6 +87,8 @@ rpl-semi-sync-master-enabled=OFF
 rpl-semi-sync-slave-enabled=ON
 rpl-semi-sync-master-timeout=3600000
 rpl-semi-sync-master-wait-point=AFTER_SYNC
+# a promoting standby's STOP SLAVE tries to reach the dead active to end its dump thread: be brief
+loose-rpl-semi-sync-slave-kill-conn-timeout=1
 slave-net-timeout=4
 read-only=ON
 skip-slave-start=ON
@@ -155,9 +158,19 @@ GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR ON *.* TO 'repl
                              if s["role"] == "standby")
             if isinstance(st["active"], str) and standby_ok:
                 return
+            if self.waits_for_lost_active(layout, st, ready_nodes):
+                return  # nothing to wait for here: the status says who is missing
             time.sleep(0.3)
         raise start_failure("the MySQL pair", "no active instance with a replicating standby "
                             "within 60s", layout.log_dir(ready_nodes[0]) / "mysqlwatch.log")
+
+    @staticmethod
+    def waits_for_lost_active(layout: Layout, st: dict[str, Any], ready_nodes: list[str]) -> bool:
+        """A node came back while the last active is still down: it rightly stays a waiting
+        standby (it lacks that active's commits) until the active returns."""
+        term = witness.read(layout.rundir, mysql.TIER)
+        return (st["active"] is None and term is not None and term.active not in ready_nodes
+                and st["instances"].get(term.active, {}).get("role") == "down")
 
     def status(self, layout: Layout, live_nodes: list[str]) -> dict[str, Any] | None:
         return {"mysql": mysql.tier_status(layout)}

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from labkit.components.base import Component, NodeContext, Program, start_failure, wait_for_port
-from labkit.db import postgres
+from labkit.db import postgres, witness
 from labkit.layout import Layout
 
 
@@ -31,6 +31,8 @@ class Postgres(Component):
         ]
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
+        if self.primary_lost(ctx.layout, [ctx.node]):
+            return  # its launcher rightly waits for the lost primary: nothing will listen yet
         wait_for_port(ctx.address, ctx.layout.ports.postgres, timeout,
                       f"PostgreSQL on {ctx.node}", ctx.log("postgres"),
                       alive=ctx.alive("postgres"))
@@ -44,9 +46,19 @@ class Postgres(Component):
                               if s["role"] == "standby")
             if isinstance(st["active"], str) and standbys_ok and set(ready_nodes) <= set(live):
                 return
+            if st["active"] is None and self.primary_lost(layout, ready_nodes):
+                return  # `status` says the pair waits for its primary to return
             time.sleep(0.3)
         raise start_failure("the PostgreSQL pair", "no primary with a streaming standby within "
                             "90s", layout.log_dir(ready_nodes[0]) / "postgres.log")
+
+    @staticmethod
+    def primary_lost(layout: Layout, returning: list[str]) -> bool:
+        """The witness's primary is another node, and it is down: a returning node may lack
+        that primary's commits, so it waits for it instead of starting alone."""
+        term = witness.read(layout.rundir, postgres.TIER)
+        return (term is not None and term.active not in returning
+                and postgres.instance_state(layout, term.active)["role"] == "down")
 
     def status(self, layout: Layout, live_nodes: list[str]) -> dict[str, Any] | None:
         return {"postgres": postgres.tier_status(layout)}

@@ -28,11 +28,15 @@ def nodes(layout: Layout) -> list[str]:
 
 
 def connect(layout: Layout, node: str, user: str = "labkit", database: str | None = "labkit",
-            timeout: float = 2.0) -> pymysql.connections.Connection:
+            timeout: float = 2.0, read_timeout: float | None = None
+            ) -> pymysql.connections.Connection:
+    """read_timeout bounds every answer, the server's greeting included: a frozen server accepts
+    the TCP connection (the kernel does) but never greets."""
     password = layout.secrets["mysql_app" if user == "labkit" else "mysql_root"]
+    read_timeout = read_timeout or max(timeout, 10)
     return pymysql.connect(host=layout.address(node), port=layout.ports.mysql, user=user,
                            password=password, database=database, connect_timeout=timeout,
-                           read_timeout=max(timeout, 10), write_timeout=max(timeout, 10),
+                           read_timeout=read_timeout, write_timeout=read_timeout,
                            autocommit=True, cursorclass=pymysql.cursors.DictCursor)
 
 
@@ -60,7 +64,8 @@ def connect_active(layout: Layout, timeout: float = 2.0, **kwargs: Any
 def instance_state(layout: Layout, node: str, timeout: float = 0.5) -> dict[str, Any]:
     """role, GTID position, lag and semi-sync state of one instance ("down" if unreachable)."""
     try:
-        conn = connect(layout, node, user="root", database=None, timeout=timeout)
+        conn = connect(layout, node, user="root", database=None, timeout=timeout,
+                       read_timeout=1.0)
     except pymysql.MySQLError:
         return {"role": "down"}
     try:
@@ -71,6 +76,8 @@ def instance_state(layout: Layout, node: str, timeout: float = 0.5) -> dict[str,
             replica = cur.fetchone()
             cur.execute("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_status'")
             semi = cur.fetchone()
+    except pymysql.MySQLError as exc:  # answered the handshake, then hung or went away
+        return {"role": "down", "error": str(exc)[:120]}
     finally:
         conn.close()
     state: dict[str, Any] = {"role": "standby" if row["ro"] else "active", "gtid": row["gtid"]}
@@ -97,6 +104,8 @@ def tier_status(layout: Layout) -> dict[str, Any]:
         "standby": standby[0] if len(standby) == 1 else (standby or None),
         "lag": max(lags) if lags else None,
         "epoch": term.epoch if term else 0, "instances": instances,
+        # the active commits without a synchronous standby (the standby may not take over)
+        "alone": bool(term and term.alone),
     }
     if not active:
         out["problem"] = ("no MySQL instance is active: both down, or a failover is running"

@@ -9,6 +9,17 @@ Run as `python -m labkit.db.mysql_watch --lab LAB --node NODE` under the node's 
   record the new epoch in the witness.
 * A standby that never caught up with the current active (it was down while the active took
   writes) must not promote: it waits, and says so, until the active returns.
+
+Semi-synchronous replication is switched on by this watcher, on the active only, and the server
+never falls back to asynchronous commits by a timeout of its own (the timeout is an hour): a
+frozen active that wakes up would otherwise acknowledge its in-flight commit at once, although
+its standby has been promoted without it. Instead, when the standby is gone for `ALONE_AFTER`
+seconds, the active first records in the witness that it goes on alone (which forbids the
+standby's promotion), and only then stops waiting for acknowledgements. A writable instance that
+the witness no longer names active was frozen or cut off: it kills its own server, which comes
+back read-only; if its binary log then holds commits the new active never got (never
+acknowledged to any client), the rejoin fails with a diverged GTID and the watcher re-seeds the
+instance from the active (labkit.db.mysql_reseed).
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import socket
 import time
@@ -24,12 +36,13 @@ from typing import Any
 import pymysql
 
 from labkit import events
-from labkit.db import witness
+from labkit.db import mysql_reseed, witness
 from labkit.db.mysql import TIER, connect, nodes
 from labkit.layout import Layout
 
 POLL = 0.5
 FAILOVER_AFTER = 3.0  # seconds of silence from the active before the standby promotes
+ALONE_AFTER = 3.0  # seconds without a semi-sync standby before the active stops waiting for one
 
 
 class MysqlWatcher:
@@ -40,6 +53,8 @@ class MysqlWatcher:
         self.state_path = layout.node_dir(node) / "mysqlwatch.json"
         self.synced_epoch = self._load().get("synced_epoch", 0)
         self.peer_silent_since: float | None = None
+        self.standby_missing_since: float | None = None
+        self.last_acked = -1  # Rpl_semi_sync_master_yes_tx at the previous step
         self.said: str | None = None
         self.running = True
 
@@ -74,18 +89,18 @@ class MysqlWatcher:
         try:
             if term is None:
                 if self.node == nodes(self.layout)[0]:
-                    term = witness.claim(self.layout.rundir, TIER, self.node, 0)
+                    term = witness.claim(self.layout.rundir, TIER, self.node, 0, alone=True)
                     if term:
                         self.say("mysql", f"{self.node} starts as the active MySQL (epoch 1)")
                 return
             if term.active == self.node:
-                self.be_active(local)
+                self.be_active(local, term)
             else:
                 self.be_standby(local, term)
         finally:
             local.close()
 
-    def be_active(self, local: pymysql.connections.Connection) -> None:
+    def be_active(self, local: pymysql.connections.Connection, term: witness.Term) -> None:
         with local.cursor() as cur:
             cur.execute("SHOW SLAVE STATUS")
             if cur.fetchone():
@@ -94,19 +109,99 @@ class MysqlWatcher:
             cur.execute("SELECT @@read_only AS ro")
             if cur.fetchone()["ro"]:
                 cur.execute("SET GLOBAL read_only = OFF")
+            semi = semi_sync_state(cur)
+            if term.alone:
+                self.rejoin_standby(cur, term, semi)
+            else:
+                self.watch_standby(cur, term, semi)
+
+    def watch_standby(self, cur: Any, term: witness.Term, semi: dict[str, Any]) -> None:
+        """Commits wait for the standby; if it is gone for a while, go on alone (witness first)."""
+        if not semi["enabled"]:
+            cur.execute("SET GLOBAL rpl_semi_sync_master_enabled = ON")  # e.g. after a restart
+        # gone: disconnected, or connected but silent (frozen) while commits wait for it
+        stuck = semi["waiting"] > 0 and semi["acked"] == self.last_acked
+        self.last_acked = semi["acked"]
+        if semi["clients"] > 0 and not stuck:
+            self.standby_missing_since = None
+            return
+        now = time.monotonic()
+        if self.standby_missing_since is None:
+            self.standby_missing_since = now
+        if now - self.standby_missing_since < ALONE_AFTER:
+            return
+        if witness.set_alone(self.layout.rundir, TIER, self.node, term.epoch, True):
+            cur.execute("SET GLOBAL rpl_semi_sync_master_enabled = OFF")  # releases waiters
+            self.say("mysql_alone", f"{self.node} goes on alone: no standby acknowledges "
+                                    "commits, so they no longer wait for one (and "
+                                    f"{self.peer} may not take over until it has caught up)")
+        # else: the standby was promoted first; the next step sees it and fences this instance
+
+    def rejoin_standby(self, cur: Any, term: witness.Term, semi: dict[str, Any]) -> None:
+        """Alone: turn semi-sync back on once the standby streams, and end `alone` once it has
+        received every commit made before semi-sync was on again."""
+        if not semi["enabled"]:
+            if self.peer_receiving() is None:
+                return
+            cur.execute("SET GLOBAL rpl_semi_sync_master_enabled = ON")
+            semi = semi_sync_state(cur)
+        if not (semi["status"] and semi["clients"] > 0):
+            return
+        cur.execute("SELECT @@gtid_binlog_pos AS g")
+        mine = cur.fetchone()["g"]
+        received = self.peer_receiving()
+        if received is not None and gtid_covers(received, mine) and witness.set_alone(
+                self.layout.rundir, TIER, self.node, term.epoch, False):
+            self.standby_missing_since = None
+            self.say("mysql", f"{self.peer} has caught up: commits on {self.node} now wait for "
+                              "its acknowledgement (semi-sync)")
+
+    def peer_receiving(self) -> str | None:
+        """The GTID position the peer has received from us, or None if it does not replicate."""
+        try:
+            peer = connect(self.layout, self.peer, user="root", database=None, timeout=1)
+        except pymysql.MySQLError:
+            return None
+        try:
+            with peer.cursor() as cur:
+                cur.execute("SHOW SLAVE STATUS")
+                row = cur.fetchone()
+        finally:
+            peer.close()
+        if not row or row["Slave_IO_Running"] != "Yes":
+            return None
+        return row["Gtid_IO_Pos"]
+
+    def fence(self, term: witness.Term) -> None:
+        """This instance is writable but no longer the active: kill it (it restarts read-only).
+
+        Setting read_only is not enough, and not even possible: it waits for the commits that
+        wait for a semi-sync acknowledgement, and anything that released those would acknowledge
+        them to their clients although the new active never got them.
+        """
+        pid_file = self.layout.node_dir(self.node) / "mysql" / "run" / "mysqld.pid"
+        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+            os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+        self.say("mysql_fence", f"{self.node} was still writable, but {term.active} is active "
+                                f"(epoch {term.epoch}): killed its own server, which restarts "
+                                "read-only and rejoins as standby")
 
     def be_standby(self, local: pymysql.connections.Connection, term: witness.Term) -> None:
         peer_address = self.layout.address(self.peer)
         with local.cursor() as cur:
             cur.execute("SELECT @@read_only AS ro")
             if not cur.fetchone()["ro"]:
-                cur.execute("SET GLOBAL read_only = ON")  # fence: never two writers
-                self.say("mysql", f"{self.node} steps down: {term.active} is active "
-                                  f"(epoch {term.epoch})")
+                self.fence(term)  # never two writers
+                return
+            if semi_sync_state(cur)["enabled"]:
+                cur.execute("SET GLOBAL rpl_semi_sync_master_enabled = OFF")  # read-only: no waiter
             cur.execute("SHOW SLAVE STATUS")
             replica = cur.fetchone()
             if replica is None or replica["Master_Host"] != peer_address:
                 self.start_replication(cur, peer_address)
+                return
+            if {replica["Last_IO_Errno"], replica["Last_SQL_Errno"]} & mysql_reseed.DIVERGED:
+                self.reseed(cur, peer_address, replica)
                 return
             if replica["Slave_IO_Running"] == "No" and replica["Slave_SQL_Running"] == "No" \
                     and not replica["Last_IO_Errno"] and not replica["Last_SQL_Errno"]:
@@ -129,11 +224,26 @@ class MysqlWatcher:
             self.failure_seen = time.time()
         if now - self.peer_silent_since < FAILOVER_AFTER:
             return
-        if self.synced_epoch != term.epoch:
-            self.say("mysql_wait", f"{self.node} cannot take over: it never caught up with "
-                                   f"{term.active} (epoch {term.epoch}); waiting for it to return")
+        if self.synced_epoch != term.epoch or term.alone:
+            self.say("mysql_wait", f"{self.node} cannot take over: it may lack commits "
+                                   f"{term.active} acknowledged (epoch {term.epoch}); "
+                                   "waiting for it to return")
             return
         self.promote(local, term)
+
+    def reseed(self, cur: Any, peer_address: str, replica: dict[str, Any]) -> None:
+        error = replica["Last_IO_Error"] or replica["Last_SQL_Error"]
+        self.say("mysql_reseed", f"{self.node} diverged from {self.peer} ({error[:120]}); "
+                                 f"re-seeding it from {self.peer}")
+        cur.execute("STOP SLAVE")
+        cur.execute("RESET SLAVE ALL")
+        try:
+            gtid = mysql_reseed.reseed(self.layout, self.node, self.peer)
+        except (RuntimeError, OSError) as exc:
+            self.say("mysql_error", f"{self.node} re-seed failed: {exc}")
+            return
+        self.start_replication(cur, peer_address)
+        self.say("mysql", f"{self.node} re-seeded from {self.peer} at GTID {gtid}")
 
     def start_replication(self, cur: Any, peer_address: str) -> None:
         secret = self.layout.secrets["mysql_repl"]
@@ -156,6 +266,8 @@ class MysqlWatcher:
 
     def promote(self, local: pymysql.connections.Connection, term: witness.Term) -> None:
         t0 = time.time()
+        if witness.read(self.layout.rundir, TIER) != term:
+            return  # the active went on alone, or the epoch moved: the next step follows it
         with local.cursor() as cur:
             cur.execute("SHOW SLAVE STATUS")
             replica = cur.fetchone() or {}
@@ -165,7 +277,8 @@ class MysqlWatcher:
                 cur.fetchone()
             cur.execute("STOP SLAVE")
             cur.execute("RESET SLAVE ALL")
-            new = witness.claim(self.layout.rundir, TIER, self.node, term.epoch)
+            # the old active is gone: the new one starts alone (no standby to wait for)
+            new = witness.claim(self.layout.rundir, TIER, self.node, term.epoch, alone=True)
             if new is None:
                 return  # someone else moved the epoch first; the next step follows it
             cur.execute("SET GLOBAL read_only = OFF")
@@ -179,6 +292,35 @@ class MysqlWatcher:
                  f"{self.node} promoted to active MySQL (epoch {new.epoch}) "
                  f"{done - self.failure_seen:.1f}s after {self.peer} stopped answering",
                  failure_seen=self.failure_seen, promoted=done, apply_wait=done - t0, gtid=gtid)
+
+
+def semi_sync_state(cur: Any) -> dict[str, Any]:
+    """Is semi-sync switched on here, is it in effect, and how many standbys acknowledge."""
+    cur.execute("SELECT @@rpl_semi_sync_master_enabled AS enabled")
+    enabled = bool(cur.fetchone()["enabled"])
+    cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN "
+                "('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients', "
+                "'Rpl_semi_sync_master_wait_sessions', 'Rpl_semi_sync_master_yes_tx')")
+    status = {r["Variable_name"]: r["Value"] for r in cur.fetchall()}
+
+    def number(name: str) -> int:
+        return int(status.get(name) or 0)
+    return {"enabled": enabled, "status": status.get("Rpl_semi_sync_master_status") == "ON",
+            "clients": number("Rpl_semi_sync_master_clients"),
+            "waiting": number("Rpl_semi_sync_master_wait_sessions"),
+            "acked": number("Rpl_semi_sync_master_yes_tx")}
+
+
+def gtid_covers(position: str, target: str) -> bool:
+    """True if GTID position `position` includes every transaction of `target` (per domain)."""
+    def seqs(pos: str) -> dict[str, int]:
+        out = {}
+        for part in filter(None, (p.strip() for p in pos.split(","))):
+            domain, _server, seq = part.split("-")
+            out[domain] = int(seq)
+        return out
+    have = seqs(position)
+    return all(have.get(domain, -1) >= seq for domain, seq in seqs(target).items())
 
 
 def main() -> None:

@@ -4,6 +4,11 @@ Two nodes alone cannot tell "my peer died" from "I am cut off", nor — after bo
 them holds the newest commits. Real clusters add a third vote (a quorum disk, a witness node).
 In the lab it is a small JSON file per tier in the run directory, written atomically by the
 watcher that promotes; every promotion increments the epoch.
+
+`alone` records that the active went on without a synchronous standby (it stopped waiting for
+acknowledgements): from then on the standby lacks commits a client saw succeed, so it must not be
+promoted until it has caught up and the active clears the flag. Promotion and going alone both
+happen under the witness lock, so exactly one of them wins when each side thinks the other died.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import fcntl
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 
@@ -21,6 +26,7 @@ class Term:
     epoch: int
     active: str
     since: float
+    alone: bool = False
 
 
 def _path(rundir: Path, tier: str) -> Path:
@@ -34,18 +40,41 @@ def read(rundir: Path, tier: str) -> Term | None:
         return None
 
 
-def claim(rundir: Path, tier: str, node: str, expected_epoch: int) -> Term | None:
-    """Become active for epoch expected_epoch + 1, unless someone else already moved the epoch."""
+def claim(rundir: Path, tier: str, node: str, expected_epoch: int,
+          alone: bool = False) -> Term | None:
+    """Become active for epoch expected_epoch + 1, unless someone else already moved the epoch
+    (or the active of this epoch went on alone: its standby lacks acknowledged commits)."""
     path = _path(rundir, tier)
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o777)  # watchers may run as the servers' own users
     with open(path.with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         current = read(rundir, tier)
-        if (current.epoch if current else 0) != expected_epoch:
+        if (current.epoch if current else 0) != expected_epoch or (current and current.alone):
             return None
-        term = Term(expected_epoch + 1, node, time.time())
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(term)))
-        tmp.replace(path)
+        term = Term(expected_epoch + 1, node, time.time(), alone)
+        _write(path, term)
         return term
+
+
+def set_alone(rundir: Path, tier: str, node: str, epoch: int, alone: bool) -> bool:
+    """The active of `epoch` records whether it commits without a synchronous standby.
+
+    False if the epoch has moved on (the standby was promoted first): the caller must then not
+    stop waiting for acknowledgements, because it is no longer the active.
+    """
+    path = _path(rundir, tier)
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = read(rundir, tier)
+        if current is None or current.epoch != epoch or current.active != node:
+            return False
+        if current.alone != alone:
+            _write(path, replace(current, alone=alone))
+        return True
+
+
+def _write(path: Path, term: Term) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(term)))
+    tmp.replace(path)

@@ -1,0 +1,76 @@
+"""Shared waits and checks of the database tests (real servers, polled until true)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import psycopg
+import pymysql
+
+from labkit.errors import LabError
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `check` until it returns something truthy; fail naming `what` if it never does."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (pymysql.MySQLError, psycopg.Error, LabError, httpx.TransportError) as exc:
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(0.3)
+    raise AssertionError(f"{what} not reached within {timeout:.0f}s (last: {last!r})")
+
+
+def pair(lab) -> tuple[str, str]:
+    """(active, standby) once the pair is whole and the standby replicates."""
+    def whole():
+        st = lab.mysql.status()
+        standby = st["instances"].get(st["standby"]) if isinstance(st["standby"], str) else None
+        if isinstance(st["active"], str) and standby and standby.get("sql_running") == "Yes":
+            return st["active"], st["standby"]
+        return None
+    return wait_until(whole, 90, "an active MySQL with a replicating standby")
+
+
+def rows(conn, client: str) -> set[int]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT seq FROM writes WHERE client = %s", (client,))
+        return {r["seq"] for r in cur.fetchall()}
+
+
+def converged(lab, old: str, new: str, client: str, acked: list[int]) -> bool:
+    """The old active is a read-only standby of the new one, with the same GTID set and rows."""
+    st = lab.mysql.status()["instances"]
+    if st[old].get("role") != "standby" or st[old].get("sql_running") != "Yes":
+        return False
+    if st[old]["gtid"] != st[new]["gtid"]:
+        return False
+    conn = lab.mysql.connect_to(old)
+    try:
+        return set(acked) <= rows(conn, client)
+    finally:
+        conn.close()
+
+
+def pg_pair(lab) -> tuple[str, str]:
+    """(primary, standby) once the standby streams from the primary."""
+    def whole():
+        st = lab.postgres.status()
+        standby = st["instances"].get(st["standby"]) if isinstance(st["standby"], str) else None
+        if isinstance(st["active"], str) and standby and standby.get("streaming"):
+            return st["active"], st["standby"]
+        return None
+    return wait_until(whole, 120, "a PostgreSQL primary with a streaming standby")
+
+
+def seqs_on(lab, node: str, client: str) -> set[int]:
+    with lab.postgres.connect_to(node) as conn:
+        rows = conn.execute("SELECT seq FROM writes WHERE client = %s", (client,)).fetchall()
+    return {r["seq"] for r in rows}

@@ -1,0 +1,90 @@
+"""The dashboard's models, built from a status captured from a real lab (`labkit status --json`
+of a 4-node lab with the MySQL and PostgreSQL tiers): no widget display, no servers."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from labkit.ui import model
+from labkit.ui.charts import EventLog
+from labkit.ui.topology import TopologyView, figure_data
+
+CAPTURED = json.loads((Path(__file__).parent / "ui_lab_status.json").read_text())
+
+
+@pytest.fixture
+def status() -> dict:
+    return copy.deepcopy(CAPTURED)
+
+
+def crash(status: dict, node: str, new_owner: str) -> dict:
+    for n in status["nodes"]:
+        if n["name"] == node:
+            n["state"] = "crashed"
+            n["services"] = {s: "down" for s in n["services"]}
+    status["vip"]["owner"] = new_owner
+    return status
+
+
+def test_graph_has_every_tier_the_lab_has(status):
+    g = model.build_graph(status)
+    assert {"clients", "vip", "lb:node1", "lb:node2"} <= set(g)
+    assert {f"app:node{i}" for i in range(1, 5)} <= set(g)
+    assert {"mysql:node1", "mysql:node2", "postgres:node1", "postgres:node2"} <= set(g)
+    assert not [v for v in g if v.startswith(("cassandra:", "devices:"))]
+
+
+def test_absent_sections_draw_nothing(status):
+    for tier in ("mysql", "postgres"):
+        del status[tier]
+    g = model.build_graph(status)
+    assert not [v for v in g if v.startswith(("mysql:", "postgres:"))]
+    assert model.lags(status) == {}
+
+
+def test_vip_owner_is_marked_and_replication_labelled(status):
+    data = figure_data(status)
+    starred = [t for t, s in zip(data["nodes"]["text"], data["nodes"]["symbol"], strict=True)
+               if s == "star"]
+    assert starred == [f"Apache {status['vip']['owner']} ★VIP"]
+    assert sorted(a["text"] for a in data["labels"]) == ["lag 0.0s", "lag 0s"]
+
+
+def test_crashed_node_turns_red_and_owner_moves(status):
+    g = model.build_graph(crash(status, "node1", "node2"))
+    assert g.nodes["lb:node1"]["state"] == "crashed"
+    assert g.nodes["app:node1"]["state"] == "crashed"
+    assert g.nodes["lb:node2"]["owner"] is True
+    assert model.STATE_COLOURS[g.nodes["lb:node1"]["state"]] == "#d62728"
+
+
+def test_devices_grouped_by_serving_node(status):
+    status["devices"] = {"devices": [{"name": "d1", "node": "node3"},
+                                     {"name": "d2", "node": "node3"},
+                                     {"name": "d3", "node": "node4"}]}
+    assert model.devices_per_node(status) == {"node3": ["d1", "d2"], "node4": ["d3"]}
+    g = model.build_graph(status)
+    assert g.nodes["devices:node3"]["label"] == "2 devices"
+
+
+def test_topology_view_only_redraws_on_change(status):
+    view = TopologyView(status)
+    assert "node1" in view.owner.value
+    assert view.update(copy.deepcopy(status)) is False
+    assert view.update(crash(status, "node1", "node2")) is True
+    assert "node2" in view.owner.value
+    assert list(view.figure.data[2].marker.symbol).count("star") == 1
+
+
+def test_event_log_shows_newest_first_and_skips_repeats():
+    log = EventLog(rows=2)
+    evs = [{"ts": 1.0, "kind": "vrrp", "message": "a"}, {"ts": 2.0, "kind": "fault",
+                                                         "message": "<b>"}]
+    assert log.update(evs) is True
+    assert log.widget.value.index("fault") < log.widget.value.index("vrrp")
+    assert "&lt;b&gt;" in log.widget.value
+    assert log.update(evs) is False
