@@ -54,7 +54,7 @@ class VrrpSpec:
 class DevicesSpec:
     """The simulated fleet of managed devices (placed outside the cluster nodes)."""
 
-    count: int = 0
+    count: int = 100  # the fleet exists from `up`; discovery is a separate step
     latency_ms: int = 0
     auto_rebalance: bool = False
 

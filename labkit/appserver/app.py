@@ -84,6 +84,9 @@ def include_tiers(app: FastAPI) -> None:
         from labkit.appserver import monitoring
 
         monitoring.install(app)
+    from labkit.appserver import devices_api
+
+    devices_api.install(app)  # membership heartbeats always; device mediation when configured
 
 
 def default_session_store(layout: Layout) -> SessionStore:

@@ -9,11 +9,12 @@ def all_components() -> list[Component]:
     """Every component, in the order their nodes' programs should come up."""
     from labkit.components.apache import Apache
     from labkit.components.appserver import AppServer
+    from labkit.components.fleet import Fleet
     from labkit.components.mariadb import MariaDB
     from labkit.components.postgres import Postgres
     from labkit.components.vrrp import Vrrp
 
-    return [MariaDB(), Postgres(), Apache(), Vrrp(), AppServer()]
+    return [MariaDB(), Postgres(), Apache(), Vrrp(), AppServer(), Fleet()]
 
 
 __all__ = ["Component", "NodeContext", "Program", "all_components"]

@@ -1,0 +1,79 @@
+"""Membership heartbeats over real UDP on a /24 of loopback claimed for the test."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import pytest
+
+from labkit.appserver.membership import Membership, read_view
+from labkit.backends.local import network
+from labkit.layout import Layout, home
+from labkit.topology import Topology
+
+
+@pytest.fixture
+def layout():
+    rundir = home() / "membership-test"
+    rundir.mkdir(parents=True, exist_ok=True)
+    prefix = network.claim(rundir)
+    topo = dataclasses.replace(Topology.default(3), membership_timeout=0.6)
+    yield Layout(lab="membership-test", topology=topo, prefix=prefix)
+    network.release(prefix, rundir)
+
+
+def wait_for(check, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+def start_all(layout: Layout) -> dict[str, Membership]:
+    return {n: Membership(layout, n).start() for n in ("node1", "node2", "node3")}
+
+
+def full(members: dict[str, Membership], who: list[str], view: list[str]) -> bool:
+    return all(members[n].view == view for n in who)
+
+
+@pytest.mark.parametrize("backend", ["local", "compose"])
+def test_views_converge_and_a_silent_node_leaves_every_view(layout, backend):
+    layout.backend = backend  # local: unicast to each peer; elsewhere: multicast
+    members = start_all(layout)
+    try:
+        assert members["node1"].mode == ("unicast" if backend == "local" else "multicast")
+        everyone = ["node1", "node2", "node3"]
+        wait_for(lambda: full(members, everyone, everyone))
+        assert all(m.quorum for m in members.values())
+        assert members["node2"].coordinator == "node1"
+        members["node1"].stop()
+        wait_for(lambda: full(members, ["node2", "node3"], ["node2", "node3"]))
+        assert members["node2"].coordinator == "node2" and members["node2"].quorum
+        snap = read_view(layout, "node3")
+        assert snap is not None and snap["view"] == ["node2", "node3"]
+    finally:
+        for m in members.values():
+            m.stop()
+
+
+def test_without_a_firewall_an_isolated_node_is_cut_off_and_views_disagree(layout):
+    members = start_all(layout)
+    try:
+        for m in members.values():
+            m.isolation.enforced_by_firewall = False  # as when the lab does not run as root
+        everyone = ["node1", "node2", "node3"]
+        wait_for(lambda: full(members, everyone, everyone))
+        (layout.rundir / "isolated.json").write_text(json.dumps(["node3"]))
+        wait_for(lambda: members["node3"].view == ["node3"]
+                 and full(members, ["node1", "node2"], ["node1", "node2"]))
+        assert not members["node3"].quorum and members["node1"].quorum
+        (layout.rundir / "isolated.json").write_text("[]")
+        wait_for(lambda: full(members, everyone, everyone))
+    finally:
+        for m in members.values():
+            m.stop()
