@@ -29,7 +29,9 @@ LabOpt = typer.Option(None, "--lab", help="Lab name (default: $LABKIT_LAB or 'de
 @app.command()
 def up(nodes: int | None = typer.Option(None, help="Number of nodes (default 4)."),
        topology: Path | None = typer.Option(None, help="A YAML topology file."),
-       backend: str = typer.Option("local", help="local (plain processes)."),
+       backend: str = typer.Option("local", help="local (plain processes), compose (Docker "
+                                   "containers, keepalived VRRP), or auto (compose when a "
+                                   "Docker engine answers)."),
        lab: str | None = LabOpt) -> None:
     """Start the lab (idempotent) and return once it answers through its VIP."""
     topo = Topology.load(topology) if topology else None
@@ -40,7 +42,8 @@ def up(nodes: int | None = typer.Option(None, help="Number of nodes (default 4).
             console.log(msg)
         cluster = Cluster.up(nodes=nodes, topology=topo, backend=backend, lab=lab,
                              progress=progress)
-    console.print(f"[green]lab {cluster.layout.lab} is up[/] in {time.monotonic() - t0:.1f}s: "
+    console.print(f"[green]lab {cluster.layout.lab} is up[/] ({cluster.layout.backend} backend) "
+                  f"in {time.monotonic() - t0:.1f}s: "
                   f"{cluster.layout.vip_url}  (HTTPS {cluster.layout.vip_https_url})")
 
 

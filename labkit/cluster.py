@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from labkit import events
-from labkit.backends import backend_for
+from labkit.backends import backend_for, claim_prefix, resolve_backend
 from labkit.backends.base import FAULT_MODES
 from labkit.components import all_components
 from labkit.errors import LabError
@@ -45,6 +45,8 @@ class Cluster:
            progress: Callable[[str], None] = _quiet, timeout: float = 240) -> Cluster:
         """Start the lab (or make sure it runs) and return once the VIP answers."""
         lab = lab or default_lab_name()
+        existing = Layout.load(lab) if (home() / lab / "layout.json").exists() else None
+        backend = resolve_backend(backend, existing, progress)
         layout = cls._layout_for(lab, nodes, topology, backend)
         cluster = cls(layout)
         cluster.backend.up(progress)
@@ -70,6 +72,10 @@ class Cluster:
             if running and backend != existing.backend:
                 raise LabError(f"lab {lab!r} is running on the {existing.backend} backend",
                                "run `labkit down` first to switch backends")
+            if backend != existing.backend:  # its addresses and data belong to the other one
+                raise LabError(f"lab {lab!r} was set up on the {existing.backend} backend "
+                               f"({existing.prefix}.0/24)",
+                               f"run `labkit down --purge --lab {lab}` first, or use another --lab")
         from labkit.backends.local import network
 
         rundir.mkdir(parents=True, exist_ok=True)
@@ -78,7 +84,7 @@ class Cluster:
             layout = existing
             layout.backend = backend
         else:
-            prefix = existing.prefix if existing else network.claim(rundir)
+            prefix = existing.prefix if existing else claim_prefix(backend, rundir)
             if existing:
                 network.reclaim(prefix, rundir)
             layout = Layout(lab=lab, topology=wanted or Topology.default(), prefix=prefix,

@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from labkit.backends.base import Backend
 from labkit.errors import LabError
 from labkit.layout import Layout
 
 BACKENDS = ("local", "compose")
+CHOICES = (*BACKENDS, "auto")
+
+
+def resolve_backend(name: str, existing: Layout | None,
+                    progress: Callable[[str], None]) -> str:
+    """The backend a name means: `auto` keeps an existing lab's backend, else picks compose
+    when a Docker engine answers and local otherwise (and says which, and why)."""
+    if name not in CHOICES:
+        raise LabError(f"unknown backend {name!r}", f"choose one of: {', '.join(CHOICES)}")
+    if name != "auto":
+        return name
+    if existing is not None:
+        progress(f"backend auto: {existing.backend} (the lab {existing.lab!r} was set up on it)")
+        return existing.backend
+    from labkit.backends.compose.images import engine_answers
+
+    picked = "compose" if engine_answers() else "local"
+    why = "a Docker engine answers" if picked == "compose" else "no Docker engine answers"
+    progress(f"backend auto: {picked} ({why})")
+    return picked
+
+
+def claim_prefix(backend: str, rundir: Path) -> str:
+    """A /24 of the lab's own: 127.x.y on loopback (local) or 172.31.y on a bridge (compose)."""
+    if backend == "compose":
+        from labkit.backends.compose import images, network
+
+        return network.claim(rundir, images.client())
+    from labkit.backends.local import network as local_network
+
+    return local_network.claim(rundir)
 
 
 def backend_for(layout: Layout) -> Backend:
@@ -15,10 +49,7 @@ def backend_for(layout: Layout) -> Backend:
 
         return LocalBackend(layout)
     if layout.backend == "compose":
-        try:
-            from labkit.backends.compose import ComposeBackend  # type: ignore[attr-defined]
-        except ImportError:
-            raise LabError("the compose backend is not available in this version",
-                           "use --backend local") from None
+        from labkit.backends.compose import ComposeBackend
+
         return ComposeBackend(layout)
     raise LabError(f"unknown backend {layout.backend!r}", f"choose one of: {', '.join(BACKENDS)}")

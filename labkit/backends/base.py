@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from labkit.components import NodeContext, all_components
 from labkit.layout import Layout
+
+if TYPE_CHECKING:
+    from labkit.supervisor import Supervisor
 
 FAULT_MODES = ("crash", "freeze", "isolate")
 Progress = Callable[[str], None]
@@ -54,3 +58,31 @@ class Backend(ABC):
     def resources(self) -> dict[str, dict[str, int]]:
         """node → {service: resident bytes}; empty where the backend cannot see processes."""
         return {}
+
+    @abstractmethod
+    def supervisor(self, node: str) -> Supervisor:
+        """The node's supervisord (its socket is in the node's directory on every backend)."""
+
+    def wait_components(self, progress: Progress, nodes: list[str], timeout: float = 180) -> None:
+        """Each component's readiness on these nodes, then its cluster-wide `after_up`."""
+        for comp in all_components(self.name):
+            holders = [n for n in nodes if comp.role in self.layout.topology.node(n).roles]
+            for node in holders:
+                progress(f"waiting for {type(comp).__name__} on {node}")
+                comp.wait_ready(NodeContext(self.layout, node, self._failing(node)), timeout)
+            if holders:
+                comp.after_up(self.layout, holders)
+
+    def _failing(self, node: str) -> Callable[[str], bool]:
+        """A program is failing once its supervisor has held it in BACKOFF (it died before it
+        could start: a bad config, a taken port) through about two restarts: waiting longer is
+        pointless."""
+        sup = self.supervisor(node)
+        strikes: dict[str, int] = {}
+
+        def failing(program: str) -> bool:
+            state = sup.programs().get(program, {}).get("statename", "")
+            if state in ("BACKOFF", "FATAL"):
+                strikes[program] = strikes.get(program, 0) + 1
+            return strikes.get(program, 0) >= 15  # polled every 0.1 s: 1 s + 2 s of backoff
+        return failing

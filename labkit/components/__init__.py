@@ -5,16 +5,20 @@ from __future__ import annotations
 from labkit.components.base import Component, NodeContext, Program
 
 
-def all_components() -> list[Component]:
-    """Every component, in the order their nodes' programs should come up."""
+def all_components(backend: str = "local") -> list[Component]:
+    """Every component, in the order their nodes' programs should come up. The VIP's election
+    is the one part that differs by backend: labkit's own VRRP daemon behind the local network
+    segment, keepalived moving a real address on compose."""
     from labkit.components.apache import Apache
     from labkit.components.appserver import AppServer
     from labkit.components.fleet import Fleet
+    from labkit.components.keepalived import Keepalived
     from labkit.components.mariadb import MariaDB
     from labkit.components.postgres import Postgres
     from labkit.components.vrrp import Vrrp
 
-    return [MariaDB(), Postgres(), Apache(), Vrrp(), AppServer(), Fleet()]
+    vip = Keepalived() if backend == "compose" else Vrrp()
+    return [MariaDB(), Postgres(), Apache(), vip, AppServer(), Fleet()]
 
 
 __all__ = ["Component", "NodeContext", "Program", "all_components"]

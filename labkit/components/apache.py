@@ -66,6 +66,13 @@ class Apache(Component):
             '    Header always set X-Labkit-LB "' + ctx.node + '"\n'
         )
         loads = "\n".join(f"LoadModule {m}_module {mods}/mod_{m}.so" for m in MODULES)
+        # On compose, keepalived puts the VIP itself on the master's interface: both Apaches
+        # listen on it too (ip_nonlocal_bind), so whichever node holds it answers.
+        addrs = [ctx.address, *([lay.vip] if lay.backend == "compose" else [])]
+        listen = "\n".join(f"Listen {a}:{p}" for p in (lay.ports.http, lay.ports.https)
+                           for a in addrs)
+        http_vhost = " ".join(f"{a}:{lay.ports.http}" for a in addrs)
+        https_vhost = " ".join(f"{a}:{lay.ports.https}" for a in addrs)
         return f"""# Rendered by labkit for {ctx.node}; edits are overwritten by `labkit up`.
 ServerRoot "{root}"
 ServerName {ctx.node}
@@ -84,8 +91,7 @@ MaxRequestWorkers 64
 ThreadsPerChild 16
 ServerLimit 4
 StartServers 1
-Listen {ctx.address}:{lay.ports.http}
-Listen {ctx.address}:{lay.ports.https}
+{listen}
 SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
 
 <Proxy "balancer://app">
@@ -95,18 +101,18 @@ SSLSessionCache "shmcb:{root}/run/ssl_scache(512000)"
 
 <Location "/balancer-manager">
     SetHandler balancer-manager
-    Require ip 127.0.0.0/8
+    Require ip 127.0.0.0/8 {lay.prefix}.0/24
 </Location>
 <Location "/server-status">
     SetHandler server-status
-    Require ip 127.0.0.0/8
+    Require ip 127.0.0.0/8 {lay.prefix}.0/24
 </Location>
 
-<VirtualHost {ctx.address}:{lay.ports.http}>
+<VirtualHost {http_vhost}>
     ServerName {ctx.node}
 {proxy}</VirtualHost>
 
-<VirtualHost {ctx.address}:{lay.ports.https}>
+<VirtualHost {https_vhost}>
     ServerName {ctx.node}
     SSLEngine on
     SSLCertificateFile "{tls}/cert.pem"

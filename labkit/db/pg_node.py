@@ -156,7 +156,10 @@ class PgNode:
         pwfile.unlink()
         with open(self.data / "postgresql.conf", "a") as fh:
             fh.write(SHARED_CONF)
-        (self.data / "pg_hba.conf").write_text(HBA)
+        lab_net = f"{self.layout.prefix}.0/24"  # on compose, peers come from a bridge address
+        (self.data / "pg_hba.conf").write_text(
+            HBA + f"host all all {lab_net} scram-sha-256\n"
+            f"host replication all {lab_net} scram-sha-256\n")
         self.own(self.data)
 
     def clone(self) -> None:

@@ -134,29 +134,6 @@ class LocalBackend(Backend):
         self.wait_components(progress, [n.name for n in self.layout.nodes
                                         if not self.faults().get(n.name)])
 
-    def wait_components(self, progress: Progress, nodes: list[str], timeout: float = 180) -> None:
-        for comp in all_components():
-            holders = [n for n in nodes if comp.role in self.layout.topology.node(n).roles]
-            for node in holders:
-                progress(f"waiting for {type(comp).__name__} on {node}")
-                comp.wait_ready(NodeContext(self.layout, node, self._failing(node)), timeout)
-            if holders:
-                comp.after_up(self.layout, holders)
-
-    def _failing(self, node: str):  # noqa: ANN202
-        """A program is failing once its supervisor has held it in BACKOFF (it died before it
-        could start: a bad config, a taken port) through about two restarts: waiting longer is
-        pointless."""
-        sup = self.supervisor(node)
-        strikes: dict[str, int] = {}
-
-        def failing(program: str) -> bool:
-            state = sup.programs().get(program, {}).get("statename", "")
-            if state in ("BACKOFF", "FATAL"):
-                strikes[program] = strikes.get(program, 0) + 1
-            return strikes.get(program, 0) >= 15  # polled every 0.1 s: 1 s + 2 s of backoff
-        return failing
-
     def down(self, progress: Progress) -> None:
         for n in self.layout.nodes:
             sup = self.supervisor(n.name)

@@ -1,0 +1,10 @@
+"""The compose backend: every node a container of one image, VRRP by keepalived on a Docker bridge.
+
+`backend.ComposeBackend` starts, breaks and mends the lab through `docker compose` and the Docker
+API; `images` builds the images (a debootstrap base where none can be pulled); `node` is each
+container's entry point; `network` hands out a /24 per compose lab.
+"""
+
+from labkit.backends.compose.backend import ComposeBackend
+
+__all__ = ["ComposeBackend"]

@@ -1,0 +1,301 @@
+"""The compose backend: each node is a container of one image, on the lab's own Docker bridge.
+
+`up` builds the image if needed (labkit.backends.compose.images) and runs `docker compose` on
+compose/docker-compose.yml with the lab's subnet and run directory; each container runs
+`labkit.backends.compose.node`, which starts the same component programs as the local backend
+under one supervisord, with keepalived instead of labkit's VRRP daemon. The host then waits for
+the components exactly as on the local backend (it reaches every container's address over the
+bridge, and every supervisor through its socket in the shared run directory).
+
+Faults go through the Docker API: crash = kill the container, freeze = pause it (the cgroup
+freezer), isolate = disconnect it from the lab network. `recover` undoes each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from typing import Any
+
+import httpx
+import yaml
+
+from labkit import events
+from labkit.backends.base import FAULT_MODES, Backend, Progress
+from labkit.backends.compose import images
+from labkit.backends.compose.node import LAB_SUPERVISOR, supervisor
+from labkit.components import all_components
+from labkit.errors import LabError
+from labkit.layout import home
+from labkit.supervisor import Supervisor
+
+COMPOSE_FILE = images.COMPOSE_DIR / "docker-compose.yml"
+FLEET = "fleet"
+SNAPSHOT_TTL = 0.25  # seconds one listing of the lab's containers serves `status`
+
+
+def compose_command() -> list[str]:
+    """`docker compose` (v2 plugin) if it answers, else Debian 12's `docker-compose` (v1)."""
+    if shutil.which("docker") and subprocess.run(
+            ["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise LabError("neither `docker compose` nor `docker-compose` is installed",
+                   "run `make compose-setup`, or install Docker's compose plugin")
+
+
+class ComposeBackend(Backend):
+    name = "compose"
+
+    def __init__(self, layout: Any) -> None:
+        super().__init__(layout)
+        self._engine: Any = None
+        self._snapshot: tuple[float, dict[str, Any]] = (0.0, {})
+
+    # -- docker -------------------------------------------------------------------------------
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            self._engine = images.client()
+        return self._engine
+
+    @property
+    def project(self) -> str:
+        """The compose project (container and network name prefix) of this lab."""
+        return "labkit-" + "".join(c if c.isalnum() else "-" for c in self.layout.lab.lower())
+
+    @property
+    def network_name(self) -> str:
+        return f"{self.project}_labnet"
+
+    def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        env = {**os.environ, "LABKIT_SUBNET": self.layout.prefix, "LABKIT_LAB": self.layout.lab,
+               "LABKIT_HOME": str(home()), "LABKIT_RUNDIR": str(self.layout.rundir),
+               "COMPOSE_PROJECT_NAME": self.project}
+        cmd = [*compose_command(), "-p", self.project, "-f", str(COMPOSE_FILE), *args]
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        if res.returncode != 0:
+            tail = "\n    ".join((res.stdout + res.stderr).strip().splitlines()[-15:])
+            raise LabError(f"`{' '.join(cmd[-len(args) - 4:])}` failed:\n    {tail}",
+                           "see `docker compose ps` and the logs in the lab's run directory")
+        return res
+
+    def containers(self) -> dict[str, Any]:
+        """service name → container of this lab (a short-lived snapshot, refreshed on change)."""
+        at, snap = self._snapshot
+        if time.monotonic() - at < SNAPSHOT_TTL:
+            return snap
+        found = self.engine.containers.list(
+            all=True, filters={"label": f"com.docker.compose.project={self.project}"})
+        snap = {c.labels.get("com.docker.compose.service"): c for c in found}
+        self._snapshot = (time.monotonic(), snap)
+        return snap
+
+    def _changed(self) -> None:
+        self._snapshot = (0.0, {})
+
+    def container(self, node: str) -> Any:
+        c = self.containers().get(node)
+        if c is None:
+            raise LabError(f"{node} has no container", "start the lab with `labkit up`")
+        return c
+
+    def connected(self, container: Any) -> bool:
+        nets = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
+        return self.network_name in nets
+
+    def compose_services(self) -> set[str]:
+        data = yaml.safe_load(COMPOSE_FILE.read_text())
+        return set(data.get("services", {}))
+
+    # -- supervisors --------------------------------------------------------------------------
+    def supervisor(self, node: str) -> Supervisor:
+        return supervisor(self.layout, node)
+
+    def node_programs(self, node: str) -> list[str]:
+        roles = self.layout.topology.node(node).roles
+        return [p for comp in all_components(self.name) if comp.role in roles
+                for p in comp.programs]
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        try:
+            return any(c.status in ("running", "paused", "restarting")
+                       for c in self.containers().values())
+        except LabError:
+            return False
+
+    def up(self, progress: Progress) -> None:
+        missing = [n.name for n in self.layout.nodes if n.name not in self.compose_services()]
+        if missing:
+            raise LabError(f"{COMPOSE_FILE.name} has no service for {', '.join(missing)}",
+                           "the compose lab's nodes are the file's node services "
+                           "(node1..node4); add one per extra node")
+        progress(f"Docker engine answers ({self.engine.version().get('Version', '?')}); "
+                 "checking the images")
+        images.ensure_images(progress)
+        self._changed()
+        wanted = [n.name for n in self.layout.nodes if self.node_state(n.name) in ("up", "down")]
+        progress(f"docker compose up: {', '.join(wanted)} and the device fleet on "
+                 f"{self.layout.prefix}.0/24 (network {self.network_name})")
+        self.compose("up", "-d", "--no-build", *wanted, FLEET)
+        self._changed()
+        self.wait_components(progress, wanted)
+
+    def down(self, progress: Progress) -> None:
+        for c in self.containers().values():
+            if c.status == "paused":  # a frozen node must thaw before it can stop
+                c.unpause()
+        progress(f"docker compose down ({self.project})")
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "10")
+        self._changed()
+        # Whatever compose did not take away (a container it no longer knows of) goes too.
+        label = f"com.docker.compose.project={self.project}"
+        for c in self.engine.containers.list(all=True, filters={"label": label}):
+            c.remove(force=True)
+        for net in self.engine.networks.list(filters={"label": label}):
+            net.remove()
+        self._changed()
+
+    # -- state --------------------------------------------------------------------------------
+    def node_state(self, node: str) -> str:
+        self.layout.topology.node(node)
+        containers = self.containers()
+        c = containers.get(node)
+        if c is None or c.status not in ("running", "paused", "restarting"):
+            others = any(o.status in ("running", "paused") for s, o in containers.items()
+                         if s != node and s in {n.name for n in self.layout.nodes})
+            return "crashed" if c is not None and others else "down"
+        if c.status == "paused":
+            return "frozen"
+        return "up" if self.connected(c) else "isolated"
+
+    def services(self, node: str) -> dict[str, str]:
+        state = self.node_state(node)
+        names = self.node_programs(node)
+        if state in ("crashed", "down"):
+            return {n: "down" for n in names}
+        if state == "frozen":
+            return {n: "frozen" for n in names}
+        info = self.supervisor(node).programs()
+        return {n: info[n]["statename"].lower() if n in info else "unknown" for n in names}
+
+    def vip(self) -> dict[str, Any]:
+        import json
+
+        views: dict[str, str] = {}
+        claimants = []
+        for n in self.layout.topology.with_role("lb"):
+            try:
+                views[n.name] = json.loads((self.layout.node_dir(n.name) / "vrrp.json")
+                                           .read_text())["state"]
+            except (FileNotFoundError, ValueError, KeyError):
+                views[n.name] = "unknown"
+            state = self.node_state(n.name)
+            if state in ("crashed", "down"):
+                views[n.name] = "down"
+            elif state == "up" and views[n.name] == "master":
+                claimants.append(n.name)
+        believers = sorted(n for n, v in views.items() if v == "master")
+        return {"owner": self.vip_owner(), "claimants": claimants, "views": views,
+                "split_brain": len(believers) > 1, "believers": believers}
+
+    def vip_owner(self, timeout: float = 0.5) -> str | None:
+        """The node whose Apache answers on the VIP right now: where the bridge delivers it."""
+        try:
+            r = httpx.head(f"{self.layout.vip_url}/server-status", timeout=timeout)
+        except httpx.HTTPError:
+            return None
+        return r.headers.get("x-labkit-lb")
+
+    def resources(self) -> dict[str, dict[str, int]]:
+        """node → {"container": memory in use} from the engine's cgroup accounting."""
+        out: dict[str, dict[str, int]] = {}
+        for name, c in self.containers().items():
+            if c.status != "running" or name == "init":
+                continue
+            stats = c.stats(stream=False, one_shot=True)
+            usage = (stats.get("memory_stats") or {}).get("usage")
+            if usage:
+                out[LAB_SUPERVISOR if name == FLEET else name] = {"container": int(usage)}
+        return out
+
+    # -- faults -------------------------------------------------------------------------------
+    def fail(self, node: str, mode: str) -> None:
+        if mode not in FAULT_MODES:
+            raise LabError(f"unknown fault mode {mode!r}",
+                           f"choose one of: {', '.join(FAULT_MODES)}")
+        state = self.node_state(node)
+        if state != "up":
+            raise LabError(f"{node} is already {state}",
+                           f"run `labkit recover {node}` first" if state != "down"
+                           else "start the lab with `labkit up`")
+        c = self.container(node)
+        t0 = time.time()
+        if mode == "crash":
+            c.kill()
+            msg = f"{node} crashed: its container was killed (SIGKILL to every process in it)"
+        elif mode == "freeze":
+            c.pause()
+            msg = f"{node} frozen: its container is paused (cgroup freezer, like a hung VM)"
+        else:
+            self.engine.networks.get(self.network_name).disconnect(c, force=True)
+            msg = f"{node} isolated: its container was disconnected from {self.network_name}"
+        self._changed()
+        events.emit(self.layout.events_path, "fault", node=node, mode=mode, at=t0, message=msg)
+
+    def fail_service(self, node: str, service: str) -> None:
+        state = self.node_state(node)
+        if state != "up":
+            raise LabError(f"{node} is {state}: its services cannot be failed",
+                           f"run `labkit recover {node}` first")
+        programs = self.node_programs(node)
+        if service not in programs:
+            raise LabError(f"{node} runs no service {service!r}",
+                           f"its services are: {', '.join(programs)}")
+        info = self.supervisor(node).programs().get(service)
+        if not info or not info.get("pid"):
+            now = info["statename"] if info else "unknown"
+            raise LabError(f"{node}/{service} is not running right now ({now})",
+                           "wait for its supervisor to restart it")
+        # the pid is the container's own; its process group is the program and its children
+        self.container(node).exec_run(["kill", "-KILL", "--", f"-{info['pid']}"])
+        events.emit(self.layout.events_path, "fault", node=node, service=service, mode="kill",
+                    message=f"{node}/{service} killed (pid {info['pid']} in its container); "
+                            "its supervisor will restart it")
+
+    def recover(self, node: str) -> None:
+        state = self.node_state(node)
+        if state == "up":
+            raise LabError(f"{node} is up: there is nothing to recover",
+                           f"break it first, e.g. `labkit fail {node} --mode crash`")
+        if state == "down":
+            raise LabError(f"{node} is down because the lab is not running",
+                           "start it with `labkit up`")
+        c = self.container(node)
+        if state == "crashed":
+            c.start()
+        elif state == "frozen":
+            c.unpause()
+        else:
+            self.engine.networks.get(self.network_name).connect(
+                c, ipv4_address=self.layout.address(node))
+            self._restart_keepalived(node)
+        self._changed()
+        events.emit(self.layout.events_path, "recover", node=node, was=state,
+                    message=f"{node} recovered (was {state})")
+        self.wait_components(lambda _m: None, [node])
+
+    def _restart_keepalived(self, node: str) -> None:
+        """A reconnected container gets a new interface (eth1...): keepalived must follow it."""
+        if "keepalived" not in self.node_programs(node):
+            return
+        rpc = self.supervisor(node).rpc(timeout=15)
+        with contextlib.suppress(Exception):  # not running (e.g. in backoff): start it anyway
+            rpc.stopProcess("keepalived")
+        (self.layout.node_dir(node) / "vrrp.json").unlink(missing_ok=True)
+        rpc.startProcess("keepalived")

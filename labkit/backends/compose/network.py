@@ -1,0 +1,79 @@
+"""Give each compose lab its own /24 on a Docker bridge, claimed like the local backend's /24s.
+
+The compose file's default is 172.31.250.0/24 (node1 = .11, VIP = .100, fleet = .200, JupyterLab
+= .5); `LABKIT_SUBNET` picks another. Without it, a lab takes the first /24 counting down from
+172.31.250 that no other lab has claimed (the same claim files as the local backend, in
+labkit.backends.local.network) and no Docker network on this engine already uses, so two test
+sessions on one machine never share a bridge.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+
+from labkit.backends.local import network as claims
+from labkit.errors import LabError
+
+DEFAULT_SUBNET = "172.31.250"
+JUPYTER_HOST = 5  #: the `lab` service (JupyterLab) is <prefix>.5
+CANDIDATES = [f"172.31.{third}" for third in range(250, 199, -1)]
+
+
+def requested() -> str | None:
+    """The subnet LABKIT_SUBNET asks for, checked; None when it is not set."""
+    value = os.environ.get("LABKIT_SUBNET", "").strip()
+    if not value:
+        return None
+    try:
+        net = ipaddress.ip_network(f"{value}.0/24")
+    except ValueError:
+        raise LabError(f"LABKIT_SUBNET={value!r} is not the first three octets of a /24",
+                       f"write it like {DEFAULT_SUBNET}") from None
+    if not net.is_private or net.is_loopback:
+        raise LabError(f"LABKIT_SUBNET={value} is not a private range",
+                       "use one of 10.x.y, 172.16-31.y or 192.168.y")
+    return value
+
+
+def used_by_docker(engine: Any) -> set[str]:
+    """Every /24 prefix overlapping a subnet of an existing Docker network."""
+    used: set[str] = set()
+    for net in engine.networks.list():
+        for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
+            subnet = cfg.get("Subnet", "")
+            if ":" in subnet or not subnet:
+                continue
+            existing = ipaddress.ip_network(subnet, strict=False)
+            used |= {c for c in CANDIDATES
+                     if ipaddress.ip_network(f"{c}.0/24").overlaps(existing)}
+    return used
+
+
+def claim(rundir: Path, engine: Any) -> str:
+    """Claim a /24 for the compose lab at `rundir` and return its prefix (e.g. '172.31.250')."""
+    wanted = requested()
+    if wanted:
+        claims.reclaim(wanted, rundir)  # fails, naming the other lab, if it is taken
+        return wanted
+    busy = used_by_docker(engine)
+    for prefix in CANDIDATES:
+        if prefix in busy:
+            continue
+        try:
+            claims.reclaim(prefix, rundir)
+        except LabError:
+            continue
+        return prefix
+    raise LabError("no free /24 left in 172.31.200-250 for a compose lab",
+                   "stop another compose lab, or set LABKIT_SUBNET")
+
+
+def reclaim(prefix: str, rundir: Path) -> None:
+    claims.reclaim(prefix, rundir)
+
+
+def release(prefix: str, rundir: Path) -> None:
+    claims.release(prefix, rundir)

@@ -1,0 +1,136 @@
+"""The entry point of every compose container: `python -m labkit.backends.compose.node ...`.
+
+    --init          write the lab's layout.json and TLS certificate if there is none yet (the
+                    compose file's one-shot `init` service; `labkit up` has written them already)
+    --node NODE     configure NODE's components for the roles layout.json gives it, then become
+                    its supervisord (the same programs the local backend runs, one supervisor)
+    --fleet         the lab-wide programs other than the VIP segment (the device fleet)
+    --jupyter       wait until the cluster is ready (the same waits as `labkit up`), then run
+                    JupyterLab on the lessons
+
+The run directory is shared with the host (or a volume) at the same path, so `labkit status` on
+the host reads the same supervisor sockets, election views and event log as inside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from labkit.backends.compose.network import JUPYTER_HOST
+from labkit.components import NodeContext, Program, all_components
+from labkit.errors import LabError
+from labkit.layout import Layout, default_lab_name, home
+from labkit.supervisor import Supervisor
+from labkit.tls import ensure_certificate
+from labkit.topology import Topology
+
+BACKEND = "compose"
+LAB_SUPERVISOR = "lab"  # as on the local backend: the lab-wide supervisor's name
+
+
+def init() -> Layout:
+    """The lab's layout for the subnet the compose file gives (LABKIT_SUBNET); kept if present."""
+    lab, subnet = default_lab_name(), os.environ.get("LABKIT_SUBNET", "")
+    path = home() / lab / "layout.json"
+    if path.exists():
+        layout = Layout.load(lab)
+        if subnet and layout.prefix != subnet:
+            raise LabError(f"lab {lab!r} was set up on {layout.prefix}.0/24, not {subnet}.0/24",
+                           "use the lab's own LABKIT_SUBNET, or remove its run directory")
+    else:
+        layout = Layout(lab=lab, topology=Topology.default(), prefix=subnet or "172.31.250",
+                        backend=BACKEND, secrets=Layout.new_secrets())
+        layout.save()
+    ensure_certificate(layout.rundir / "tls",
+                       [layout.vip, *(layout.address(n.name) for n in layout.nodes)],
+                       f"labkit {lab}")
+    return layout
+
+
+def load() -> Layout:
+    layout = Layout.load()
+    vip = os.environ.get("LABKIT_VIP")
+    if vip and vip != layout.vip:
+        raise LabError(f"the compose file's VIP {vip} is not the lab's VIP {layout.vip}",
+                       "set LABKIT_SUBNET to the lab's subnet")
+    return layout
+
+
+def node_programs(layout: Layout, node: str) -> list[Program]:
+    spec = layout.topology.node(node)
+    ctx = NodeContext(layout, node)
+    programs: list[Program] = []
+    for comp in all_components(BACKEND):
+        if comp.role in spec.roles:
+            programs += comp.configure(ctx)
+    return programs
+
+
+def fleet_programs(layout: Layout) -> list[Program]:
+    ctx = NodeContext(layout, LAB_SUPERVISOR)
+    return [p for comp in all_components(BACKEND) if comp.role == "lab"
+            for p in comp.configure(ctx)]
+
+
+def supervisor(layout: Layout, name: str) -> Supervisor:
+    """The supervisor of a node (or of the lab-wide programs), where the local backend keeps it."""
+    if name == LAB_SUPERVISOR:
+        base = layout.rundir / "lab"
+        return Supervisor(LAB_SUPERVISOR, base, base / "log")
+    return Supervisor(name, layout.node_dir(name), layout.log_dir(name))
+
+
+def become_supervisor(sup: Supervisor, programs: list[Program]) -> None:
+    """Replace this process with supervisord in the foreground (the container's main process)."""
+    sup.write_config(programs)
+    sup.sock.unlink(missing_ok=True)  # left by a killed container
+    sup.pidfile.unlink(missing_ok=True)
+    os.execv(sys.executable, [sys.executable, "-m", "supervisor.supervisord", "-c",
+                              str(sup.conf)])
+
+
+def jupyter(layout: Layout) -> None:
+    from labkit.backends.compose.backend import ComposeBackend
+
+    backend = ComposeBackend(layout)
+    backend.wait_components(lambda msg: print(msg, flush=True),
+                            [n.name for n in layout.nodes])
+    address = f"{layout.prefix}.{JUPYTER_HOST}"
+    print(f"the lab is ready; JupyterLab on {address}:8888 (published on localhost:8888)",
+          flush=True)
+    os.execvp("jupyter", ["jupyter", "lab", f"--ip={address}", "--port=8888", "--no-browser",
+                          "--allow-root", "--notebook-dir=/opt/labkit/src/notebooks"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m labkit.backends.compose.node",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--init", action="store_true")
+    what.add_argument("--node")
+    what.add_argument("--fleet", action="store_true")
+    what.add_argument("--jupyter", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        if args.init:
+            layout = init()
+            print(f"lab {layout.lab}: {layout.prefix}.0/24, VIP {layout.vip}", flush=True)
+            return 0
+        layout = load()
+        if args.node:
+            become_supervisor(supervisor(layout, args.node), node_programs(layout, args.node))
+        elif args.fleet:
+            become_supervisor(supervisor(layout, LAB_SUPERVISOR), fleet_programs(layout))
+        else:
+            jupyter(layout)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

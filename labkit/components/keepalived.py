@@ -1,0 +1,173 @@
+"""keepalived on each `lb` node of the compose backend: real VRRP moving a real VIP address.
+
+On containers each load-balancer node has its own network stack, so the VIP can be what it is in
+production: an address that the VRRP master adds to its interface (and announces with gratuitous
+ARP), and that the backup takes over when the master's adverts stop. Apache listens on the VIP on
+both nodes (`ip_nonlocal_bind`), so whichever holds the address answers.
+
+The supervisor runs `python -m labkit.components.keepalived run`, which renders the config for
+the interface that holds the node's address *now* (an isolated node comes back on a new interface)
+and then becomes keepalived. keepalived calls `... notify` on every state change, which records
+the node's view in `vrrp.json` (as labkit's own VRRP daemon does) and the event log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from labkit import events
+from labkit.components.base import Component, NodeContext, Program, start_failure
+from labkit.errors import LabError
+from labkit.layout import Layout
+
+
+class Keepalived(Component):
+    role = "lb"
+    programs = ("keepalived",)
+
+    def configure(self, ctx: NodeContext) -> list[Program]:
+        binary()  # fail early, with the fix, if keepalived is missing
+        (ctx.dir / "vrrp.json").unlink(missing_ok=True)  # a view from a previous run is stale
+        return [Program("keepalived", [sys.executable, "-m", "labkit.components.keepalived",
+                                       "run", "--lab", ctx.layout.lab, "--node", ctx.node],
+                        priority=30, stopwaitsecs=5)]
+
+    def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
+        """Ready once keepalived has reported its first state (it starts as BACKUP)."""
+        deadline = time.monotonic() + timeout
+        path = ctx.dir / "vrrp.json"
+        while time.monotonic() < deadline:
+            if path.exists():
+                return
+            if not ctx.alive("keepalived")():
+                break
+            time.sleep(0.1)
+        raise start_failure(f"keepalived on {ctx.node}", f"no VRRP state within {timeout:.0f}s",
+                            ctx.log("keepalived"))
+
+
+def binary() -> str:
+    path = shutil.which("keepalived") or "/usr/sbin/keepalived"
+    if not os.path.exists(path):
+        raise LabError("keepalived is not installed", "the compose node image installs it: "
+                       "rebuild it with `make compose-setup`")
+    return path
+
+
+def router_id(layout: Layout) -> int:
+    """One VRRP router id per lab network (1..255), from its /24."""
+    return int(layout.prefix.split(".")[2]) % 255 + 1
+
+
+def interface_of(address: str) -> str:
+    """The interface that holds this address right now."""
+    import psutil
+
+    for name, addrs in psutil.net_if_addrs().items():
+        if any(a.address == address for a in addrs):
+            return name
+    raise LabError(f"no interface holds {address}", "is the node connected to the lab network?")
+
+
+def render(layout: Layout, node: str, interface: str) -> str:
+    spec = layout.topology.node(node)
+    me = layout.address(node)
+    peers = [layout.address(n.name) for n in layout.topology.with_role("lb") if n.name != node]
+    vrrp = layout.topology.vrrp
+    script = layout.node_dir(node) / "keepalived" / "notify"
+    peer_lines = "\n".join(f"        {p}" for p in peers)
+    return f"""# Rendered by labkit for {node}; rewritten at every start.
+global_defs {{
+    router_id {node}
+    enable_script_security
+    script_user root
+    vrrp_garp_master_delay 1
+    vrrp_garp_master_repeat 3
+}}
+
+vrrp_instance VIP {{
+    state BACKUP
+    version 3
+    interface {interface}
+    virtual_router_id {router_id(layout)}
+    priority {spec.priority}
+    advert_int {vrrp.advert_interval}
+    {"" if vrrp.preempt else "nopreempt"}
+    unicast_src_ip {me}
+    unicast_peer {{
+{peer_lines}
+    }}
+    virtual_ipaddress {{
+        {layout.vip}/24 dev {interface}
+    }}
+    notify {script}
+}}
+"""
+
+
+def run(layout: Layout, node: str) -> None:
+    """Render the config for the current interface, then become keepalived (VRRP only)."""
+    base = layout.node_dir(node) / "keepalived"
+    base.mkdir(parents=True, exist_ok=True)
+    conf = base / "keepalived.conf"
+    conf.write_text(render(layout, node, interface_of(layout.address(node))))
+    # keepalived runs a script by its resolved path, and the venv's python is a symlink to the
+    # system's, which would lose the venv: a small shell script that execs it keeps it.
+    script = base / "notify"
+    script.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m "
+                      f"labkit.components.keepalived notify --rundir "
+                      f"{shlex.quote(str(layout.rundir))} --node {node} \"$@\"\n")
+    script.chmod(0o755)
+    pids = [base / "keepalived.pid", base / "vrrp.pid"]
+    for p in pids:  # left by a killed container; keepalived would think it still runs
+        p.unlink(missing_ok=True)
+    os.execv(binary(), [binary(), "--dont-fork", "--log-console", "--log-detail", "--vrrp",
+                        "-f", str(conf), "-p", str(pids[0]), "-r", str(pids[1])])
+
+
+def notify(rundir: Path, node: str, state: str, priority: str) -> None:
+    """keepalived's state change: the node's view for `status`, and the event log."""
+    state = state.lower()
+    now = time.time()
+    path = rundir / "nodes" / node / "vrrp.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"node": node, "state": state, "priority": int(priority),
+                               "updated": now, "by": "keepalived"}))
+    tmp.replace(path)
+    log = rundir / "events.jsonl"
+    events.emit(log, "vrrp", node=node, state=state,
+                message=f"{node} is now {state.upper()} (keepalived)")
+    if state == "master":
+        events.emit(log, "vip", owner=node,
+                    message=f"VIP now on {node} (keepalived added it and sent gratuitous ARP)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m labkit.components.keepalived")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--lab", required=True)
+    r.add_argument("--node", required=True)
+    n = sub.add_parser("notify")
+    n.add_argument("--rundir", required=True, type=Path)
+    n.add_argument("--node", required=True)
+    n.add_argument("kind")  # INSTANCE
+    n.add_argument("name")
+    n.add_argument("state")  # MASTER | BACKUP | FAULT | STOP
+    n.add_argument("priority", nargs="?", default="0")
+    args = parser.parse_args(argv)
+    if args.cmd == "run":
+        run(Layout.load(args.lab), args.node)
+    else:
+        notify(args.rundir, args.node, args.state, args.priority)
+
+
+if __name__ == "__main__":
+    main()
