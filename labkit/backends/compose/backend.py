@@ -14,6 +14,7 @@ freezer), isolate = disconnect it from the lab network. `recover` undoes each.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ import yaml
 
 from labkit import events
 from labkit.backends.base import FAULT_MODES, Backend, Progress
-from labkit.backends.compose import images
+from labkit.backends.compose import images, network
 from labkit.backends.compose.node import LAB_SUPERVISOR, supervisor
 from labkit.components import all_components
 from labkit.errors import LabError
@@ -34,6 +35,7 @@ from labkit.supervisor import Supervisor
 
 COMPOSE_FILE = images.COMPOSE_DIR / "docker-compose.yml"
 FLEET = "fleet"
+INTERFACE_BOUND = ("keepalived", "app")  # restarted when an isolated node is reconnected
 SNAPSHOT_TTL = 0.25  # seconds one listing of the lab's containers serves `status`
 
 
@@ -65,8 +67,11 @@ class ComposeBackend(Backend):
 
     @property
     def project(self) -> str:
-        """The compose project (container and network name prefix) of this lab."""
-        return "labkit-" + "".join(c if c.isalnum() else "-" for c in self.layout.lab.lower())
+        """The compose project (container and network name prefix) of this lab: its name plus
+        a digest of its run directory, so two homes' labs of one name never share containers."""
+        name = "".join(c if c.isalnum() else "-" for c in self.layout.lab.lower())
+        digest = hashlib.sha1(str(self.layout.rundir).encode()).hexdigest()[:6]
+        return f"labkit-{name}-{digest}"
 
     @property
     def network_name(self) -> str:
@@ -138,6 +143,7 @@ class ComposeBackend(Backend):
         progress(f"Docker engine answers ({self.engine.version().get('Version', '?')}); "
                  "checking the images")
         images.ensure_images(progress)
+        network.keep_on_this_machine(self.layout.prefix)
         self._changed()
         wanted = [n.name for n in self.layout.nodes if self.node_state(n.name) in ("up", "down")]
         progress(f"docker compose up: {', '.join(wanted)} and the device fleet on "
@@ -212,8 +218,9 @@ class ComposeBackend(Backend):
             return None
         return r.headers.get("x-labkit-lb")
 
-    def resources(self) -> dict[str, dict[str, int]]:
-        """node → {"container": memory in use} from the engine's cgroup accounting."""
+    def resources(self, kind: str = "rss") -> dict[str, dict[str, int]]:
+        """node → {"container": memory in use}, from the container's cgroup, which counts each
+        page once: the same figure for either `kind`."""
         out: dict[str, dict[str, int]] = {}
         for name, c in self.containers().items():
             if c.status != "running" or name == "init":
@@ -284,18 +291,20 @@ class ComposeBackend(Backend):
         else:
             self.engine.networks.get(self.network_name).connect(
                 c, ipv4_address=self.layout.address(node))
-            self._restart_keepalived(node)
+            self._rebind(node)
         self._changed()
         events.emit(self.layout.events_path, "recover", node=node, was=state,
                     message=f"{node} recovered (was {state})")
         self.wait_components(lambda _m: None, [node])
 
-    def _restart_keepalived(self, node: str) -> None:
-        """A reconnected container gets a new interface (eth1...): keepalived must follow it."""
-        if "keepalived" not in self.node_programs(node):
-            return
-        rpc = self.supervisor(node).rpc(timeout=15)
-        with contextlib.suppress(Exception):  # not running (e.g. in backoff): start it anyway
-            rpc.stopProcess("keepalived")
-        (self.layout.node_dir(node) / "vrrp.json").unlink(missing_ok=True)
-        rpc.startProcess("keepalived")
+    def _rebind(self, node: str) -> None:
+        """A reconnected container gets a new interface (eth1, ...): programs tied to the old
+        one restart: keepalived (its VRRP interface) and the app server (its heartbeats'
+        multicast membership). Sockets bound to the node's address carry on by themselves."""
+        rpc = self.supervisor(node).rpc(timeout=20)
+        for program in [p for p in INTERFACE_BOUND if p in self.node_programs(node)]:
+            if program == "keepalived":
+                (self.layout.node_dir(node) / "vrrp.json").unlink(missing_ok=True)
+            with contextlib.suppress(Exception):  # not running (e.g. in backoff): start anyway
+                rpc.stopProcess(program)
+            rpc.startProcess(program)

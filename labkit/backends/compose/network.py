@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,17 @@ def claim(rundir: Path, engine: Any) -> str:
         return prefix
     raise LabError("no free /24 left in 172.31.200-250 for a compose lab",
                    "stop another compose lab, or set LABKIT_SUBNET")
+
+
+def keep_on_this_machine(prefix: str) -> None:
+    """A blackhole route for the lab's /24, under the bridge's own route: while the bridge
+    exists it carries the traffic; once `down` removed it, anything still aimed at the lab's
+    addresses (a status poll, a notebook) fails at once instead of leaving by the default
+    route. Only root can add it (and only Linux routes to a bridge from the host anyway)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        return
+    subprocess.run(["ip", "route", "add", "blackhole", f"{prefix}.0/24", "metric", "4242"],
+                   capture_output=True)  # already there: fine
 
 
 def reclaim(prefix: str, rundir: Path) -> None:

@@ -1,0 +1,44 @@
+"""One compose lab (containers on a Docker bridge, keepalived VRRP) for every test in this folder.
+
+Started once per session through `labkit up --backend compose`'s own code path; the
+function-scoped `lab` fixture recovers whatever a test broke and waits until the lab is whole,
+exactly like the local suite's fixture (tests/integration/conftest.py), whose waits it reuses.
+The last test of test_compose_lab.py takes the lab down and checks nothing of it remains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+from labkit import Cluster
+from labkit.layout import Layout
+from tests.integration.conftest import wait_healthy, wait_in_rotation
+
+LAB = "pytest-compose"
+
+
+@pytest.fixture(scope="session")
+def compose_session():
+    try:
+        cluster = Cluster.up(lab=LAB, backend="compose", timeout=300)
+        wait_healthy(cluster, timeout=180)
+    except BaseException:
+        with contextlib.suppress(Exception):  # leave no container behind a failed start
+            Cluster(Layout.load(LAB)).down()
+        raise
+    yield cluster
+    if cluster.backend.is_running():
+        cluster.down()
+
+
+@pytest.fixture
+def lab(compose_session: Cluster):
+    """The shared compose lab, whole before the test and restored after it."""
+    wait_healthy(compose_session, timeout=180)
+    yield compose_session
+    compose_session.recover_all()
+    wait_healthy(compose_session, timeout=180)
+    wait_in_rotation(compose_session,
+                     {n.name for n in compose_session.layout.topology.with_role("app")})
