@@ -17,6 +17,7 @@ from rich.table import Table
 
 from labkit import events as eventlog
 from labkit.cluster import Cluster
+from labkit.devices.commands import devices_app, jobs_app
 from labkit.errors import LabError
 from labkit.topology import Topology
 
@@ -24,6 +25,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="A small real HA cluster to break and watch heal.")
 console = Console(stderr=True)
 LabOpt = typer.Option(None, "--lab", help="Lab name (default: $LABKIT_LAB or 'default').")
+app.add_typer(devices_app, name="devices")
+app.add_typer(jobs_app, name="jobs")
 
 
 @app.command()

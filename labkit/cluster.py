@@ -27,6 +27,7 @@ from labkit.topology import Topology
 
 if TYPE_CHECKING:
     from labkit.db.handles import MySQLTier, PostgresTier
+    from labkit.devices.handle import DevicesTier
 
 
 def _quiet(_msg: str) -> None:
@@ -215,6 +216,13 @@ class Cluster:
         from labkit.db.handles import PostgresTier
 
         return PostgresTier(self.layout)
+
+    @property
+    def devices(self) -> DevicesTier:
+        """The managed devices: `.discover()`, `.counts()`, `.resync()`, `.fail()`, ..."""
+        from labkit.devices.handle import DevicesTier
+
+        return DevicesTier(self)
 
     def __repr__(self) -> str:
         return f"<Cluster {self.layout.lab} {self.layout.backend} {self.layout.vip_url}>"

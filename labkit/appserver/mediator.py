@@ -33,6 +33,8 @@ log = logging.getLogger("labkit.mediator")
 TICK = 0.5  #: seconds between reconciliations
 HANDSHAKES = 32  #: SSH handshakes in flight at once (CPU-bound work on a small machine)
 MAX_BACKOFF = 3.0
+#: a job may reach this node before the assignment it follows: look for that long first
+NOT_MINE_AFTER = 4 * TICK
 SESSION_ERRORS = (OSError, asyncssh.Error, asyncio.TimeoutError, ConnectionError, RpcError,
                   ValueError)
 
@@ -107,7 +109,8 @@ class Mediator:
             async with self._handshakes:
                 client = await NetconfClient.connect(
                     self.layout.fleet_address, devices.device_port(self.layout, dev),
-                    devices.USER, self._password, self._key, timeout=10)
+                    devices.USER, self._password, self._key, timeout=10,
+                    source=self.layout.address(self.node))
             try:
                 info = await client.rpc("<get-software-information/>", timeout=10)
                 model = next((e.text for e in info.iter()
@@ -169,7 +172,10 @@ class Mediator:
     # -- used by the job runner ---------------------------------------------------------------
     async def resync(self, dev: str, wait: float = 15.0) -> str:
         """Fetch the device's running configuration over this node's session; its digest."""
-        deadline = time.monotonic() + wait
+        t0 = time.monotonic()
+        deadline = t0 + wait
+        if dev not in self.assigned:
+            self.wake()  # the assignment may be newer than this node's last look
         while True:
             client = self.sessions.get(dev)
             if client is not None:
@@ -177,7 +183,7 @@ class Mediator:
                     return config.digest(await client.get_config())
                 except SESSION_ERRORS as exc:
                     log.info("resync of %s failed once: %s", dev, exc)
-            if dev not in self.assigned:
+            if dev not in self.assigned and time.monotonic() - t0 > NOT_MINE_AFTER:
                 raise NotServedHere(f"{dev} is not mediated by {self.node}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no session to {dev} on {self.node} within {wait:.0f}s")

@@ -63,7 +63,7 @@ def device_sections(layout: Layout, live_nodes: list[str]) -> dict[str, Any]:
     """`devices` (counts per node, total, connected) and the latest job, from MySQL."""
     from labkit.devices.store import Store
 
-    store = Store(layout, timeout=1.0)
+    store = Store(layout, timeout=0.5, read_timeout=1.0)  # status must stay quick
     try:
         rows = store.summary()["rows"]
         latest = store.latest_job_id()

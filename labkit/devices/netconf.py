@@ -138,17 +138,20 @@ class NetconfClient:
     async def connect(cls, host: str, port: int, username: str, password: str,
                       host_key: asyncssh.SSHKey | None, versions: Sequence[str] = (BASE_10,
                                                                                    BASE_11),
-                      timeout: float = 10.0, keepalive: float = 5.0) -> NetconfClient:
+                      timeout: float = 10.0, keepalive: float = 5.0,
+                      source: str | None = None) -> NetconfClient:
         """SSH to the device, open the `netconf` subsystem and exchange hellos.
 
         `host_key` is the device's public key (the lab generates one per lab); None skips the
-        check, which only tests of hostile servers should do.
+        check, which only tests of hostile servers should do. `source` is the local address
+        to connect from (a node's own address, so the device and the firewall see the node).
         """
         conn = await asyncio.wait_for(asyncssh.connect(
             host, port, username=username, password=password,
             known_hosts=([host_key], [], []) if host_key is not None else None,
             client_keys=None, agent_path=None, preferred_auth="password",
-            keepalive_interval=keepalive, keepalive_count_max=3, config=None), timeout)
+            keepalive_interval=keepalive, keepalive_count_max=3, config=None,
+            local_addr=(source, 0) if source else None), timeout)
         try:
             writer, reader, _ = await conn.open_session(subsystem="netconf", encoding=None)
             channel = Channel(reader, writer)

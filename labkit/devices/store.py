@@ -72,9 +72,10 @@ ACTIVE_SUBJOB = ("queued", "running")
 class Store:
     """One connection to the active MySQL, reopened after any error (a failover moves it)."""
 
-    def __init__(self, layout: Layout, timeout: float = 2.0) -> None:
+    def __init__(self, layout: Layout, timeout: float = 2.0, read_timeout: float = 5.0) -> None:
         self.layout = layout
         self.timeout = timeout
+        self.read_timeout = read_timeout
         self._conn: pymysql.connections.Connection | None = None
         self._lock = threading.RLock()  # one statement at a time on the shared connection
 
@@ -89,7 +90,7 @@ class Store:
         with self._lock:
             if self._conn is None:
                 self._conn = mysql.connect_active(self.layout, timeout=self.timeout,
-                                                  read_timeout=max(self.timeout, 5))
+                                                  read_timeout=self.read_timeout)
             try:
                 with self._conn.cursor() as cur:
                     yield cur
