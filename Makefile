@@ -11,7 +11,7 @@ lab: setup
 	$(BIN)/labkit up
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser $(ROOT_FLAG)
 
-test: setup
+test: setup compose-setup
 	$(BIN)/ruff check labkit tests
 	$(BIN)/pytest tests
 
@@ -51,3 +51,16 @@ bench-check: venv
 # Proof from nothing: the Binder steps in a fresh Debian chroot as a non-root user (needs root).
 binder-check:
 	bash scripts/binder-check
+
+.PHONY: compose-setup
+# The compose backend's engine and images (tests/compose needs them): Debian's docker.io and
+# a running dockerd where no engine answers (as root), the base image from debootstrap where
+# none can be pulled, then the node image (a cached build: only what changed is redone).
+compose-setup: venv
+	@bash scripts/compose-setup
+	$(BIN)/python -m labkit.backends.compose.images
+
+.PHONY: bench-compose
+# The compose backend measured on containers: cached image build, start-up, VRRP failover gap.
+bench-compose: setup compose-setup
+	$(BIN)/python -m bench.compose

@@ -5,6 +5,18 @@ API; `images` builds the images (a debootstrap base where none can be pulled); `
 container's entry point; `network` hands out a /24 per compose lab.
 """
 
-from labkit.backends.compose.backend import ComposeBackend
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["ComposeBackend"]
+
+
+def __getattr__(name: str) -> Any:
+    """`ComposeBackend` on first use, so `python -m labkit.backends.compose.images` (or `.node`)
+    does not import its own module twice."""
+    if name == "ComposeBackend":
+        from labkit.backends.compose.backend import ComposeBackend
+
+        return ComposeBackend
+    raise AttributeError(name)

@@ -67,8 +67,12 @@ class ComposeBackend(Backend):
 
     @property
     def project(self) -> str:
-        """The compose project (container and network name prefix) of this lab: its name plus
-        a digest of its run directory, so two homes' labs of one name never share containers."""
+        """The compose project (container and network name prefix) of this lab: the one its
+        containers carry (`docker compose up` by hand names it after the folder), or, for a
+        lab labkit starts, its name plus a digest of its run directory, so two homes' labs of
+        one name never share containers."""
+        for c in self.containers().values():
+            return c.labels["com.docker.compose.project"]
         name = "".join(c if c.isalnum() else "-" for c in self.layout.lab.lower())
         digest = hashlib.sha1(str(self.layout.rundir).encode()).hexdigest()[:6]
         return f"labkit-{name}-{digest}"
@@ -95,7 +99,7 @@ class ComposeBackend(Backend):
         if time.monotonic() - at < SNAPSHOT_TTL:
             return snap
         found = self.engine.containers.list(
-            all=True, filters={"label": f"com.docker.compose.project={self.project}"})
+            all=True, filters={"label": f"labkit.rundir={self.layout.rundir}"})
         snap = {c.labels.get("com.docker.compose.service"): c for c in found}
         self._snapshot = (time.monotonic(), snap)
         return snap
@@ -156,14 +160,16 @@ class ComposeBackend(Backend):
         for c in self.containers().values():
             if c.status == "paused":  # a frozen node must thaw before it can stop
                 c.unpause()
-        progress(f"docker compose down ({self.project})")
+        project = self.project
+        progress(f"docker compose down ({project})")
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "10")
         self._changed()
         # Whatever compose did not take away (a container it no longer knows of) goes too.
-        label = f"com.docker.compose.project={self.project}"
-        for c in self.engine.containers.list(all=True, filters={"label": label}):
+        for c in self.engine.containers.list(
+                all=True, filters={"label": f"labkit.rundir={self.layout.rundir}"}):
             c.remove(force=True)
-        for net in self.engine.networks.list(filters={"label": label}):
+        for net in self.engine.networks.list(
+                filters={"label": f"com.docker.compose.project={project}"}):
             net.remove()
         self._changed()
 

@@ -1,0 +1,139 @@
+"""The compose backend's files and choices, without an engine: the compose file agrees with the
+lab's address plan, keepalived's config follows the topology, subnets and mirrors are read right,
+and a wrong backend or subnet is refused before anything changes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from labkit.backends import resolve_backend
+from labkit.backends.compose import images, network
+from labkit.backends.local import network as claims
+from labkit.cluster import Cluster
+from labkit.components import all_components
+from labkit.components.keepalived import Keepalived, render
+from labkit.errors import LabError
+from labkit.layout import Layout
+from labkit.topology import Topology
+
+
+def with_defaults(text: str) -> str:
+    """What compose makes of ${VAR:-default} when no variable is set."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", text)
+
+
+@pytest.fixture
+def compose_file() -> dict:
+    return yaml.safe_load(with_defaults(images.COMPOSE_DIR.joinpath("docker-compose.yml")
+                                        .read_text()))
+
+
+@pytest.fixture
+def layout() -> Layout:
+    return Layout(lab="t", topology=Topology.default(), prefix=network.DEFAULT_SUBNET,
+                  backend="compose", secrets=Layout.new_secrets())
+
+
+@pytest.fixture(autouse=True)
+def claims_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(claims, "CLAIMS", tmp_path / "claims")
+    monkeypatch.delenv("LABKIT_SUBNET", raising=False)
+
+
+def test_compose_file_follows_the_layouts_address_plan(compose_file, layout):
+    services = compose_file["services"]
+    net = compose_file["networks"]["labnet"]["ipam"]["config"][0]
+    assert net["subnet"] == f"{layout.prefix}.0/24"
+    for n in layout.nodes:
+        assert services[n.name]["networks"]["labnet"]["ipv4_address"] == layout.address(n.name)
+        assert services[n.name]["command"] == ["--node", n.name]
+        assert services[n.name]["environment"]["LABKIT_VIP"] == layout.vip
+        assert "NET_ADMIN" in services[n.name]["cap_add"]
+    assert services["fleet"]["networks"]["labnet"]["ipv4_address"] == layout.fleet_address
+    assert services["lab"]["networks"]["labnet"]["ipv4_address"] == \
+        f"{layout.prefix}.{network.JUPYTER_HOST}"
+    assert services["lab"]["ports"] == ["127.0.0.1:8888:8888"]  # localhost only
+
+
+def test_every_service_runs_the_one_image_built_from_the_dockerfile(compose_file):
+    for name, svc in compose_file["services"].items():
+        assert svc["image"] == images.NODE_IMAGE, name
+        assert svc["build"]["dockerfile"] == "compose/node.Dockerfile", name
+    assert images.base_image() == "debian:bookworm-slim"
+
+
+def test_mirrors_are_read_from_deb822_and_one_line_sources(tmp_path):
+    deb822 = tmp_path / "debian.sources"
+    deb822.write_text("Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n\n"
+                      "Types: deb\nURIs: http://mirror.example/debian-security/\n")
+    assert images.debian_mirrors([deb822]) == ("http://mirror.example/debian",
+                                               "http://mirror.example/debian-security")
+    one_line = tmp_path / "sources.list"
+    one_line.write_text("# comment\ndeb [arch=amd64] http://other.example/debian bookworm main\n")
+    assert images.debian_mirrors([one_line]) == ("http://other.example/debian", None)
+    assert images.debian_mirrors([]) == ("http://deb.debian.org/debian", None)
+
+
+def test_keepalived_config_follows_the_topology(layout):
+    conf = render(layout, "node1", "eth0")
+    assert "unicast_src_ip 172.31.250.11" in conf
+    assert re.search(r"unicast_peer \{\s+172\.31\.250\.12\s+\}", conf)
+    assert "priority 100" in conf and "advert_int 0.5" in conf and "nopreempt" in conf
+    assert "172.31.250.100/24 dev eth0" in conf
+    eager = Topology.from_dict({**layout.topology.to_dict(), "vrrp": {"preempt": True}})
+    assert "nopreempt" not in render(Layout("t", eager, layout.prefix), "node2", "eth1")
+
+
+def test_only_the_compose_backend_swaps_the_vrrp_daemon_for_keepalived():
+    compose = [type(c).__name__ for c in all_components("compose")]
+    local = [type(c).__name__ for c in all_components("local")]
+    assert "Keepalived" in compose and "Vrrp" not in compose
+    assert "Vrrp" in local and "Keepalived" not in local
+    assert Keepalived.role == "lb"
+
+
+def fake_engine(*subnets: str) -> SimpleNamespace:
+    """Just the one call `claim` makes of the Docker API: the networks and their subnets."""
+    nets = [SimpleNamespace(attrs={"IPAM": {"Config": [{"Subnet": s}]}}) for s in subnets]
+    return SimpleNamespace(networks=SimpleNamespace(list=lambda: nets))
+
+
+def test_a_subnet_docker_or_another_lab_uses_is_skipped(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    assert network.claim(a, fake_engine("172.17.0.0/16", "172.31.250.0/24")) == "172.31.249"
+    assert network.claim(b, fake_engine("172.31.250.0/24")) == "172.31.248"  # 249 is a's
+    network.release("172.31.249", a)
+    assert network.claim(b, fake_engine("172.31.250.0/24")) == "172.31.249"
+
+
+@pytest.mark.parametrize("value", ["172.31", "8.8.8", "127.0.5", "300.1.1"])
+def test_a_bad_labkit_subnet_is_refused(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("LABKIT_SUBNET", value)
+    with pytest.raises(LabError):
+        network.claim(tmp_path, fake_engine())
+    assert not (claims.CLAIMS / value).exists()
+
+
+def test_backend_names_are_checked_and_auto_keeps_an_existing_labs(layout):
+    with pytest.raises(LabError, match="unknown backend"):
+        resolve_backend("docker", None, print)
+    said: list[str] = []
+    assert resolve_backend("auto", layout, said.append) == "compose"
+    assert "compose" in said[0]
+    assert resolve_backend("local", layout, said.append) == "local"
+
+
+def test_a_lab_set_up_on_one_backend_is_not_started_on_the_other(labkit_home):
+    lab = "switcher"
+    Cluster._layout_for(lab, None, None, "local")
+    before = Path(labkit_home, lab, "layout.json").read_text()
+    with pytest.raises(LabError, match="set up on the local backend"):
+        Cluster._layout_for(lab, None, None, "compose")
+    assert Path(labkit_home, lab, "layout.json").read_text() == before
