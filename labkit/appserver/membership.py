@@ -107,6 +107,7 @@ class Membership:
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self._published = 0.0
+        self._publish_lock = threading.Lock()
         self._last_loop = time.monotonic()
         #: until then, absence of heartbeats proves nothing (just started, or just un-frozen)
         self.grace_until = time.monotonic() + self.timeout
@@ -194,7 +195,12 @@ class Membership:
             view = ordered([self.node, *(p for p, t in self.heard.items()
                                          if now - t <= self.timeout)])
         if view != self.view:
+            had_quorum = self.quorum
             old, self.view, self.changed = self.view, view, time.time()
+            if self.quorum and not had_quorum:
+                # back from isolation (or just started): the view fills one heartbeat at a
+                # time, and a peer not heard from *yet* has not left; wait before judging
+                self.grace_until = now + self.timeout
             joined = [n for n in view if n not in old]
             left = [n for n in old if n not in view]
             parts = ([f"{', '.join(joined)} joined"] if joined else []) + \
@@ -219,16 +225,18 @@ class Membership:
 
     @property
     def settled(self) -> bool:
-        """True once this node has listened for a whole timeout without standing still."""
+        """True once this node has listened for a whole timeout since it started, last stood
+        still, or last regained a quorum: only then does a missing peer mean a dead one."""
         return time.monotonic() >= self.grace_until
 
     def _publish(self) -> None:
-        self._published = time.time()
-        path = view_path(self.layout, self.node)
-        tmp = path.with_suffix(".tmp")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(self.snapshot()))
-        tmp.replace(path)
+        with self._publish_lock:  # the starting thread and the heartbeat thread both publish
+            self._published = time.time()
+            path = view_path(self.layout, self.node)
+            tmp = path.with_suffix(".tmp")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self.snapshot()))
+            tmp.replace(path)
 
     # -- looking ------------------------------------------------------------------------------
     @property

@@ -77,3 +77,21 @@ def test_without_a_firewall_an_isolated_node_is_cut_off_and_views_disagree(layou
     finally:
         for m in members.values():
             m.stop()
+
+
+def test_a_node_that_regains_quorum_or_stood_still_waits_before_judging(layout):
+    m = Membership(layout, "node1")  # not started: driven by hand
+    m.grace_until = 0.0
+    m._update()
+    assert m.view == ["node1"] and not m.quorum
+    m.heard["node2"] = time.monotonic()
+    m._update()
+    assert m.view == ["node1", "node2"] and m.quorum
+    assert not m.settled  # node3 may simply not have been heard from yet
+    m.grace_until = 0.0
+    assert m.settled
+    m._last_loop = time.monotonic() - 10  # this node was frozen for ten seconds
+    m.heard["node2"] = time.monotonic() - 10
+    m._update()
+    assert m.view == ["node1", "node2"], "a stall is no proof that peers died"
+    assert not m.settled
