@@ -75,7 +75,8 @@ def test_rebalance_is_even_and_moves_the_fewest_devices(assign, live):
     # a node keeps at most its target; everything above (and every orphan) had to move
     surplus = sorted((before[n] for n in live), reverse=True)
     targets = [base + (1 if i < extra else 0) for i in range(len(live))]
-    must = len(m.orphans(assign, live)) + sum(max(0, s - t) for s, t in zip(surplus, targets))
+    must = len(m.orphans(assign, live)) + sum(max(0, s - t)
+                                              for s, t in zip(surplus, targets, strict=True))
     assert len(moves) == must
     assert all(src != to for src, to in moves.values())
 
