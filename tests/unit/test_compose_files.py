@@ -13,6 +13,7 @@ import yaml
 
 from labkit.backends import resolve_backend
 from labkit.backends.compose import images, network
+from labkit.backends.compose.node import clear_stale_pidfiles
 from labkit.backends.local import network as claims
 from labkit.cluster import Cluster
 from labkit.components import all_components
@@ -137,3 +138,13 @@ def test_a_lab_set_up_on_one_backend_is_not_started_on_the_other(labkit_home):
     with pytest.raises(LabError, match="set up on the local backend"):
         Cluster._layout_for(lab, None, None, "compose")
     assert Path(labkit_home, lab, "layout.json").read_text() == before
+
+
+def test_a_restarted_container_starts_without_its_previous_lifes_pid_files(tmp_path):
+    (tmp_path / "apache" / "run").mkdir(parents=True)
+    (tmp_path / "postgres" / "data").mkdir(parents=True)
+    for f in ("apache/run/httpd.pid", "postgres/data/postmaster.pid", "supervisord.pid"):
+        (tmp_path / f).write_text("12")
+    (tmp_path / "postgres" / "data" / "PG_VERSION").write_text("15")
+    assert clear_stale_pidfiles(tmp_path) == 3
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["PG_VERSION"]

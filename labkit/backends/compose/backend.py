@@ -253,13 +253,30 @@ class ComposeBackend(Backend):
             c.kill()
             msg = f"{node} crashed: its container was killed (SIGKILL to every process in it)"
         elif mode == "freeze":
-            c.pause()
+            self._pause(c)
             msg = f"{node} frozen: its container is paused (cgroup freezer, like a hung VM)"
         else:
             self.engine.networks.get(self.network_name).disconnect(c, force=True)
             msg = f"{node} isolated: its container was disconnected from {self.network_name}"
         self._changed()
         events.emit(self.layout.events_path, "fault", node=node, mode=mode, at=t0, message=msg)
+
+    @staticmethod
+    def _pause(container: Any, tries: int = 10) -> None:
+        """`docker pause`, again if the cgroup freezer gives up: it cannot freeze while a
+        process is in the middle of an uninterruptible call (runc: "unable to freeze")."""
+        import docker.errors
+
+        for attempt in range(tries):
+            try:
+                container.pause()
+                return
+            except docker.errors.APIError as exc:
+                if "unable to freeze" not in str(exc) or attempt == tries - 1:
+                    raise LabError(f"Docker could not pause {container.name}: "
+                                   f"{exc.explanation or exc}",
+                                   "try again, or use --mode crash") from None
+                time.sleep(0.2)
 
     def fail_service(self, node: str, service: str) -> None:
         state = self.node_state(node)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from labkit.backends.compose.network import JUPYTER_HOST
 from labkit.components import NodeContext, Program, all_components
@@ -82,6 +83,17 @@ def supervisor(layout: Layout, name: str) -> Supervisor:
     return Supervisor(name, layout.node_dir(name), layout.log_dir(name))
 
 
+def clear_stale_pidfiles(directory: Path) -> int:
+    """A container starts with a new pid namespace, so every pid file left by its previous life
+    names a process that is gone, or worse, an unrelated new one that happens to have the same
+    number (httpd then refuses to start, "already running"). Nothing of that life runs: remove
+    them all before any server starts."""
+    stale = list(directory.rglob("*.pid"))  # httpd.pid, mysqld.pid, postmaster.pid, ...
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def become_supervisor(sup: Supervisor, programs: list[Program]) -> None:
     """Replace this process with supervisord in the foreground (the container's main process)."""
     sup.write_config(programs)
@@ -121,9 +133,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         layout = load()
         if args.node:
-            become_supervisor(supervisor(layout, args.node), node_programs(layout, args.node))
+            sup = supervisor(layout, args.node)
+            clear_stale_pidfiles(sup.home)
+            become_supervisor(sup, node_programs(layout, args.node))
         elif args.fleet:
-            become_supervisor(supervisor(layout, LAB_SUPERVISOR), fleet_programs(layout))
+            sup = supervisor(layout, LAB_SUPERVISOR)
+            clear_stale_pidfiles(sup.home)
+            become_supervisor(sup, fleet_programs(layout))
         else:
             jupyter(layout)
     except LabError as exc:
