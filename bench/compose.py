@@ -28,8 +28,9 @@ LAB = "bench-compose"
 
 def build(progress=lambda _m: None) -> list[Figure]:
     times = images.ensure_images(progress)
-    return [Figure("compose_image_cached_build", times["node_s"], "s",
-                   "docker build of compose/node.Dockerfile with every layer cached")]
+    return [Figure("compose_image_build", times["node_s"], "s",
+                   f"docker build of compose/node.Dockerfile: {times['steps_cached']:.0f} "
+                   f"steps from the cache, {times['steps_run']:.0f} run (what changed)")]
 
 
 def start() -> tuple[Cluster, list[Figure]]:
