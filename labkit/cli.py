@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from labkit import events as eventlog
+from labkit.cassandra.commands import app as files_app
 from labkit.cluster import Cluster
 from labkit.devices.commands import devices_app, jobs_app
 from labkit.errors import LabError
@@ -27,6 +28,7 @@ console = Console(stderr=True)
 LabOpt = typer.Option(None, "--lab", help="Lab name (default: $LABKIT_LAB or 'default').")
 app.add_typer(devices_app, name="devices")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(files_app, name="files")
 
 
 @app.command()

@@ -26,6 +26,7 @@ from labkit.tls import ensure_certificate
 from labkit.topology import Topology
 
 if TYPE_CHECKING:
+    from labkit.cassandra.nbi import FilesClient
     from labkit.db.handles import MySQLTier, PostgresTier
     from labkit.devices.handle import DevicesTier
 
@@ -223,6 +224,13 @@ class Cluster:
         from labkit.devices.handle import DevicesTier
 
         return DevicesTier(self)
+
+    @property
+    def files(self) -> FilesClient:
+        """Device image files in the Cassandra ring: `.put()`, `.get()`, `.ls()`, `.read_on()`."""
+        from labkit.cassandra.nbi import FilesClient
+
+        return FilesClient(self.layout)
 
     def __repr__(self) -> str:
         return f"<Cluster {self.layout.lab} {self.layout.backend} {self.layout.vip_url}>"

@@ -84,6 +84,10 @@ def include_tiers(app: FastAPI) -> None:
         from labkit.appserver import monitoring
 
         monitoring.install(app)
+    if app.state.layout.topology.with_role("cassandra"):
+        from labkit.appserver import files
+
+        files.install(app)
     from labkit.appserver import devices_api
 
     devices_api.install(app)  # membership heartbeats always; device mediation when configured

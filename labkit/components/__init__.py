@@ -11,6 +11,7 @@ def all_components(backend: str = "local") -> list[Component]:
     segment, keepalived moving a real address on compose."""
     from labkit.components.apache import Apache
     from labkit.components.appserver import AppServer
+    from labkit.components.cassandra import Cassandra
     from labkit.components.fleet import Fleet
     from labkit.components.keepalived import Keepalived
     from labkit.components.mariadb import MariaDB
@@ -18,7 +19,7 @@ def all_components(backend: str = "local") -> list[Component]:
     from labkit.components.vrrp import Vrrp
 
     vip = Keepalived() if backend == "compose" else Vrrp()
-    return [MariaDB(), Postgres(), Apache(), vip, AppServer(), Fleet()]
+    return [MariaDB(), Postgres(), Apache(), vip, AppServer(), Fleet(), Cassandra()]
 
 
 __all__ = ["Component", "NodeContext", "Program", "all_components"]

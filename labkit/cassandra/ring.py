@@ -1,0 +1,89 @@
+"""The ring as `nodetool status` would show it, read over CQL (the lab runs without JMX).
+
+Each live node is asked directly for its gossip view (`system_views.gossip_info`: status, load,
+tokens) and the hints it holds for peers that were away (`system_views.pending_hints`). A node
+that does not answer within a second is shown down: `D` plus the last state its peers gossiped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from labkit.cassandra import client, config
+from labkit.errors import LabError
+from labkit.layout import Layout
+
+PROBE_TIMEOUT = 1.0
+
+
+def status(layout: Layout, live_nodes: list[str]) -> dict[str, Any]:
+    """The `cassandra` section of `labkit status --json`."""
+    ring = config.ring_nodes(layout)
+    out: dict[str, Any] = {"keyspace": config.KEYSPACE,
+                           "replication_factor": config.replication_factor(layout),
+                           "members": [], "up": 0}
+    views: dict[str, dict[str, dict[str, Any]]] = {}
+    hints: dict[str, dict[str, int]] = {}
+    session = None
+    if any(n in live_nodes for n in ring):
+        try:
+            session = client.session(layout)
+        except LabError as exc:
+            out["error"] = exc.message
+    for node in ring:
+        if session is None or node not in live_nodes:
+            continue
+        with contextlib.suppress(Exception):  # no answer in time: the node shows as down
+            views[node], hints[node] = _ask(session, layout, node)
+    for node in ring:
+        gossip = views.get(node, {}).get(node) or next(
+            (v[node] for v in views.values() if node in v), {})
+        up = node in views
+        state = gossip.get("status", "?")
+        out["members"].append({
+            "node": node, "address": layout.address(node),
+            "state": ("U" if up else "D") + (state[:1] if state != "?" else "?"),
+            "up": up, "status": state, "load": gossip.get("load"),
+            "load_human": _human(gossip.get("load")), "token": gossip.get("token"),
+            "host_id": gossip.get("host_id"), "hints_for": hints.get(node, {}),
+            "lab_state": "up" if node in live_nodes else "not running"})
+    out["up"] = sum(m["up"] for m in out["members"])
+    return out
+
+
+def _ask(session: Any, layout: Layout, node: str
+         ) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    host = session.cluster.metadata.get_host(layout.address(node))
+    if host is None:
+        raise LabError(f"the driver does not know {node}")
+    rows = session.execute("SELECT * FROM system_views.gossip_info", host=host,
+                           timeout=PROBE_TIMEOUT)
+    view = {}
+    for r in rows:
+        peer = layout.node_of(str(r.address))
+        if peer is None:
+            continue
+        raw = (getattr(r, "status_with_port", None) or getattr(r, "status", None) or "?")
+        status, _, token = raw.partition(",")
+        load = getattr(r, "load", None)
+        view[peer] = {"status": status, "token": token or None,
+                      "load": int(float(load)) if load else None,
+                      "host_id": str(getattr(r, "host_id", "") or "") or None}
+    held = {}
+    for r in session.execute("SELECT address, files FROM system_views.pending_hints", host=host,
+                             timeout=PROBE_TIMEOUT):
+        peer = layout.node_of(str(r.address)) or str(r.address)
+        held[peer] = r.files
+    return view, held
+
+
+def _human(n: int | None) -> str | None:
+    if n is None:
+        return None
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return None

@@ -1,0 +1,401 @@
+"""Device image files kept in Cassandra as checksummed blobs (the NBI's file store).
+
+A file is a row in `files` (name → upload id, size, SHA-256, when, through which node) and its
+bytes in `chunks`, one 512 KiB blob per partition, each with its own SHA-256. An upload writes
+every chunk first and the `files` row last, so a reader never sees a half-written file; a new
+upload of the same name replaces the row, then drops the old chunks.
+
+Consistency is chosen per request. Writes default to ONE: they still go to every live replica,
+and the coordinator keeps hints for a replica that is down. Reads default to ONE too, and a row
+missing at ONE (a replica that came back before its hints arrived) is asked again at QUORUM,
+which repairs the stale replica on the way. An explicit level is taken as asked: QUORUM or ALL
+with a replica down fails with a message naming it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import hashlib
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cassandra import (
+    ConsistencyLevel,
+    DriverException,
+    OperationTimedOut,
+    ReadTimeout,
+    Unavailable,
+    WriteTimeout,
+)
+from cassandra.cluster import NoHostAvailable, ResponseFuture, Session
+from cassandra.query import PreparedStatement
+
+from labkit.cassandra import client, config
+from labkit.errors import LabError
+from labkit.layout import Layout
+
+CHUNK = 512 * 1024
+MAX_SIZE = 1 << 30  # 1 GiB: far above any device image a lesson moves
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+LEVELS = ("ONE", "QUORUM", "ALL")
+KS = config.KEYSPACE
+DRIVER_ERRORS = (DriverException, NoHostAvailable)
+
+
+class FileStoreError(LabError):
+    status = 500
+
+
+class BadRequest(FileStoreError):
+    status = 400
+
+
+class NotFound(FileStoreError):
+    status = 404
+
+
+class TooLarge(FileStoreError):
+    status = 413
+
+
+class NotEnoughReplicas(FileStoreError):
+    """The consistency level asked for cannot be met right now (a replica is down or slow)."""
+
+    status = 503
+
+
+class Corrupt(FileStoreError):
+    status = 502
+
+
+def create_schema(layout: Layout) -> None:
+    """The keyspace and tables (idempotent: runs after every start and recovery)."""
+    s = client.session(layout)
+    rf = config.replication_factor(layout)
+    s.execute(f"CREATE KEYSPACE IF NOT EXISTS {KS} WITH replication = "
+              f"{{'class': 'NetworkTopologyStrategy', '{config.DC}': {rf}}}")
+    s.execute(f"""CREATE TABLE IF NOT EXISTS {KS}.files (
+        name text PRIMARY KEY, id uuid, size bigint, sha256 text, chunks int, chunk_size int,
+        uploaded_at timestamp, uploaded_via text, consistency text)""")
+    # images do not compress; a fixed speculative retry skips a frozen replica after 50 ms
+    s.execute(f"""CREATE TABLE IF NOT EXISTS {KS}.chunks (
+        id uuid, idx int, data blob, sha256 text, PRIMARY KEY ((id, idx)))
+        WITH compression = {{'enabled': 'false'}} AND speculative_retry = '50ms'""")
+    s.execute(f"ALTER TABLE {KS}.files WITH speculative_retry = '50ms'")
+
+
+def check_name(name: str) -> str:
+    if not NAME.match(name or ""):
+        raise BadRequest(f"bad file name {name!r}",
+                         "use 1-128 letters, digits, '.', '_' or '-', starting with a letter "
+                         "or digit (no slashes)")
+    return name
+
+
+def level(name: str | None, default: str = "ONE") -> int:
+    name = (name or default).upper()
+    if name not in LEVELS:
+        raise BadRequest(f"unknown consistency level {name!r}", f"use one of {', '.join(LEVELS)}")
+    return getattr(ConsistencyLevel, name)
+
+
+@dataclass
+class FileInfo:
+    name: str
+    size: int
+    sha256: str
+    chunks: int
+    chunk_size: int
+    uploaded_at: str
+    uploaded_via: str
+    consistency: str
+    id: str
+    stored_on: list[str] = field(default_factory=list)
+    replicas_down: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class FileStore:
+    """The file store of one lab, on the whole ring or (`node=`) through one node only."""
+
+    def __init__(self, layout: Layout, node: str | None = None) -> None:
+        self.layout = layout
+        self.node = node
+        self.s: Session = client.pinned(layout, node) if node else client.session(layout)
+        self.q = _statements(self.s)
+
+    # -- replicas -------------------------------------------------------------------------
+    def replicas(self, bound: Any) -> list[tuple[str, bool]]:
+        """(node, driver thinks it is up) for each replica of a statement's partition."""
+        hosts = self.s.cluster.metadata.get_replicas(KS, bound.routing_key)
+        out = [(self.layout.node_of(h.address) or h.address, bool(h.is_up)) for h in hosts]
+        return sorted(out)
+
+    def _explain(self, exc: Exception, what: str, bound: Any, cl: int) -> FileStoreError:
+        if isinstance(exc, NoHostAvailable):  # the coordinators' own answers say more
+            inner = [e for e in (exc.errors or {}).values()
+                     if isinstance(e, Unavailable | ReadTimeout | WriteTimeout)]
+            exc = inner[0] if inner else exc
+        reps = self.replicas(bound)
+        names = [n for n, _ in reps]
+        down = [n for n, up in reps if not up]
+        cl_name = ConsistencyLevel.value_to_name[cl]
+        missing = (f"{', '.join(down)} is down" if down else
+                   f"one of {', '.join(names)} is not answering")
+        hint = ("read or write at ONE (`?consistency=ONE`), or bring the replica back "
+                "(`labkit recover NODE`)")
+        if isinstance(exc, Unavailable):
+            return NotEnoughReplicas(
+                f"{what} at {cl_name} needs {exc.required_replicas} of the replicas "
+                f"{', '.join(names)}, but only {exc.alive_replicas} is alive: {missing}", hint)
+        if isinstance(exc, ReadTimeout | WriteTimeout):
+            return NotEnoughReplicas(
+                f"{what} at {cl_name}: only {exc.received_responses} of "
+                f"{exc.required_responses} replicas answered in time: {missing}", hint)
+        if isinstance(exc, NoHostAvailable | OperationTimedOut):
+            return NotEnoughReplicas(f"{what}: no Cassandra node answered ({missing})",
+                                     "check `labkit status`; `labkit recover NODE`")
+        return FileStoreError(f"{what} failed in Cassandra: {type(exc).__name__}: "
+                              f"{str(exc)[:200]}")
+
+    def _run(self, stmt: PreparedStatement, args: tuple, cl: int, what: str) -> Any:
+        bound = stmt.bind(args)
+        bound.consistency_level = cl
+        try:
+            return self.s.execute(bound)
+        except DRIVER_ERRORS as exc:
+            raise self._explain(exc, what, bound, cl) from None
+
+    def _async(self, stmt: PreparedStatement, args: tuple, cl: int,
+               what: str) -> concurrent.futures.Future:
+        """Start a statement; the future holds its (first page of) rows as a list, or the
+        explained error."""
+        bound = stmt.bind(args)
+        bound.consistency_level = cl
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        rf: ResponseFuture = self.s.execute_async(bound)
+
+        def ok(rows: Any) -> None:
+            done.set_result(rows)
+
+        def failed(exc: Exception) -> None:
+            err = self._explain(exc, what, bound, cl) if isinstance(exc, DRIVER_ERRORS) \
+                else FileStoreError(f"{what}: {exc}")
+            done.set_exception(err)
+        rf.add_callbacks(ok, failed)
+        return done
+
+    # -- reads ----------------------------------------------------------------------------
+    def stat(self, name: str, consistency: str | None = None) -> FileInfo:
+        check_name(name)
+        row = self._read_one(self.q["get_file"], (name,), consistency, f"reading {name!r}")
+        if row is None:
+            raise NotFound(f"no file named {name!r}", "see `labkit files ls`")
+        return self._info(row)
+
+    def _read_one(self, stmt: PreparedStatement, args: tuple, consistency: str | None,
+                  what: str) -> Any:
+        row = self._run(stmt, args, level(consistency), what).one()
+        if row is None and consistency is None and self._ring_up():
+            try:
+                row = self._run(stmt, args, ConsistencyLevel.QUORUM, what).one()
+            except NotEnoughReplicas:
+                return None
+        return row
+
+    def _ring_up(self) -> bool:
+        """Whether the driver sees every Cassandra node up (QUORUM stands a chance)."""
+        return all(h.is_up for h in self.s.cluster.metadata.all_hosts())
+
+    def chunk(self, info: FileInfo, idx: int, consistency: str | None = None
+              ) -> concurrent.futures.Future:
+        """One verified chunk of a file (a future of its bytes)."""
+        out: concurrent.futures.Future = concurrent.futures.Future()
+        args = (uuid.UUID(info.id), idx)
+        what = f"reading chunk {idx} of {info.name!r}"
+        first = self._async(self.q["get_chunk"], args, level(consistency), what)
+
+        def check(rows_future: concurrent.futures.Future, retried: bool) -> None:
+            try:
+                rows = rows_future.result()
+            except Exception as exc:  # noqa: BLE001 - the reader gets it, not the driver thread
+                out.set_exception(exc)
+                return
+            row = rows[0] if rows else None
+            if row is None and not retried and consistency is None and self._ring_up():
+                again = self._async(self.q["get_chunk"], args, ConsistencyLevel.QUORUM, what)
+                again.add_done_callback(lambda f: check(f, True))
+                return
+            if row is None:
+                out.set_exception(NotFound(f"chunk {idx} of {info.name!r} is missing at this "
+                                           "consistency level",
+                                           "a replica that just came back may still be "
+                                           "receiving its hints: retry, or read at QUORUM"))
+            elif hashlib.sha256(row.data).hexdigest() != row.sha256:
+                out.set_exception(Corrupt(f"chunk {idx} of {info.name!r} fails its checksum"))
+            else:
+                out.set_result(bytes(row.data))
+        first.add_done_callback(lambda f: check(f, False))
+        return out
+
+    def read(self, name: str, consistency: str | None = None,
+             prefetch: int = 2) -> tuple[FileInfo, Iterator[bytes]]:
+        """The file's facts and an iterator of its verified bytes (checked whole at the end)."""
+        info = self.stat(name, consistency)
+        return info, self._chunks(info, consistency, prefetch)
+
+    def _chunks(self, info: FileInfo, consistency: str | None, prefetch: int) -> Iterator[bytes]:
+        pending = [self.chunk(info, i, consistency) for i in range(min(prefetch, info.chunks))]
+        digest = hashlib.sha256()
+        for i in range(info.chunks):
+            data = pending.pop(0).result()
+            if i + len(pending) + 1 < info.chunks:
+                pending.append(self.chunk(info, i + len(pending) + 1, consistency))
+            digest.update(data)
+            if i == info.chunks - 1 and digest.hexdigest() != info.sha256:
+                # the last bytes are held back: a reader never gets a whole wrong file
+                raise Corrupt(f"{info.name!r} does not match its SHA-256 {info.sha256}")
+            yield data
+
+    def list(self, consistency: str | None = None) -> list[FileInfo]:
+        cl = level(consistency)
+        if consistency is None and self._ring_up():
+            cl = ConsistencyLevel.QUORUM  # a returning replica cannot hide recent uploads
+        rows = self._run(self.q["list_files"], (), cl, "listing files")
+        return sorted((self._info(r) for r in rows), key=lambda f: f.name)
+
+    def _info(self, row: Any) -> FileInfo:
+        reps = self.replicas(self.q["get_chunk"].bind((row.id, 0)))
+        when = row.uploaded_at.replace(tzinfo=dt.timezone.utc).isoformat() \
+            if row.uploaded_at else ""
+        return FileInfo(row.name, row.size, row.sha256, row.chunks, row.chunk_size, when,
+                        row.uploaded_via or "", row.consistency or "", str(row.id),
+                        [n for n, _ in reps], [n for n, up in reps if not up])
+
+    # -- writes ---------------------------------------------------------------------------
+    def upload(self, name: str, consistency: str | None = None, via: str = "") -> Upload:
+        return Upload(self, check_name(name), level(consistency), via)
+
+    def put(self, name: str, data: Iterable[bytes], consistency: str | None = None,
+            via: str = "") -> FileInfo:
+        """Store a whole file from an iterable of byte strings (any sizes)."""
+        up = self.upload(name, consistency, via)
+        window: list[concurrent.futures.Future] = []
+        try:
+            for piece in data:
+                window += up.feed(piece)
+                while len(window) > 4:  # a few blobs in flight, not the whole file
+                    window.pop(0).result()
+            return up.finish()
+        except BaseException:
+            up.abort()
+            raise
+
+    def delete(self, name: str, consistency: str | None = None) -> FileInfo:
+        info = self.stat(name, consistency)
+        cl = level(consistency)
+        self._run(self.q["delete_file"], (name,), cl, f"deleting {name!r}")
+        self.drop_chunks(uuid.UUID(info.id), info.chunks, cl)
+        return info
+
+    def drop_chunks(self, blob_id: uuid.UUID, count: int, cl: int = ConsistencyLevel.ONE
+                    ) -> None:
+        futures = [self._async(self.q["delete_chunk"], (blob_id, i), cl, "dropping a chunk")
+                   for i in range(count)]
+        for f in futures:
+            f.exception()  # best effort: an orphan chunk is garbage, not a wrong answer
+
+
+class Upload:
+    """One upload in progress: feed it bytes, then finish (or abort)."""
+
+    def __init__(self, store: FileStore, name: str, cl: int, via: str) -> None:
+        self.store, self.name, self.cl, self.via = store, name, cl, via
+        self.id = uuid.uuid4()
+        self.digest = hashlib.sha256()
+        self.buffer = bytearray()
+        self.size = 0
+        self.count = 0
+        self.pending: list[concurrent.futures.Future] = []
+
+    def feed(self, data: bytes) -> list[concurrent.futures.Future]:
+        """Take more bytes; returns the chunk writes this started (wait on them to pace)."""
+        self.size += len(data)
+        if self.size > MAX_SIZE:
+            raise TooLarge(f"{self.name!r} is larger than {MAX_SIZE >> 20} MiB")
+        self.digest.update(data)
+        self.buffer += data
+        started = []
+        while len(self.buffer) >= CHUNK:
+            started.append(self._write(bytes(self.buffer[:CHUNK])))
+            del self.buffer[:CHUNK]
+        return started
+
+    def _write(self, data: bytes) -> concurrent.futures.Future:
+        fut = self.store._async(self.store.q["put_chunk"],
+                                (self.id, self.count, data, hashlib.sha256(data).hexdigest()),
+                                self.cl, f"writing chunk {self.count} of {self.name!r}")
+        self.count += 1
+        self.pending.append(fut)
+        return fut
+
+    def finish(self) -> FileInfo:
+        """Write the last chunk and the file's row; the file exists from here on."""
+        if self.buffer or self.count == 0:
+            if not self.buffer and self.size == 0:
+                raise BadRequest(f"{self.name!r} is empty", "upload a file with content")
+            self._write(bytes(self.buffer))
+            self.buffer.clear()
+        for fut in self.pending:
+            fut.result()
+        st = self.store
+        old = st._run(st.q["get_file"], (self.name,), ConsistencyLevel.ONE, "reading").one()
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        st._run(st.q["put_file"], (self.name, self.id, self.size, self.digest.hexdigest(),
+                                   self.count, CHUNK, now, self.via,
+                                   ConsistencyLevel.value_to_name[self.cl]),
+                self.cl, f"writing {self.name!r}")
+        if old is not None and old.id != self.id:
+            st.drop_chunks(old.id, old.chunks)
+        reps = st.replicas(st.q["get_chunk"].bind((self.id, 0)))
+        return FileInfo(self.name, self.size, self.digest.hexdigest(), self.count, CHUNK,
+                        now.isoformat(), self.via, ConsistencyLevel.value_to_name[self.cl],
+                        str(self.id), [n for n, _ in reps], [n for n, up in reps if not up])
+
+    def abort(self) -> None:
+        for fut in self.pending:
+            fut.exception()
+        self.store.drop_chunks(self.id, self.count)
+
+
+_prepared: dict[int, tuple[Session, dict[str, PreparedStatement]]] = {}
+
+
+def _statements(s: Session) -> dict[str, PreparedStatement]:
+    """The store's statements, prepared once per session."""
+    cached = _prepared.get(id(s))
+    if cached is not None and cached[0] is s:
+        return cached[1]
+    cql = {
+        "get_file": f"SELECT * FROM {KS}.files WHERE name = ?",
+        "list_files": f"SELECT * FROM {KS}.files",
+        "put_file": f"INSERT INTO {KS}.files (name, id, size, sha256, chunks, chunk_size, "
+                    "uploaded_at, uploaded_via, consistency) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "delete_file": f"DELETE FROM {KS}.files WHERE name = ?",
+        "get_chunk": f"SELECT data, sha256 FROM {KS}.chunks WHERE id = ? AND idx = ?",
+        "put_chunk": f"INSERT INTO {KS}.chunks (id, idx, data, sha256) VALUES (?, ?, ?, ?)",
+        "delete_chunk": f"DELETE FROM {KS}.chunks WHERE id = ? AND idx = ?",
+    }
+    out = {}
+    for key, text in cql.items():
+        stmt = s.prepare(text)
+        stmt.is_idempotent = True  # every statement here may be sent twice (speculation)
+        out[key] = stmt
+    _prepared[id(s)] = (s, out)
+    return out

@@ -1,0 +1,58 @@
+"""Apache Cassandra 5.0 on every `cassandra` node: the ring that keeps device image files.
+
+Each node runs one JVM (from the jars Maven fetched, see labkit.cassandra.jars) on its own
+address, ports 7000 (gossip, streaming) and 9042 (CQL). Once the ring answers, `after_up` makes
+the lab's login role and the file store's keyspace, two copies of every file.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from labkit import events
+from labkit.cassandra import config, jars
+from labkit.components.base import Component, NodeContext, Program, start_failure, wait_for_port
+from labkit.errors import LabError
+from labkit.layout import Layout
+
+
+class Cassandra(Component):
+    role = "cassandra"
+    programs = ("cassandra",)
+
+    def configure(self, ctx: NodeContext) -> list[Program]:
+        jars.java_binary()  # a missing JDK fails here, with its fix, before anything starts
+        jars.ensure()
+        config.render(ctx.layout, ctx.node)
+        return [Program("cassandra", [sys.executable, "-m", "labkit.cassandra.launch",
+                                      "--lab", ctx.layout.lab, "--node", ctx.node],
+                        priority=30, startsecs=3, stopwaitsecs=20)]
+
+    def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
+        wait_for_port(ctx.address, ctx.layout.ports.cassandra_cql, timeout,
+                      f"Cassandra on {ctx.node}", ctx.log("cassandra"),
+                      alive=ctx.alive("cassandra"))
+
+    def after_up(self, layout: Layout, ready_nodes: list[str]) -> None:
+        from labkit.cassandra import client, store
+
+        t0 = time.monotonic()
+        try:
+            client.ensure_role(layout)
+            store.create_schema(layout)
+        except LabError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any driver error: show the node's log
+            raise start_failure("the Cassandra ring", str(exc),
+                                layout.log_dir(ready_nodes[0]) / "cassandra.log") from None
+        events.emit(layout.events_path, "cassandra", nodes=ready_nodes,
+                    message=f"Cassandra ready on {', '.join(ready_nodes)} "
+                            f"(keyspace {config.KEYSPACE}, RF {config.replication_factor(layout)}, "
+                            f"set up in {time.monotonic() - t0:.1f}s)")
+
+    def status(self, layout: Layout, live_nodes: list[str]) -> dict[str, Any] | None:
+        from labkit.cassandra import ring
+
+        return {"cassandra": ring.status(layout, live_nodes)}
