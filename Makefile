@@ -15,7 +15,7 @@ test: setup compose-setup
 	$(BIN)/ruff check labkit tests
 	$(BIN)/pytest tests
 
-setup: system venv
+setup: system venv cassandra
 
 system:
 	@bash scripts/ensure-system-packages
@@ -27,6 +27,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
 	touch $@
+
+.PHONY: cassandra
+# Apache Cassandra's jars from Maven Central into the machine's cache (once; labkit/cassandra/jars.py).
+cassandra: venv
+	@$(BIN)/python -m labkit.cassandra.jars
 
 down:
 	$(BIN)/labkit down
