@@ -14,6 +14,8 @@ import xml.etree.ElementTree as ET
 
 NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 JUNOS_NS = "http://xml.juniper.net/xnm/1.1/xnm"
+JUNOS_ATTRS = "http://xml.juniper.net/junos/21.4R0/junos"  # junos:commit-localtime and friends
+ET.register_namespace("junos", JUNOS_ATTRS)
 MODELS = ("mx204", "srx345", "ex4300-48t", "qfx5120-48y")
 VERSION = "21.4R3-S5"
 
@@ -97,11 +99,11 @@ def unqualified(el: ET.Element) -> ET.Element:
 
 
 def serialize(config: ET.Element, **attrs: str) -> bytes:
-    """The configuration as Junos sends it: in its own namespace, with commit attributes."""
+    """The configuration as Junos sends it: in its own namespace, with `junos:` attributes."""
     root = copy.deepcopy(config)
     root.set("xmlns", JUNOS_NS)
     for k, v in attrs.items():
-        root.set(k, v)
+        root.set(f"{{{JUNOS_ATTRS}}}{k}", v)
     return ET.tostring(root)
 
 

@@ -118,7 +118,7 @@ class Device:
                 if keep and child.tag not in keep:
                     conf.remove(child)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.committed_at))
-        return "<data>" + config.serialize(conf, **{"junos-commit-localtime": stamp}).decode() \
+        return "<data>" + config.serialize(conf, **{"commit-localtime": stamp}).decode() \
             + "</data>"
 
     def _locked_by_other(self, store: str, sid: int) -> str | None:
