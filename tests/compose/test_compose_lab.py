@@ -1,6 +1,8 @@
 """The lab on the compose backend: real containers, keepalived moving the VIP, Docker faults.
 
-The tests run in file order on one shared compose lab; the last one takes it down.
+The tests run in file order on one shared compose lab; the last one takes it down. The database
+failover comes before the VIP faults, which also strike the MySQL pair's nodes (node1, node2) and
+leave it re-electing for a while after they are mended.
 """
 
 from __future__ import annotations
@@ -58,62 +60,6 @@ def test_every_node_is_a_container_on_the_labs_own_bridge(lab):
     assert lab.layout.vip not in addresses_in(lab, other)
 
 
-def test_vip_moves_when_the_owner_container_is_killed(lab):
-    owner, other = vip_pair(lab)
-    since = time.time()
-    lab.fail(owner, "crash")
-    c = lab.backend.container(owner)
-    c.reload()
-    assert c.status == "exited"
-    wait_until(lambda: moved_to(lab, other), 30, f"the VIP answering from {other}")
-    assert lab.layout.vip in addresses_in(lab, other)
-    # keepalived's notify script records the new view a moment after the address moved
-    wait_until(lambda: lab.status()["vip"]["views"] == {owner: "down", other: "master"}, 10,
-               f"{other}'s view: master")
-    assert next(n for n in lab.status()["nodes"] if n["name"] == owner)["state"] == "crashed"
-    kinds = [(e["kind"], e.get("owner") or e.get("node")) for e in lab.events(since)]
-    assert ("fault", owner) in kinds and ("vip", other) in kinds
-
-    lab.recover(owner)
-    wait_until(lambda: lab.status()["vip"]["views"][owner] == "backup", 30,
-               f"{owner} back as VRRP backup")
-    assert lab.backend.vip_owner() == other  # no preemption: the VIP stays where it went
-    assert lab.layout.vip not in addresses_in(lab, owner)
-
-
-def test_vip_moves_when_the_owner_container_is_paused(lab):
-    owner, other = vip_pair(lab)
-    lab.fail(owner, "freeze")
-    c = lab.backend.container(owner)
-    c.reload()
-    assert c.status == "paused"
-    wait_until(lambda: moved_to(lab, other), 30, f"the VIP answering from {other}")
-    assert next(n for n in lab.status()["nodes"] if n["name"] == owner)["state"] == "frozen"
-    answers = [httpx.get(lab.vip_url + "/api/node", timeout=2) for _ in range(10)]
-    assert all(r.status_code == 200 and r.headers["x-labkit-lb"] == other for r in answers)
-
-    lab.recover(owner)
-    vip_pair(lab)  # after the thaw the two routers agree again on a single master
-
-
-def test_an_isolated_owner_loses_the_vip_and_rejoins_when_reconnected(lab):
-    owner, other = vip_pair(lab)
-    lab.fail(owner, "isolate")
-    c = lab.backend.container(owner)
-    c.reload()
-    assert lab.backend.network_name not in c.attrs["NetworkSettings"]["Networks"]
-    wait_until(lambda: moved_to(lab, other), 30, f"the VIP answering from {other}")
-    # its interface is gone, so keepalived sits in FAULT and holds no address at all
-    wait_until(lambda: lab.status()["vip"]["views"][owner] == "fault", 30, "keepalived FAULT")
-    assert addresses_in(lab, owner) == {"127.0.0.1"}
-
-    lab.recover(owner)
-    assert addresses_in(lab, owner) >= {lab.layout.address(owner)}
-    wait_until(lambda: lab.status()["vip"]["views"][owner] == "backup", 30,
-               f"{owner} back as VRRP backup on its new interface")
-    assert httpx.get(lab.layout.app_url(owner) + "/api/node", timeout=2).json()["node"] == owner
-
-
 def test_round_robin_goes_over_every_app_container(lab):
     apps = [n.name for n in lab.layout.topology.with_role("app")]
     answers = [httpx.get(lab.vip_url + "/api/node", timeout=2).json()
@@ -126,6 +72,18 @@ def test_round_robin_goes_over_every_app_container(lab):
     for a in answers:
         c = lab.backend.container(a["node"])
         assert a["address"] == c.attrs["NetworkSettings"]["Networks"][net]["IPAddress"]
+
+
+def test_a_killed_service_is_restarted_by_its_containers_supervisor(lab):
+    url = lab.layout.app_url("node4") + "/api/node"
+    before = httpx.get(url, timeout=2).json()["pid"]
+    since = time.time()
+    lab.fail("node4/app")
+    wait_until(lambda: httpx.get(url, timeout=1).json()["pid"] != before, 30,
+               "a new app server process answering on node4")
+    assert lab.backend.node_state("node4") == "up"  # the container itself never stopped
+    assert [(e["node"], e["service"]) for e in lab.events(since) if e["kind"] == "fault"] == \
+        [("node4", "app")]
 
 
 def test_mysql_failover_on_a_killed_container_keeps_every_acknowledged_row(lab):
@@ -181,6 +139,62 @@ def test_devices_move_off_a_killed_container(lab):
     fleet = devices.fleet([e["device"] for e in moved])
     assert all(fleet[e["device"]]["sessions"] == [lab.layout.address(e["to"])] for e in moved)
     lab.recover("node3")
+
+
+def test_vip_moves_when_the_owner_container_is_killed(lab):
+    owner, other = vip_pair(lab)
+    since = time.time()
+    lab.fail(owner, "crash")
+    c = lab.backend.container(owner)
+    c.reload()
+    assert c.status == "exited"
+    wait_until(lambda: moved_to(lab, other), 30, f"the VIP answering from {other}")
+    assert lab.layout.vip in addresses_in(lab, other)
+    # keepalived's notify script records the new view a moment after the address moved
+    wait_until(lambda: lab.status()["vip"]["views"] == {owner: "down", other: "master"}, 10,
+               f"{other}'s view: master")
+    assert next(n for n in lab.status()["nodes"] if n["name"] == owner)["state"] == "crashed"
+    kinds = [(e["kind"], e.get("owner") or e.get("node")) for e in lab.events(since)]
+    assert ("fault", owner) in kinds and ("vip", other) in kinds
+
+    lab.recover(owner)
+    wait_until(lambda: lab.status()["vip"]["views"][owner] == "backup", 30,
+               f"{owner} back as VRRP backup")
+    assert lab.backend.vip_owner() == other  # no preemption: the VIP stays where it went
+    assert lab.layout.vip not in addresses_in(lab, owner)
+
+
+def test_vip_moves_when_the_owner_container_is_paused(lab):
+    owner, other = vip_pair(lab)
+    lab.fail(owner, "freeze")
+    c = lab.backend.container(owner)
+    c.reload()
+    assert c.status == "paused"
+    wait_until(lambda: moved_to(lab, other), 30, f"the VIP answering from {other}")
+    assert next(n for n in lab.status()["nodes"] if n["name"] == owner)["state"] == "frozen"
+    answers = [httpx.get(lab.vip_url + "/api/node", timeout=2) for _ in range(10)]
+    assert all(r.status_code == 200 and r.headers["x-labkit-lb"] == other for r in answers)
+
+    lab.recover(owner)
+    vip_pair(lab)  # after the thaw the two routers agree again on a single master
+
+
+def test_an_isolated_owner_loses_the_vip_and_rejoins_when_reconnected(lab):
+    owner, other = vip_pair(lab)
+    lab.fail(owner, "isolate")
+    c = lab.backend.container(owner)
+    c.reload()
+    assert lab.backend.network_name not in c.attrs["NetworkSettings"]["Networks"]
+    wait_until(lambda: moved_to(lab, other), 30, f"the VIP answering from {other}")
+    # its interface is gone, so keepalived sits in FAULT and holds no address at all
+    wait_until(lambda: lab.status()["vip"]["views"][owner] == "fault", 30, "keepalived FAULT")
+    assert addresses_in(lab, owner) == {"127.0.0.1"}
+
+    lab.recover(owner)
+    assert addresses_in(lab, owner) >= {lab.layout.address(owner)}
+    wait_until(lambda: lab.status()["vip"]["views"][owner] == "backup", 30,
+               f"{owner} back as VRRP backup on its new interface")
+    assert httpx.get(lab.layout.app_url(owner) + "/api/node", timeout=2).json()["node"] == owner
 
 
 def test_down_removes_every_container_and_network_it_made(compose_session):

@@ -50,6 +50,18 @@ def compose_command() -> list[str]:
                    "run `make compose-setup`, or install Docker's compose plugin")
 
 
+def cassandra_cache() -> str:
+    """The host's cache of Cassandra's jars (shared with the containers, so they are fetched
+    from Maven Central once per machine, not once per container)."""
+    try:
+        from labkit.cassandra import jars
+    except ImportError:  # no Cassandra tier in this version: the file's own volume
+        return "labkit-cassandra"
+    cache = jars.lib_dir().parent
+    cache.mkdir(parents=True, exist_ok=True)
+    return str(cache)
+
+
 class ComposeBackend(Backend):
     name = "compose"
 
@@ -84,7 +96,7 @@ class ComposeBackend(Backend):
     def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         env = {**os.environ, "LABKIT_SUBNET": self.layout.prefix, "LABKIT_LAB": self.layout.lab,
                "LABKIT_HOME": str(home()), "LABKIT_RUNDIR": str(self.layout.rundir),
-               "COMPOSE_PROJECT_NAME": self.project}
+               "LABKIT_CASSANDRA_CACHE": cassandra_cache(), "COMPOSE_PROJECT_NAME": self.project}
         cmd = [*compose_command(), "-p", self.project, "-f", str(COMPOSE_FILE), *args]
         res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
         if res.returncode != 0:
