@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from labkit import events
-from labkit.backends import backend_for, claim_prefix, resolve_backend
+from labkit.backends import backend_for, check_topology, claim_prefix, resolve_backend
 from labkit.backends.base import FAULT_MODES
 from labkit.components import all_components
 from labkit.errors import LabError
@@ -49,6 +49,7 @@ class Cluster:
         lab = lab or default_lab_name()
         existing = Layout.load(lab) if (home() / lab / "layout.json").exists() else None
         backend = resolve_backend(backend, existing, progress)
+        check_topology(backend, topology or (Topology.default(nodes) if nodes else None))
         layout = cls._layout_for(lab, nodes, topology, backend)
         cluster = cls(layout)
         cluster.backend.up(progress)

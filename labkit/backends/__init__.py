@@ -8,6 +8,7 @@ from pathlib import Path
 from labkit.backends.base import Backend
 from labkit.errors import LabError
 from labkit.layout import Layout
+from labkit.topology import Topology
 
 BACKENDS = ("local", "compose")
 CHOICES = (*BACKENDS, "auto")
@@ -30,6 +31,14 @@ def resolve_backend(name: str, existing: Layout | None,
     why = "a Docker engine answers" if picked == "compose" else "no Docker engine answers"
     progress(f"backend auto: {picked} ({why})")
     return picked
+
+
+def check_topology(backend: str, topology: Topology | None) -> None:
+    """Refuse, before anything is written, a topology this backend cannot start."""
+    if backend == "compose" and topology is not None:
+        from labkit.backends.compose.backend import check_topology as check
+
+        check(topology)
 
 
 def claim_prefix(backend: str, rundir: Path) -> str:

@@ -148,3 +148,11 @@ def test_a_restarted_container_starts_without_its_previous_lifes_pid_files(tmp_p
     (tmp_path / "postgres" / "data" / "PG_VERSION").write_text("15")
     assert clear_stale_pidfiles(tmp_path) == 3
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["PG_VERSION"]
+
+
+def test_a_topology_the_compose_file_cannot_hold_is_refused_before_anything_is_written(
+        labkit_home):
+    with pytest.raises(LabError, match="no service for node5, node6"):
+        Cluster.up(nodes=6, backend="compose", lab="toomany")
+    assert not Path(labkit_home, "toomany").exists()
+    assert not claims.CLAIMS.exists() or not list(claims.CLAIMS.iterdir())

@@ -32,6 +32,7 @@ from labkit.components import all_components
 from labkit.errors import LabError
 from labkit.layout import home
 from labkit.supervisor import Supervisor
+from labkit.topology import Topology
 
 COMPOSE_FILE = images.COMPOSE_DIR / "docker-compose.yml"
 FLEET = "fleet"
@@ -48,6 +49,16 @@ def compose_command() -> list[str]:
         return ["docker-compose"]
     raise LabError("neither `docker compose` nor `docker-compose` is installed",
                    "run `make compose-setup`, or install Docker's compose plugin")
+
+
+def check_topology(topology: Topology) -> None:
+    """Every node of the topology must be a node service of the compose file."""
+    services = yaml.safe_load(COMPOSE_FILE.read_text()).get("services", {})
+    missing = [n.name for n in topology.nodes if n.name not in services]
+    if missing:
+        raise LabError(f"{COMPOSE_FILE.name} has no service for {', '.join(missing)}",
+                       "the compose lab's nodes are the file's node services (node1..node4); "
+                       "use at most 4 nodes named so, or add a service per extra node")
 
 
 def cassandra_cache() -> str:
@@ -129,10 +140,6 @@ class ComposeBackend(Backend):
         nets = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
         return self.network_name in nets
 
-    def compose_services(self) -> set[str]:
-        data = yaml.safe_load(COMPOSE_FILE.read_text())
-        return set(data.get("services", {}))
-
     # -- supervisors --------------------------------------------------------------------------
     def supervisor(self, node: str) -> Supervisor:
         return supervisor(self.layout, node)
@@ -151,11 +158,7 @@ class ComposeBackend(Backend):
             return False
 
     def up(self, progress: Progress) -> None:
-        missing = [n.name for n in self.layout.nodes if n.name not in self.compose_services()]
-        if missing:
-            raise LabError(f"{COMPOSE_FILE.name} has no service for {', '.join(missing)}",
-                           "the compose lab's nodes are the file's node services "
-                           "(node1..node4); add one per extra node")
+        check_topology(self.layout.topology)
         progress(f"Docker engine answers ({self.engine.version().get('Version', '?')}); "
                  "checking the images")
         images.ensure_images(progress)
