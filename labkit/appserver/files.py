@@ -1,6 +1,6 @@
 """Device image files on the NBI, kept in the Cassandra ring (labkit.cassandra.store).
 
-    PUT    /api/files/{name}   body = the file's bytes, streamed in; 512 KiB blobs go to
+    PUT    /api/files/{name}   body = the file's bytes, streamed in; 256 KiB blobs go to
                                Cassandra as they arrive (at most 4 in flight per upload)
     GET    /api/files/{name}   the bytes, streamed out; every blob checked against its SHA-256
     GET    /api/files/{name}/info, GET /api/files, DELETE /api/files/{name}

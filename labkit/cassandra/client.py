@@ -61,6 +61,21 @@ def forget(layout: Layout) -> None:
                 _sessions.pop(key).cluster.shutdown()
 
 
+def _close_all() -> None:
+    """Shut the driver down before Python's thread pools are: its scheduler thread would
+    otherwise submit to a closed pool at exit and print a traceback."""
+    with _lock:
+        for s in _sessions.values():
+            with contextlib.suppress(Exception):
+                s.cluster.shutdown()
+        _sessions.clear()
+
+
+# threading's exit hooks run before atexit's, and in reverse order: this one runs before the
+# thread pools (registered when the driver imported concurrent.futures) stop taking work
+getattr(threading, "_register_atexit", lambda _f: None)(_close_all)
+
+
 def _connect(layout: Layout, node: str | None, user: str, password: str,
              timeout: float = REQUEST_TIMEOUT) -> Session:
     ring = config.ring_nodes(layout)

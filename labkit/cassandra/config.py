@@ -19,7 +19,7 @@ import yaml
 from labkit.cassandra import jars
 from labkit.layout import Layout
 
-HEAP = "96M"
+HEAP = "128M"
 DC, RACK = "dc1", "rack1"
 KEYSPACE = "labkit_files"
 
@@ -142,7 +142,14 @@ def settings(layout: Layout, node: str, base: Path) -> dict[str, Any]:
         "concurrent_compactors": 1,
         "memtable_flush_writers": 1,
         "native_transport_max_threads": 16,
-        "memtable_heap_space": "16MiB",  # flushes at half of it: blobs do not pile up
+        # blobs waiting in the CQL queue live on the heap: past this, clients wait their turn
+        "native_transport_max_request_data_in_flight": "6MiB",
+        "native_transport_max_request_data_in_flight_per_ip": "3MiB",
+        # blob bytes wait for their flush off the heap (16 MiB, flushed at half): the small
+        # heap keeps its room for requests in flight
+        "memtable_allocation_type": "offheap_buffers",
+        "memtable_heap_space": "16MiB",
+        "memtable_offheap_space": "16MiB",
         "key_cache_size": "4MiB",
         "counter_cache_size": "0MiB",
         "prepared_statements_cache_size": "4MiB",

@@ -8,6 +8,7 @@ that does not answer within a second is shown down: `D` plus the last state its 
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 from labkit.cassandra import client, config
@@ -87,3 +88,32 @@ def _human(n: int | None) -> str | None:
             return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
         size /= 1024
     return None
+
+
+def wait_converged(layout: Layout, timeout: float = 120, settle: float = 12) -> dict[str, Any]:
+    """Wait until every ring member is up and normal and no node has held hints for another
+    for `settle` seconds; returns the ring's status then.
+
+    The settling matters: a node buffers hints in an open file that `pending_hints` does not
+    list, and closes it for dispatch only on its 10-second hint timer, so "no hints" is
+    believable once it has lasted longer than that timer.
+    """
+    deadline = time.monotonic() + timeout
+    st: dict[str, Any] = {}
+    calm_since: float | None = None
+    while time.monotonic() < deadline:
+        st = status(layout, config.ring_nodes(layout))
+        calm = all(m["state"] == "UN" and not any(m["hints_for"].values())
+                   for m in st["members"])
+        now = time.monotonic()
+        if not calm:
+            calm_since = None
+        elif calm_since is None:
+            calm_since = now
+        elif now - calm_since >= settle:
+            return st
+        time.sleep(0.5)
+    summary = ", ".join(f"{m['node']} {m['state']} hints {m['hints_for']}"
+                        for m in st.get("members", []))
+    raise LabError(f"the Cassandra ring did not converge within {timeout:.0f}s: {summary}",
+                   "see `labkit status` and the cassandra logs")

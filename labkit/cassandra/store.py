@@ -1,15 +1,15 @@
 """Device image files kept in Cassandra as checksummed blobs (the NBI's file store).
 
 A file is a row in `files` (name → upload id, size, SHA-256, when, through which node) and its
-bytes in `chunks`, one 512 KiB blob per partition, each with its own SHA-256. An upload writes
+bytes in `chunks`, one 256 KiB blob per partition, each with its own SHA-256. An upload writes
 every chunk first and the `files` row last, so a reader never sees a half-written file; a new
 upload of the same name replaces the row, then drops the old chunks.
 
-Consistency is chosen per request. Writes default to ONE: they still go to every live replica,
-and the coordinator keeps hints for a replica that is down. Reads default to ONE too, and a row
-missing at ONE (a replica that came back before its hints arrived) is asked again at QUORUM,
-which repairs the stale replica on the way. An explicit level is taken as asked: QUORUM or ALL
-with a replica down fails with a message naming it.
+Consistency is chosen per request; an explicit level is taken as asked, so QUORUM or ALL with
+a replica down fails with a message naming it. Without one, the store stays available and reads
+its own writes: uploads go at QUORUM while every replica is up and at ONE once one is not (the
+coordinator keeps hints for it); reads go at ONE, and a row missing at ONE (a replica that came
+back before its hints arrived) is asked again at QUORUM, which repairs the stale replica.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cassandra import (
     ConsistencyLevel,
@@ -38,7 +38,10 @@ from labkit.cassandra import client, config
 from labkit.errors import LabError
 from labkit.layout import Layout
 
-CHUNK = 512 * 1024
+if TYPE_CHECKING:
+    from labkit.cassandra.upload import Upload
+
+CHUNK = 256 * 1024
 MAX_SIZE = 1 << 30  # 1 GiB: far above any device image a lesson moves
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 LEVELS = ("ONE", "QUORUM", "ALL")
@@ -280,7 +283,9 @@ class FileStore:
 
     # -- writes ---------------------------------------------------------------------------
     def upload(self, name: str, consistency: str | None = None, via: str = "") -> Upload:
-        return Upload(self, check_name(name), level(consistency), via)
+        from labkit.cassandra.upload import Upload
+
+        return Upload(self, check_name(name), consistency, via)
 
     def put(self, name: str, data: Iterable[bytes], consistency: str | None = None,
             via: str = "") -> FileInfo:
@@ -310,68 +315,6 @@ class FileStore:
                    for i in range(count)]
         for f in futures:
             f.exception()  # best effort: an orphan chunk is garbage, not a wrong answer
-
-
-class Upload:
-    """One upload in progress: feed it bytes, then finish (or abort)."""
-
-    def __init__(self, store: FileStore, name: str, cl: int, via: str) -> None:
-        self.store, self.name, self.cl, self.via = store, name, cl, via
-        self.id = uuid.uuid4()
-        self.digest = hashlib.sha256()
-        self.buffer = bytearray()
-        self.size = 0
-        self.count = 0
-        self.pending: list[concurrent.futures.Future] = []
-
-    def feed(self, data: bytes) -> list[concurrent.futures.Future]:
-        """Take more bytes; returns the chunk writes this started (wait on them to pace)."""
-        self.size += len(data)
-        if self.size > MAX_SIZE:
-            raise TooLarge(f"{self.name!r} is larger than {MAX_SIZE >> 20} MiB")
-        self.digest.update(data)
-        self.buffer += data
-        started = []
-        while len(self.buffer) >= CHUNK:
-            started.append(self._write(bytes(self.buffer[:CHUNK])))
-            del self.buffer[:CHUNK]
-        return started
-
-    def _write(self, data: bytes) -> concurrent.futures.Future:
-        fut = self.store._async(self.store.q["put_chunk"],
-                                (self.id, self.count, data, hashlib.sha256(data).hexdigest()),
-                                self.cl, f"writing chunk {self.count} of {self.name!r}")
-        self.count += 1
-        self.pending.append(fut)
-        return fut
-
-    def finish(self) -> FileInfo:
-        """Write the last chunk and the file's row; the file exists from here on."""
-        if self.buffer or self.count == 0:
-            if not self.buffer and self.size == 0:
-                raise BadRequest(f"{self.name!r} is empty", "upload a file with content")
-            self._write(bytes(self.buffer))
-            self.buffer.clear()
-        for fut in self.pending:
-            fut.result()
-        st = self.store
-        old = st._run(st.q["get_file"], (self.name,), ConsistencyLevel.ONE, "reading").one()
-        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-        st._run(st.q["put_file"], (self.name, self.id, self.size, self.digest.hexdigest(),
-                                   self.count, CHUNK, now, self.via,
-                                   ConsistencyLevel.value_to_name[self.cl]),
-                self.cl, f"writing {self.name!r}")
-        if old is not None and old.id != self.id:
-            st.drop_chunks(old.id, old.chunks)
-        reps = st.replicas(st.q["get_chunk"].bind((self.id, 0)))
-        return FileInfo(self.name, self.size, self.digest.hexdigest(), self.count, CHUNK,
-                        now.isoformat(), self.via, ConsistencyLevel.value_to_name[self.cl],
-                        str(self.id), [n for n, _ in reps], [n for n, up in reps if not up])
-
-    def abort(self) -> None:
-        for fut in self.pending:
-            fut.exception()
-        self.store.drop_chunks(self.id, self.count)
 
 
 _prepared: dict[int, tuple[Session, dict[str, PreparedStatement]]] = {}
