@@ -92,7 +92,11 @@ def cold_start(lab_name: str) -> tuple[Cluster, list[Figure]]:
 def memory(lab: Cluster) -> list[Figure]:
     res = lab.status(resources=True)["resources"]
     figures = [Figure("lab_rss_total", res["total"] / 2**20, "MiB",
-                      "sum of resident memory of every process of the lab (psutil)")]
+                      "sum of resident memory (RSS) of every process of the lab (psutil); "
+                      "pages shared between processes count once per process"),
+               Figure("lab_pss_total", res["pss_total"] / 2**20, "MiB",
+                      "sum of proportional set size (PSS) of every process of the lab: shared "
+                      "pages counted once, what a memory limit sees")]
     per_service: dict[str, int] = {}
     for services in res["rss"].values():
         for name, rss in services.items():

@@ -92,7 +92,41 @@ def status(lab: str | None = LabOpt,
     out.print(table)
     for key, value in st.items():
         if key not in ("lab", "backend", "running", "vip", "nodes"):
-            out.print(f"[bold]{key}[/]: {json.dumps(value, default=str)}")
+            _print_section(out, key, value)
+
+
+def _print_section(out: Console, key: str, value: object) -> None:
+    """A tier's section: its per-instance facts (role, position, lag...) as a table."""
+    if key == "resources" and isinstance(value, dict):
+        _print_memory(out, value)
+        return
+    instances = value.get("instances") if isinstance(value, dict) else None
+    if not isinstance(instances, dict) or not instances:
+        out.print(f"[bold]{key}[/]: {json.dumps(value, default=str)}")
+        return
+    rest = {k: v for k, v in value.items() if k != "instances"}
+    out.print(f"[bold]{key}[/] " + " ".join(f"{k}={v}" for k, v in rest.items()))
+    columns: list[str] = []  # scalar facts only: nested ones are in `status --json`
+    for facts in instances.values():
+        columns += [c for c, v in facts.items()
+                    if c not in columns and not isinstance(v, dict | list)]
+    table = Table("instance", *columns)
+    for name, facts in instances.items():
+        table.add_row(name, *(str(facts.get(c, "")) for c in columns))
+    out.print(table)
+
+
+def _print_memory(out: Console, res: dict) -> None:
+    table = Table("node", "service", "RSS MiB", "PSS MiB")
+    for node, services in res["rss"].items():
+        for service, rss in sorted(services.items()):
+            pss = res["pss"].get(node, {}).get(service, 0)
+            table.add_row(node, service, f"{rss / 2**20:.1f}", f"{pss / 2**20:.1f}")
+    table.add_row("[bold]lab[/]", "[bold]total[/]", f"[bold]{res['total'] / 2**20:.1f}[/]",
+                  f"[bold]{res['pss_total'] / 2**20:.1f}[/]")
+    out.print(table)
+    out.print("RSS counts memory shared between processes once per process; PSS shares it out, "
+              "so the PSS total is what the lab really occupies.")
 
 
 @app.command()

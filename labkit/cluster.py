@@ -35,6 +35,10 @@ def _quiet(_msg: str) -> None:
     pass
 
 
+def _sum(per_node: dict[str, dict[str, int]]) -> int:
+    return sum(sum(services.values()) for services in per_node.values())
+
+
 class Cluster:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
@@ -186,8 +190,9 @@ class Cluster:
             if section is not None:
                 out.update(section)
         if resources:
-            per = self.backend.resources()
-            out["resources"] = {"rss": per, "total": sum(sum(v.values()) for v in per.values())}
+            rss, pss = self.backend.resources("rss"), self.backend.resources("pss")
+            out["resources"] = {"rss": rss, "total": _sum(rss), "pss": pss,
+                                "pss_total": _sum(pss)}
         return out
 
     def events(self, since: float = 0.0) -> list[dict[str, Any]]:

@@ -55,8 +55,9 @@ class Backend(ABC):
     def vip(self) -> dict[str, Any]:
         """owner (the node the VIP's traffic reaches), claimants, and each LB node's own view."""
 
-    def resources(self) -> dict[str, dict[str, int]]:
-        """node → {service: resident bytes}; empty where the backend cannot see processes."""
+    def resources(self, kind: str = "rss") -> dict[str, dict[str, int]]:
+        """node → {service: resident bytes} (`rss`, or `pss`: shared pages shared out);
+        empty where the backend cannot see processes."""
         return {}
 
     @abstractmethod

@@ -196,15 +196,19 @@ class LocalBackend(Backend):
         return {"owner": seg.get("owner"), "claimants": seg.get("claimants", []),
                 "views": views, "split_brain": len(believers) > 1, "believers": believers}
 
-    def resources(self) -> dict[str, dict[str, int]]:
+    def resources(self, kind: str = "rss") -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for name in [LAB_SUPERVISOR, *(n.name for n in self.layout.nodes)]:
             info = self.supervisor(name).programs() if self.node_state(name) == "up" or \
                 name == LAB_SUPERVISOR else {}
-            out[name] = {prog: processes.rss(p["pid"]) for prog, p in info.items() if p["pid"]}
+            out[name] = {prog: processes.memory(p["pid"], kind)
+                         for prog, p in info.items() if p["pid"]}
             sup_pid = self.supervisor(name).pid()
             if sup_pid and info:
-                out[name]["supervisord"] = psutil.Process(sup_pid).memory_info().rss
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    proc = psutil.Process(sup_pid)
+                    out[name]["supervisord"] = (proc.memory_info().rss if kind == "rss"
+                                                else proc.memory_full_info().pss)
         return out
 
     # -- faults -------------------------------------------------------------------------------

@@ -45,10 +45,12 @@ def thaw_tree(pid: int) -> int:
     return len(procs)
 
 
-def rss(pid: int) -> int:
-    """Resident bytes of a process and its descendants."""
+def memory(pid: int, kind: str = "rss") -> int:
+    """Resident bytes of a process and its descendants: `rss` counts pages shared between
+    processes once per process; `pss` shares them out, so summing it over the whole lab counts
+    each page once (what a memory limit such as Binder's sees)."""
     total = 0
     for p in tree(pid):
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            total += p.memory_info().rss
+            total += p.memory_info().rss if kind == "rss" else p.memory_full_info().pss
     return total
