@@ -113,6 +113,19 @@ class FilesClient:
         return _json(httpx.delete(f"{self.base}/{name}", params=_level(consistency),
                                   timeout=TIMEOUT))
 
+    # -- the ring and its replicas --------------------------------------------------------
+    def ring(self) -> dict[str, Any]:
+        """Each Cassandra node's state, load and the hints it holds for others."""
+        from labkit.cassandra import config, ring
+
+        return ring.status(self.layout, config.ring_nodes(self.layout))
+
+    def wait_in_sync(self, timeout: float = 120) -> dict[str, Any]:
+        """Wait until every node is up and no node still holds hints for another."""
+        from labkit.cassandra import ring
+
+        return ring.wait_converged(self.layout, timeout)
+
     # -- straight to one Cassandra node ---------------------------------------------------
     def read_on(self, name: str, node: str, consistency: str = "ONE") -> dict[str, Any]:
         """Read a file through one Cassandra node only (at ONE: that node's own copy)."""

@@ -1,7 +1,7 @@
 """The ring as `nodetool status` would show it, read over CQL (the lab runs without JMX).
 
 Each live node is asked directly for its gossip view (`system_views.gossip_info`: status, load,
-tokens) and the hints it holds for peers that were away (`system_views.pending_hints`). A node
+tokens) and the hints it holds for peers that were away. A node
 that does not answer within a second is shown down: `D` plus the last state its peers gossiped.
 """
 
@@ -37,6 +37,13 @@ def status(layout: Layout, live_nodes: list[str]) -> dict[str, Any]:
             continue
         with contextlib.suppress(Exception):  # no answer in time: the node shows as down
             views[node], hints[node] = _ask(session, layout, node)
+    host_ids = {g["host_id"]: peer for v in views.values() for peer, g in v.items()
+                if g.get("host_id")}
+    for node in ring:
+        on_disk = _hint_files(layout, node, host_ids)
+        held = hints.setdefault(node, {})
+        for peer, count in on_disk.items():
+            held[peer] = max(held.get(peer, 0), count)
     for node in ring:
         gossip = views.get(node, {}).get(node) or next(
             (v[node] for v in views.values() if node in v), {})
@@ -79,6 +86,18 @@ def _ask(session: Any, layout: Layout, node: str
     return view, held
 
 
+def _hint_files(layout: Layout, node: str, host_ids: dict[str, str]) -> dict[str, int]:
+    """Hint files in the node's hints directory, per target node. `pending_hints` lists only
+    files closed for dispatch; the one still being written shows here too."""
+    out: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for f in (config.home(layout, node) / "hints").glob("*.hints"):
+            if f.stat().st_size > 0:
+                peer = host_ids.get(f.name[:36], f.name[:8])
+                out[peer] = out.get(peer, 0) + 1
+    return out
+
+
 def _human(n: int | None) -> str | None:
     if n is None:
         return None
@@ -90,13 +109,12 @@ def _human(n: int | None) -> str | None:
     return None
 
 
-def wait_converged(layout: Layout, timeout: float = 120, settle: float = 12) -> dict[str, Any]:
+def wait_converged(layout: Layout, timeout: float = 120, settle: float = 5) -> dict[str, Any]:
     """Wait until every ring member is up and normal and no node has held hints for another
     for `settle` seconds; returns the ring's status then.
 
-    The settling matters: a node buffers hints in an open file that `pending_hints` does not
-    list, and closes it for dispatch only on its 10-second hint timer, so "no hints" is
-    believable once it has lasted longer than that timer.
+    The settling covers hints still in memory: a node writes them to its hint files every
+    two seconds (`hints_flush_period`).
     """
     deadline = time.monotonic() + timeout
     st: dict[str, Any] = {}
