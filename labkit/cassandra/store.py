@@ -83,12 +83,12 @@ def create_schema(layout: Layout) -> None:
               f"{{'class': 'NetworkTopologyStrategy', '{config.DC}': {rf}}}")
     s.execute(f"""CREATE TABLE IF NOT EXISTS {KS}.files (
         name text PRIMARY KEY, id uuid, size bigint, sha256 text, chunks int, chunk_size int,
-        uploaded_at timestamp, uploaded_via text, consistency text)""")
+        uploaded_at timestamp, uploaded_via text, consistency text)
+        WITH speculative_retry = '50ms'""")
     # images do not compress; a fixed speculative retry skips a frozen replica after 50 ms
     s.execute(f"""CREATE TABLE IF NOT EXISTS {KS}.chunks (
         id uuid, idx int, data blob, sha256 text, PRIMARY KEY ((id, idx)))
         WITH compression = {{'enabled': 'false'}} AND speculative_retry = '50ms'""")
-    s.execute(f"ALTER TABLE {KS}.files WITH speculative_retry = '50ms'")
 
 
 def check_name(name: str) -> str:
