@@ -224,6 +224,10 @@ class MysqlWatcher:
             self.failure_seen = time.time()
         if now - self.peer_silent_since < FAILOVER_AFTER:
             return
+        if witness.cut_off(self.layout, self.node, self.peer):
+            self.say("mysql_wait", f"{self.node} cannot take over: it reaches no other node, "
+                                   "so it is probably the one cut off")
+            return
         if self.synced_epoch != term.epoch or term.alone:
             self.say("mysql_wait", f"{self.node} cannot take over: it may lack commits "
                                    f"{term.active} acknowledged (epoch {term.epoch}); "

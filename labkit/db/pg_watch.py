@@ -128,6 +128,10 @@ class PgWatcher:
             self.silent_since, self.failure_seen = now, time.time()
         if now - self.silent_since < FAILOVER_AFTER:
             return
+        if witness.cut_off(self.layout, self.node, self.peer):
+            self.say("postgres_wait", f"{self.node} cannot take over: it reaches no other "
+                                      "node, so it is probably the one cut off")
+            return
         if self.synced_epoch != term.epoch:
             self.say("postgres_wait", f"{self.node} cannot take over: it never streamed from "
                                       f"{term.active} in epoch {term.epoch}; waiting for it")

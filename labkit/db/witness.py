@@ -16,9 +16,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import socket
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from labkit.layout import Layout
 
 
 @dataclass(frozen=True)
@@ -78,3 +83,18 @@ def _write(path: Path, term: Term) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(term)))
     tmp.replace(path)
+
+
+def cut_off(layout: Layout, node: str, peer: str) -> bool:
+    """True when `node` reaches none of the other nodes' app servers: then the silence of its
+    peer most likely means that `node` itself is isolated, and it must not take over. The file
+    lock above stays reachable from an isolated node, so this network check is its third vote.
+    A pair with no third node cannot tell, and answers False."""
+    others = [n.name for n in layout.nodes if n.name not in (node, peer) and n.has("app")]
+    for other in others:
+        try:
+            with socket.create_connection((layout.address(other), layout.ports.app), timeout=0.5):
+                return False
+        except OSError:
+            continue
+    return bool(others)
