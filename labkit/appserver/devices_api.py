@@ -6,7 +6,7 @@ and (when the lab has devices) its mediator, job runner and coordinator.
     POST   /api/devices/discover   {"count": 100}        least-loaded placement of new devices
     POST   /api/devices/rebalance  {"nodes": [...]?}     even out (onto these nodes only)
     GET    /api/devices                                  assignments, sessions, counts
-    DELETE /api/devices                                  forget every device
+    POST   /api/devices/forget     {"all": true}         forget devices (DELETE …/{name}: one)
     POST   /api/jobs/resync        {"count": 100}        one sub-job per serving node
     GET    /api/jobs, /api/jobs/{id}                     progress and timings
     GET    /api/membership                               this node's view of the cluster
@@ -19,10 +19,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from labkit import devices
 from labkit.appserver.coordinator import Coordinator, announce, apply_moves
@@ -34,20 +34,36 @@ log = logging.getLogger("labkit.devices")
 router = APIRouter(tags=["devices"])
 
 
-class Discover(BaseModel):
+DeviceName = Annotated[str, StringConstraints(pattern=r"^dev[0-9]{4}$")]
+NodeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{0,15}$")]
+
+
+class Strict(BaseModel):
+    """Requests that change assignments take exactly their schema: no "5" for 5, no extras."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class Discover(Strict):
     count: int | None = Field(None, ge=1, le=5000, description="discover dev0001..devN")
-    devices: list[str] | None = Field(None, max_length=5000, description="or these devices")
+    devices: list[DeviceName] | None = Field(None, max_length=5000,
+                                             description="or these devices")
 
 
-class Rebalance(BaseModel):
-    nodes: list[str] | None = Field(None, max_length=16,
-                                    description="balance onto these nodes only (default: all "
-                                                "live app nodes)")
+class Rebalance(Strict):
+    nodes: list[NodeName] | None = Field(None, max_length=16,
+                                         description="balance onto these nodes only (default: "
+                                                     "all live app nodes)")
 
 
-class Resync(BaseModel):
+class Forget(Strict):
+    all: bool | None = Field(None, description="true: forget every device")
+    devices: list[DeviceName] | None = Field(None, max_length=5000)
+
+
+class Resync(Strict):
     count: int | None = Field(None, ge=1, le=5000, description="the first N discovered devices")
-    devices: list[str] | None = Field(None, max_length=5000)
+    devices: list[DeviceName] | None = Field(None, max_length=5000)
 
 
 def has_devices(app: FastAPI) -> bool:
@@ -170,7 +186,7 @@ def list_devices(request: Request) -> dict[str, Any]:
 
 
 @router.get("/api/devices/{name}")
-def get_device(request: Request, name: str = Path(pattern=r"^dev\d{4}$")) -> dict[str, Any]:
+def get_device(request: Request, name: str = Path(pattern=r"^dev[0-9]{4}$")) -> dict[str, Any]:
     layout, _node, _m = _state(request)
     store = Store(layout, timeout=1.0)
     try:
@@ -228,18 +244,31 @@ def rebalance(request: Request, body: Rebalance | None = None) -> dict[str, Any]
             "counts": counts, "by": node}
 
 
-@router.delete("/api/devices")
-def forget(request: Request,
-           all_devices: bool = Query(False, alias="all", description="forget every device"),
-           names: list[str] | None = Query(None, alias="device", max_length=5000)
-           ) -> dict[str, Any]:
-    """Forget devices (their sessions close): `?all=true`, or `?device=dev0001&device=...`."""
+@router.post("/api/devices/forget")
+def forget(body: Forget, request: Request) -> dict[str, Any]:
+    """Forget every device (`{"all": true}`) or some (`{"devices": [...]}`); their sessions
+    close, the fleet keeps running."""
+    layout, _node, _m = _state(request)
+    if (body.all is True) == (body.devices is not None) or body.all is False:
+        raise HTTPException(422, 'say which devices to forget: {"all": true} or {"devices": '
+                                 '[...]}')
+    return _forget(request, None if body.all else _names(layout, None, body.devices))
+
+
+@router.delete("/api/devices/{name}")
+def forget_one(request: Request, name: str = Path(pattern=r"^dev[0-9]{4}$")) -> dict[str, Any]:
+    """Forget one device."""
+    answer = _forget(request, [name])
+    if not answer["forgotten"]:
+        raise HTTPException(404, f"device {name} is not discovered")
+    return answer
+
+
+def _forget(request: Request, names: list[str] | None) -> dict[str, Any]:
     layout, node, _m = _state(request)
-    if all_devices == bool(names):
-        raise HTTPException(422, "say which devices to forget: ?all=true or ?device=NAME")
     store = Store(layout)
     try:
-        gone = store.forget(None if all_devices else _names(layout, None, names))
+        gone = store.forget(names)
     finally:
         store.close()
     from labkit import events

@@ -17,7 +17,7 @@ from labkit.errors import LabError
 from labkit.layout import Layout
 
 USER = "labkit"
-NAME = re.compile(r"^dev(\d{4})$")
+NAME = re.compile(r"^dev([0-9]{4})$")
 SHARD_SIZE = 500  #: devices per fleet process
 
 

@@ -67,7 +67,7 @@ class DevicesTier:
         return self.call("POST", "/api/devices/rebalance", json={"nodes": nodes})
 
     def forget(self) -> int:
-        return self.call("DELETE", "/api/devices", params={"all": "true"})["forgotten"]
+        return self.call("POST", "/api/devices/forget", json={"all": True})["forgotten"]
 
     def resync(self, count: int | None = None, wait: bool = True, timeout: float = 300,
                progress: Progress | None = None) -> dict[str, Any]:
