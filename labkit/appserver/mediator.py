@@ -8,8 +8,9 @@ MySQL (`devices.session_node`), so any node can tell which devices are connected
 Split views: a node whose membership view holds no quorum (it is cut off, or alone) closes all
 its sessions, because the majority side will hand its devices to survivors at the same
 detection timeout; so a device is mediated by two nodes at once only for the few seconds an
-isolated node needs to notice, and never by two nodes that both believe they own it in MySQL
-(only the quorum side can write assignments, and an isolated node cannot reach MySQL at all).
+isolated node needs to notice, and never by two nodes that both own it in MySQL: only a node
+whose view holds a quorum writes assignments (discovery, rebalance and the coordinator all
+refuse otherwise), and a session is recorded only for the device's assigned node.
 """
 
 from __future__ import annotations
