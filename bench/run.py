@@ -35,7 +35,7 @@ def main() -> None:
 def _tier_benchmarks() -> list:
     """Benchmarks of the tiers beyond the spine, added by their modules when present."""
     found = []
-    for module in ("bench.databases", "bench.devices"):
+    for module in ("bench.databases", "bench.devices", "bench.cassandra"):
         try:
             mod = __import__(module, fromlist=["BENCHMARKS"])
         except ImportError:
