@@ -318,10 +318,10 @@ class Store:
                 return None
             cur.execute("SELECT * FROM device_subjobs WHERE job_id = %s ORDER BY id", (job_id,))
             subjobs = [_subjob(r) for r in cur.fetchall()]
-            cur.execute("SELECT device, node, subjob_id, at FROM device_resyncs WHERE job_id = %s"
-                        " ORDER BY at", (job_id,))
-            resyncs = list(cur.fetchall())
-        return _job_view(job, subjobs, resyncs)
+            cur.execute("SELECT subjob_id, COUNT(*) AS n FROM device_resyncs WHERE job_id = %s"
+                        " GROUP BY subjob_id", (job_id,))
+            done = {r["subjob_id"]: r["n"] for r in cur.fetchall()}
+        return _job_view(job, subjobs, done)
 
     def jobs(self, limit: int = 20) -> list[dict[str, Any]]:
         with self.cursor() as cur:
@@ -340,18 +340,15 @@ def _subjob(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _job_view(job: dict[str, Any], subjobs: list[dict[str, Any]],
-              resyncs: list[dict[str, Any]]) -> dict[str, Any]:
+              per_subjob: dict[int, int]) -> dict[str, Any]:
     """A job as the NBI shows it: progress, timings, and each sub-job's."""
-    per_subjob: dict[int, int] = {}
-    for r in resyncs:
-        per_subjob[r["subjob_id"]] = per_subjob.get(r["subjob_id"], 0) + 1
     starts = [s["started"] for s in subjobs if s["started"]]
     started = min(starts) if starts else None
     end = job["ended"]
     return {
         "id": job["id"], "kind": job["kind"], "state": job["state"], "total": job["total"],
-        "done": len(resyncs), "requested_on": job["requested_on"], "created": job["created"],
-        "started": started, "ended": end,
+        "done": sum(per_subjob.values()), "requested_on": job["requested_on"],
+        "created": job["created"], "started": started, "ended": end,
         "duration": (end - job["created"]) if end else None,
         "subjobs": [{
             "id": s["id"], "name": f"{job['kind']} {job['id']}.{s['id']}", "node": s["node"],
