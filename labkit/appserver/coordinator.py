@@ -47,11 +47,11 @@ def announce(layout: Layout, node: str, reason: str, moves: mediation.Moves) -> 
         per_dest[to] = per_dest.get(to, 0) + 1
     spread = ", ".join(f"{n} +{k}" for n, k in sorted(per_dest.items(),
                                                          key=lambda kv: mediation.node_key(kv[0])))
-    sources = sorted({s or "unassigned" for s, _ in moves.values()})
+    sources = sorted({s for s, _ in moves.values() if s})
+    what = f"moved from {', '.join(sources)}" if sources else "placed"
     events.emit(layout.events_path, "devices", reason=reason, by=node, moved=len(moves),
                 per_node=per_dest,
-                message=f"{len(moves)} device(s) moved from {', '.join(sources)} ({reason}): "
-                        f"{spread}")
+                message=f"{len(moves)} device(s) {what} ({reason}): {spread}")
 
 
 class Coordinator:
