@@ -104,7 +104,8 @@ def _print_section(out: Console, key: str, value: object) -> None:
     if not isinstance(instances, dict) or not instances:
         out.print(f"[bold]{key}[/]: {json.dumps(value, default=str)}")
         return
-    rest = {k: v for k, v in value.items() if k != "instances"}
+    rest = {k: v for k, v in value.items()  # nested facts are in `status --json`
+            if k != "instances" and not isinstance(v, dict | list)}
     out.print(f"[bold]{key}[/] " + " ".join(f"{k}={v}" for k, v in rest.items()))
     columns: list[str] = []  # scalar facts only: nested ones are in `status --json`
     for facts in instances.values():

@@ -75,19 +75,32 @@ def device_sections(layout: Layout, live_nodes: list[str]) -> dict[str, Any]:
         store.close()
     apps = [n.name for n in layout.topology.with_role("app")]
     per_node: dict[str, list[str]] = {n: [] for n in apps}
-    connected = 0
+    up: dict[str, int] = {n: 0 for n in apps}
     for r in rows:
         if r["node"]:
             per_node.setdefault(r["node"], []).append(r["name"])
         if r["session_node"] and r["session_node"] == r["node"] and r["node"] in live_nodes:
-            connected += 1
-    section: dict[str, Any] = {
-        "devices": {"total": len(rows), "connected": connected,
-                    "counts": {n: len(d) for n, d in per_node.items()},
-                    "per_node": per_node, "fleet": layout.topology.devices.count}}
+            up[r["node"]] = up.get(r["node"], 0) + 1
+    section: dict[str, Any] = {"devices": {
+        "total": len(rows), "connected": sum(up.values()), "fleet": layout.topology.devices.count,
+        "counts": {n: len(d) for n, d in per_node.items()},
+        "per_node": per_node,  # the dashboard draws these
+        "instances": {n: {"devices": len(d), "connected": up.get(n, 0)}
+                      for n, d in per_node.items()}}}
     if job is not None:
-        for sj in job["subjobs"]:
-            sj.pop("devices", None)
-        section["jobs"] = {"latest": {k: v for k, v in job.items() if k != "subjobs"},
-                           "subjobs": job["subjobs"]}
+        section["jobs"] = job_section(job)
     return section
+
+
+def job_section(job: dict[str, Any]) -> dict[str, Any]:
+    """The latest job: its progress, its sub-jobs (the dashboard's timeline), one row each."""
+    subjobs = [{k: v for k, v in sj.items() if k != "devices"} for sj in job["subjobs"]]
+    took = job["duration"]
+    return {"id": job["id"], "kind": job["kind"], "state": job["state"], "done": job["done"],
+            "total": job["total"], "took": f"{took:.2f}s" if took is not None else None,
+            "subjobs": subjobs,
+            "instances": {f"sub-job {sj['id']}": {
+                "node": sj["node"], "state": sj["state"], "done": f"{sj['done']}/{sj['total']}",
+                "attempt": sj["attempt"],
+                "took": f"{sj['duration']:.2f}s" if sj["duration"] is not None else ""}
+                for sj in subjobs}}
