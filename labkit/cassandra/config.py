@@ -187,6 +187,7 @@ def java_command(layout: Layout, node: str, base: Path) -> list[str]:
         f"-Dcassandra.available_processors={cpus}",
         "-Dcassandra.skip_wait_for_gossip_to_settle=0",
         "-Dcassandra.ring_delay_ms=1000",
+        "-Dcassandra.shutdown_announce_in_ms=200",
         "-Dcassandra.superuser_setup_delay_ms=1000",
         "-Dcassandra.auth_bcrypt_gensalt_log=4",
         f"-Dcassandra.system_auth.default_rf={rf}",

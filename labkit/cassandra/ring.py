@@ -2,7 +2,7 @@
 
 Each live node is asked directly for its gossip view (`system_views.gossip_info`: status, load,
 tokens) and the hints it holds for peers that were away. A node
-that does not answer within a second is shown down: `D` plus the last state its peers gossiped.
+that does not answer within two seconds is shown down: `D` plus the last state its peers gossiped.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from labkit.cassandra import client, config
 from labkit.errors import LabError
 from labkit.layout import Layout
 
-PROBE_TIMEOUT = 1.0
+PROBE_TIMEOUT = 2.0
 
 
 def status(layout: Layout, live_nodes: list[str]) -> dict[str, Any]:
