@@ -82,16 +82,18 @@ def _resolve(lib: Path, progress: bool) -> None:
     exclude = sorted(PLATFORMS - {f"linux-{_arch()}"})
     with tempfile.TemporaryDirectory(prefix="labkit-mvn-", dir=lib.parent) as tmp:
         out = Path(tmp) / "lib"
-        cmd = [mvn, "-B", "-f", str(POM), f"-Dmaven.repo.local={Path(tmp) / 'repository'}",
-               f"-Dcassandra.version={VERSION}", PLUGIN, f"-DoutputDirectory={out}",
+        cmd = [mvn, "-B", "-Dstyle.color=never", "-f", str(POM),
+               f"-Dmaven.repo.local={Path(tmp) / 'repository'}", f"-Dcassandra.version={VERSION}",
+               PLUGIN, f"-DoutputDirectory={out}",
                "-DincludeScope=runtime", f"-DexcludeClassifiers={','.join(exclude)}"]
         log = _run_maven(cmd, progress)
         jars = sorted(p.name for p in out.glob("*.jar")) if out.exists() else []
         if not any(j.startswith("cassandra-all-") for j in jars):
-            tail = "\n    ".join(log[-12:])
-            raise LabError(f"Maven could not resolve Apache Cassandra {VERSION}:\n    {tail}",
-                           "check that https://repo1.maven.org is reachable (proxy settings go in "
-                           "~/.m2/settings.xml), then run `python -m labkit.cassandra.jars`")
+            errors = [x.replace("[ERROR]", "").strip() for x in log if x.startswith("[ERROR]")]
+            why = "\n    ".join([e for e in errors if e][:1] or log[-5:])
+            raise LabError(f"Maven could not resolve Apache Cassandra {VERSION}:\n    {why}",
+                           "check that https://repo.maven.apache.org is reachable (proxy settings "
+                           "go in ~/.m2/settings.xml), then run `python -m labkit.cassandra.jars`")
         (out / MARKER).write_text("\n".join(jars) + "\n")
         if lib.exists():
             shutil.rmtree(lib)
