@@ -148,3 +148,15 @@ class Layout:
         return {k: secrets.token_urlsafe(18) for k in
                 ("mysql_root", "mysql_app", "mysql_repl", "postgres", "postgres_repl",
                  "session_key", "cassandra", "netconf")}
+
+
+def node_program_args(description: str | None) -> tuple[Layout, str]:
+    """The lab and node a node's program serves, from the `--lab LAB --node NODE` its component
+    starts it with."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--lab", required=True)
+    parser.add_argument("--node", required=True)
+    args = parser.parse_args()
+    return Layout.load(args.lab), args.node

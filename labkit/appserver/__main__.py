@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-
 import uvicorn
 
 from labkit.appserver.app import create_app
-from labkit.layout import Layout
+from labkit.layout import node_program_args
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--lab", required=True)
-    parser.add_argument("--node", required=True)
-    args = parser.parse_args()
-    layout = Layout.load(args.lab)
-    app = create_app(layout, args.node)
-    uvicorn.run(app, host=layout.address(args.node), port=layout.ports.app,
+    layout, node = node_program_args(__doc__)
+    app = create_app(layout, node)
+    uvicorn.run(app, host=layout.address(node), port=layout.ports.app,
                 log_level="warning", access_log=False, timeout_keep_alive=30)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from labkit.components import NodeContext, all_components
+from labkit.errors import LabError
 from labkit.layout import Layout
 
 if TYPE_CHECKING:
@@ -59,6 +60,34 @@ class Backend(ABC):
         """node → {service: resident bytes} (`rss`, or `pss`: shared pages shared out);
         empty where the backend cannot see processes."""
         return {}
+
+    def running_service(self, node: str, service: str, programs: list[str]) -> dict[str, Any]:
+        """The supervisor's record of a service `fail NODE/SERVICE` may kill, or a clear error."""
+        state = self.node_state(node)
+        if state != "up":
+            raise LabError(f"{node} is {state}: its services cannot be failed",
+                           f"run `labkit recover {node}` first")
+        if service not in programs:
+            raise LabError(f"{node} runs no service {service!r}",
+                           f"its services are: {', '.join(programs)}")
+        info = self.supervisor(node).programs().get(service)
+        if not info or not info.get("pid"):
+            now = info["statename"] if info else "unknown"
+            raise LabError(f"{node}/{service} is not running right now ({now})",
+                           "wait for its supervisor to restart it")
+        return info
+
+    def recoverable_state(self, node: str) -> str:
+        """The state of a broken node `recover` acts on, or a clear error for a node that is not."""
+        self.layout.topology.node(node)
+        state = self.node_state(node)
+        if state == "up":
+            raise LabError(f"{node} is up: there is nothing to recover",
+                           f"break it first, e.g. `labkit fail {node} --mode crash`")
+        if state == "down":
+            raise LabError(f"{node} is down because the lab is not running",
+                           "start it with `labkit up`")
+        return state
 
     @abstractmethod
     def supervisor(self, node: str) -> Supervisor:

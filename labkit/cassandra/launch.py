@@ -13,7 +13,6 @@ the lab's faults reach Cassandra itself):
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import json
 import os
@@ -23,7 +22,7 @@ import sys
 import time
 
 from labkit.cassandra import config
-from labkit.layout import Layout
+from labkit.layout import Layout, node_program_args
 
 PR_CAPBSET_DROP, CAP_IPC_LOCK = 24, 14
 FIRST_START_WAIT = 120.0
@@ -54,14 +53,10 @@ def no_memory_locking() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--lab", required=True)
-    parser.add_argument("--node", required=True)
-    args = parser.parse_args()
-    layout = Layout.load(args.lab)
-    base = config.home(layout, args.node)
+    layout, node = node_program_args(__doc__)
+    base = config.home(layout, node)
     if not (base / "data" / "system").exists():
-        wait_for_earlier_nodes(layout, args.node)
+        wait_for_earlier_nodes(layout, node)
     command = json.loads((base / "java.json").read_text())
     no_memory_locking()
     os.environ["MALLOC_ARENA_MAX"] = "2"  # few malloc arenas: Cassandra's own launcher sets 4

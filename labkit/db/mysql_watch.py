@@ -24,7 +24,6 @@ instance from the active (labkit.db.mysql_reseed).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -38,7 +37,7 @@ import pymysql
 from labkit import events
 from labkit.db import mysql_reseed, witness
 from labkit.db.mysql import TIER, connect, nodes
-from labkit.layout import Layout
+from labkit.layout import Layout, node_program_args
 
 POLL = 0.5
 FAILOVER_AFTER = 3.0  # seconds of silence from the active before the standby promotes
@@ -328,11 +327,8 @@ def gtid_covers(position: str, target: str) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--lab", required=True)
-    parser.add_argument("--node", required=True)
-    args = parser.parse_args()
-    MysqlWatcher(Layout.load(args.lab), args.node).run()
+    layout, node = node_program_args(__doc__)
+    MysqlWatcher(layout, node).run()
 
 
 if __name__ == "__main__":

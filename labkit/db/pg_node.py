@@ -14,7 +14,6 @@ PostgreSQL refuses to run as root: when the lab runs as root the server and its 
 
 from __future__ import annotations
 
-import argparse
 import os
 import pwd
 import shutil
@@ -25,7 +24,7 @@ from pathlib import Path
 from labkit import events
 from labkit.db import witness
 from labkit.db.postgres import TIER, bin_dir, nodes
-from labkit.layout import Layout
+from labkit.layout import Layout, node_program_args
 
 SHARED_CONF = """
 # labkit: settings shared by both instances (node-specific ones are given on the command line)
@@ -202,11 +201,8 @@ class PgNode:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--lab", required=True)
-    parser.add_argument("--node", required=True)
-    args = parser.parse_args()
-    pg = PgNode(Layout.load(args.lab), args.node)
+    layout, node = node_program_args(__doc__)
+    pg = PgNode(layout, node)
     pg.prepare()
     pg.exec_server()
 

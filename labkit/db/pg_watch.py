@@ -13,7 +13,6 @@ Run as `python -m labkit.db.pg_watch --lab LAB --node NODE` under the node's sup
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -26,7 +25,7 @@ import psycopg
 from labkit import events
 from labkit.db import witness
 from labkit.db.postgres import TIER, connect, nodes
-from labkit.layout import Layout
+from labkit.layout import Layout, node_program_args
 
 POLL = 0.5
 FAILOVER_AFTER = 3.0
@@ -160,11 +159,8 @@ class PgWatcher:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--lab", required=True)
-    parser.add_argument("--node", required=True)
-    args = parser.parse_args()
-    PgWatcher(Layout.load(args.lab), args.node).run()
+    layout, node = node_program_args(__doc__)
+    PgWatcher(layout, node).run()
 
 
 if __name__ == "__main__":

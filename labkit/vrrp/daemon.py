@@ -8,7 +8,6 @@ node's directory so `labkit status` can show both routers' opinions, split brain
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -17,7 +16,7 @@ import socket
 import time
 
 from labkit import events
-from labkit.layout import Layout
+from labkit.layout import Layout, node_program_args
 from labkit.vrrp.election import Advert, Election, State
 
 
@@ -99,11 +98,8 @@ class VrrpDaemon:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--lab", required=True)
-    parser.add_argument("--node", required=True)
-    args = parser.parse_args()
-    asyncio.run(VrrpDaemon(Layout.load(args.lab), args.node).run())
+    layout, node = node_program_args(__doc__)
+    asyncio.run(VrrpDaemon(layout, node).run())
 
 
 if __name__ == "__main__":

@@ -34,17 +34,23 @@ def pair_lab(labkit_home):
     cluster.down()
 
 
-def test_mysql_both_down_is_said_plainly_and_the_newest_returns_first(pair_lab):
-    lab = pair_lab
-    old, new = pair(lab)
-    load = lab.mysql.write_load(rate=20)
+def crash_old_then_new(lab, tier, old: str, new: str):
+    """Writes go on through `old`'s crash and land on `new` alone; then `new` crashes too."""
+    load = tier.write_load(rate=20)
     wait_until(lambda: len(load.acked) >= 10, 30, "rows before the first fault")
     lab.fail(old, "crash")
-    wait_until(lambda: lab.mysql.active() == new, 60, f"{new} promoted")
+    wait_until(lambda: tier.active() == new, 60, f"{new} promoted")
     count = len(load.acked)
     wait_until(lambda: len(load.acked) >= count + 20, 30, f"rows written on {new} alone")
     load.stop()
     lab.fail(new, "crash")
+    return load
+
+
+def test_mysql_both_down_is_said_plainly_and_the_newest_returns_first(pair_lab):
+    lab = pair_lab
+    old, new = pair(lab)
+    load = crash_old_then_new(lab, lab.mysql, old, new)
     st = wait_until(lambda: (lambda s: s if s["active"] is None else None)(lab.mysql.status()),
                     30, "no active MySQL")
     assert "both down" in st["problem"]
@@ -74,14 +80,7 @@ def test_mysql_both_down_is_said_plainly_and_the_newest_returns_first(pair_lab):
 def test_postgres_both_down_waits_for_the_newest_primary(pair_lab):
     lab = pair_lab
     old, new = pg_pair(lab)
-    load = lab.postgres.write_load(rate=20)
-    wait_until(lambda: len(load.acked) >= 10, 30, "rows before the first fault")
-    lab.fail(old, "crash")
-    wait_until(lambda: lab.postgres.active() == new, 60, f"{new} promoted")
-    count = len(load.acked)
-    wait_until(lambda: len(load.acked) >= count + 20, 30, f"rows written on {new} alone")
-    load.stop()
-    lab.fail(new, "crash")
+    load = crash_old_then_new(lab, lab.postgres, old, new)
     st = lab.postgres.status()
     assert st["active"] is None and "both down" in st["problem"]
 

@@ -294,19 +294,7 @@ class ComposeBackend(Backend):
                 time.sleep(0.2)
 
     def fail_service(self, node: str, service: str) -> None:
-        state = self.node_state(node)
-        if state != "up":
-            raise LabError(f"{node} is {state}: its services cannot be failed",
-                           f"run `labkit recover {node}` first")
-        programs = self.node_programs(node)
-        if service not in programs:
-            raise LabError(f"{node} runs no service {service!r}",
-                           f"its services are: {', '.join(programs)}")
-        info = self.supervisor(node).programs().get(service)
-        if not info or not info.get("pid"):
-            now = info["statename"] if info else "unknown"
-            raise LabError(f"{node}/{service} is not running right now ({now})",
-                           "wait for its supervisor to restart it")
+        info = self.running_service(node, service, self.node_programs(node))
         # the pid is the container's own; its process group is the program and its children
         self.container(node).exec_run(["kill", "-KILL", "--", f"-{info['pid']}"])
         events.emit(self.layout.events_path, "fault", node=node, service=service, mode="kill",
@@ -314,13 +302,7 @@ class ComposeBackend(Backend):
                             "its supervisor will restart it")
 
     def recover(self, node: str) -> None:
-        state = self.node_state(node)
-        if state == "up":
-            raise LabError(f"{node} is up: there is nothing to recover",
-                           f"break it first, e.g. `labkit fail {node} --mode crash`")
-        if state == "down":
-            raise LabError(f"{node} is down because the lab is not running",
-                           "start it with `labkit up`")
+        state = self.recoverable_state(node)
         c = self.container(node)
         if state == "crashed":
             c.start()

@@ -245,18 +245,7 @@ class LocalBackend(Backend):
         events.emit(self.layout.events_path, "fault", node=node, mode=mode, at=t0, message=msg)
 
     def fail_service(self, node: str, service: str) -> None:
-        if self.node_state(node) != "up":
-            raise LabError(f"{node} is {self.node_state(node)}: its services cannot be failed",
-                           f"run `labkit recover {node}` first")
-        programs = [p.name for p in self.node_programs(node)]
-        if service not in programs:
-            raise LabError(f"{node} runs no service {service!r}",
-                           f"its services are: {', '.join(programs)}")
-        info = self.supervisor(node).programs().get(service)
-        if not info or not info.get("pid"):
-            now = info["statename"] if info else "unknown"
-            raise LabError(f"{node}/{service} is not running right now ({now})",
-                           "wait for its supervisor to restart it")
+        info = self.running_service(node, service, [p.name for p in self.node_programs(node)])
         with contextlib.suppress(ProcessLookupError):
             os.killpg(info["pid"], signal.SIGKILL)
         events.emit(self.layout.events_path, "fault", node=node, service=service, mode="kill",
@@ -264,14 +253,7 @@ class LocalBackend(Backend):
                             "will restart it")
 
     def recover(self, node: str) -> None:
-        self.layout.topology.node(node)
-        state = self.node_state(node)
-        if state == "up":
-            raise LabError(f"{node} is up: there is nothing to recover",
-                           f"break it first, e.g. `labkit fail {node} --mode crash`")
-        if state == "down":
-            raise LabError(f"{node} is down because the lab is not running",
-                           "start it with `labkit up`")
+        state = self.recoverable_state(node)
         sup = self.supervisor(node)
         if state == "crashed":
             sup.write_config(self.node_programs(node))
