@@ -11,6 +11,8 @@ import contextlib
 import time
 from typing import Any
 
+from cassandra.cluster import NoHostAvailable
+
 from labkit.cassandra import client, config
 from labkit.errors import LabError
 from labkit.layout import Layout
@@ -65,8 +67,13 @@ def _ask(session: Any, layout: Layout, node: str
     host = session.cluster.metadata.get_host(layout.address(node))
     if host is None:
         raise LabError(f"the driver does not know {node}")
-    rows = session.execute("SELECT * FROM system_views.gossip_info", host=host,
-                           timeout=PROBE_TIMEOUT)
+    try:
+        rows = session.execute("SELECT * FROM system_views.gossip_info", host=host,
+                               timeout=PROBE_TIMEOUT)
+    except NoHostAvailable:  # a fresh session may still be opening its pool to this node
+        time.sleep(0.3)
+        rows = session.execute("SELECT * FROM system_views.gossip_info", host=host,
+                               timeout=PROBE_TIMEOUT)
     view = {}
     for r in rows:
         peer = layout.node_of(str(r.address))
