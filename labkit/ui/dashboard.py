@@ -70,9 +70,13 @@ class Dashboard:
         """Poll once and update every view; returns False once the lab is down."""
         try:
             status = self.cluster.status()
-        except Exception as exc:  # the run directory went away under us: the lab is gone
-            self.header.value = f"<b>lab unreachable: {exc}</b>"
-            return False
+        except Exception as exc:  # noqa: BLE001 - a view must outlive a failing poll
+            if not (self.cluster.layout.rundir / "layout.json").exists():
+                self.header.value = f"<b>the lab is gone: {exc}</b>"
+                return False
+            # mid-fault a probe can fail (a node dying under it): say so and poll again
+            self.header.value = f"<b>status failed, retrying: {type(exc).__name__}: {exc}</b>"
+            return True
         if not status.get("running"):
             self.header.value = self._header(status, "the lab is down: refresh stopped")
             return False
@@ -92,7 +96,12 @@ class Dashboard:
     def _loop(self) -> None:
         while not self._stop.is_set():
             began = time.monotonic()
-            if not self.refresh():
+            try:
+                alive = self.refresh()
+            except Exception as exc:  # noqa: BLE001 - one odd status must not stop the views
+                self.header.value = f"<b>refresh failed, retrying: {type(exc).__name__}: {exc}</b>"
+                alive = True
+            if not alive:
                 self.traffic.stop()
                 break
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))

@@ -123,13 +123,13 @@ def devices_per_node(status: dict[str, Any]) -> dict[str, list[str]]:
     if isinstance(section.get("per_node"), dict):
         return {k: list(v) for k, v in section["per_node"].items()}
     out: dict[str, list[str]] = {}
-    items = section.get("devices", section)
+    items = section.get("devices")  # a list of devices, or {name: node or facts}
     if isinstance(items, dict):
         items = [{"name": k, **(v if isinstance(v, dict) else {"node": v})}
                  for k, v in items.items()]
     for dev in items if isinstance(items, list) else []:
         node = dev.get("node") or dev.get("served_by")
-        if node:
+        if isinstance(node, str):
             out.setdefault(node, []).append(dev.get("name", "?"))
     return out
 
