@@ -39,9 +39,6 @@ class Backend(ABC):
     def node_state(self, node: str) -> str:
         """up | crashed | frozen | isolated | down"""
 
-    @abstractmethod
-    def services(self, node: str) -> dict[str, str]:
-        """program → state (running, starting, backoff, exited, stopped, frozen, down)."""
 
     @abstractmethod
     def fail(self, node: str, mode: str) -> None: ...
@@ -61,8 +58,26 @@ class Backend(ABC):
         empty where the backend cannot see processes."""
         return {}
 
-    def running_service(self, node: str, service: str, programs: list[str]) -> dict[str, Any]:
+    def service_names(self, node: str) -> list[str]:
+        """The supervisor programs the node's roles run, in start order."""
+        roles = self.layout.topology.node(node).roles
+        return [p for comp in all_components(self.name) if comp.role in roles
+                for p in comp.programs]
+
+    def services(self, node: str) -> dict[str, str]:
+        """program → state (running, starting, backoff, exited, stopped, frozen, down)."""
+        state = self.node_state(node)
+        names = self.service_names(node)
+        if state in ("crashed", "down"):
+            return {n: "down" for n in names}
+        if state == "frozen":
+            return {n: "frozen" for n in names}
+        info = self.supervisor(node).programs()
+        return {n: info[n]["statename"].lower() if n in info else "unknown" for n in names}
+
+    def running_service(self, node: str, service: str) -> dict[str, Any]:
         """The supervisor's record of a service `fail NODE/SERVICE` may kill, or a clear error."""
+        programs = self.service_names(node)
         state = self.node_state(node)
         if state != "up":
             raise LabError(f"{node} is {state}: its services cannot be failed",

@@ -28,7 +28,6 @@ from labkit import events
 from labkit.backends.base import FAULT_MODES, Backend, Progress
 from labkit.backends.compose import images, network
 from labkit.backends.compose.node import LAB_SUPERVISOR, supervisor
-from labkit.components import all_components
 from labkit.errors import LabError
 from labkit.layout import home
 from labkit.supervisor import Supervisor
@@ -144,11 +143,6 @@ class ComposeBackend(Backend):
     def supervisor(self, node: str) -> Supervisor:
         return supervisor(self.layout, node)
 
-    def node_programs(self, node: str) -> list[str]:
-        roles = self.layout.topology.node(node).roles
-        return [p for comp in all_components(self.name) if comp.role in roles
-                for p in comp.programs]
-
     # -- lifecycle ----------------------------------------------------------------------------
     def is_running(self) -> bool:
         try:
@@ -200,16 +194,6 @@ class ComposeBackend(Backend):
         if c.status == "paused":
             return "frozen"
         return "up" if self.connected(c) else "isolated"
-
-    def services(self, node: str) -> dict[str, str]:
-        state = self.node_state(node)
-        names = self.node_programs(node)
-        if state in ("crashed", "down"):
-            return {n: "down" for n in names}
-        if state == "frozen":
-            return {n: "frozen" for n in names}
-        info = self.supervisor(node).programs()
-        return {n: info[n]["statename"].lower() if n in info else "unknown" for n in names}
 
     def vip(self) -> dict[str, Any]:
         import json
@@ -294,7 +278,7 @@ class ComposeBackend(Backend):
                 time.sleep(0.2)
 
     def fail_service(self, node: str, service: str) -> None:
-        info = self.running_service(node, service, self.node_programs(node))
+        info = self.running_service(node, service)
         # the pid is the container's own; its process group is the program and its children
         self.container(node).exec_run(["kill", "-KILL", "--", f"-{info['pid']}"])
         events.emit(self.layout.events_path, "fault", node=node, service=service, mode="kill",
@@ -322,7 +306,7 @@ class ComposeBackend(Backend):
         one restart: keepalived (its VRRP interface) and the app server (its heartbeats'
         multicast membership). Sockets bound to the node's address carry on by themselves."""
         rpc = self.supervisor(node).rpc(timeout=20)
-        for program in [p for p in INTERFACE_BOUND if p in self.node_programs(node)]:
+        for program in [p for p in INTERFACE_BOUND if p in self.service_names(node)]:
             if program == "keepalived":
                 (self.layout.node_dir(node) / "vrrp.json").unlink(missing_ok=True)
             with contextlib.suppress(Exception):  # not running (e.g. in backoff): start anyway

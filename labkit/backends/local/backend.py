@@ -171,16 +171,6 @@ class LocalBackend(Backend):
             return fault
         return "up" if self.supervisor(node).pid() is not None else "down"
 
-    def services(self, node: str) -> dict[str, str]:
-        state = self.node_state(node)
-        names = [p.name for p in self.node_programs(node)]
-        if state in ("crashed", "down"):
-            return {n: "down" for n in names}
-        if state == "frozen":
-            return {n: "frozen" for n in names}
-        info = self.supervisor(node).programs()
-        return {n: info[n]["statename"].lower() if n in info else "unknown" for n in names}
-
     def vip(self) -> dict[str, Any]:
         seg = read_state(self.layout.rundir)
         views = {}
@@ -245,7 +235,7 @@ class LocalBackend(Backend):
         events.emit(self.layout.events_path, "fault", node=node, mode=mode, at=t0, message=msg)
 
     def fail_service(self, node: str, service: str) -> None:
-        info = self.running_service(node, service, [p.name for p in self.node_programs(node)])
+        info = self.running_service(node, service)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(info["pid"], signal.SIGKILL)
         events.emit(self.layout.events_path, "fault", node=node, service=service, mode="kill",
