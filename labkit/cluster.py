@@ -18,7 +18,6 @@ import httpx
 
 from labkit import events
 from labkit.backends import backend_for, check_topology, claim_prefix, resolve_backend
-from labkit.backends.base import FAULT_MODES
 from labkit.components import all_components
 from labkit.errors import LabError
 from labkit.layout import Layout, default_lab_name, home
@@ -152,9 +151,6 @@ class Cluster:
         self.layout.topology.node(node)
         if service:
             self.backend.fail_service(node, service)
-        elif mode not in FAULT_MODES:
-            raise LabError(f"unknown fault mode {mode!r}",
-                           f"choose one of: {', '.join(FAULT_MODES)}")
         else:
             self.backend.fail(node, mode)
 

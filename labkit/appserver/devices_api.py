@@ -177,22 +177,16 @@ def _rows_summary(rows: list[dict[str, Any]], view: list[str]) -> dict[str, Any]
 @router.get("/api/devices")
 def list_devices(request: Request) -> dict[str, Any]:
     layout, node, membership = _state(request)
-    store = Store(layout, timeout=1.0)
-    try:
+    with Store(layout, timeout=1.0) as store:
         rows = store.devices()
-    finally:
-        store.close()
     return {**_rows_summary(rows, membership.view), "devices": rows}
 
 
 @router.get("/api/devices/{name}")
 def get_device(request: Request, name: str = Path(pattern=r"^dev[0-9]{4}$")) -> dict[str, Any]:
     layout, _node, _m = _state(request)
-    store = Store(layout, timeout=1.0)
-    try:
+    with Store(layout, timeout=1.0) as store:
         row = next((r for r in store.devices() if r["name"] == name), None)
-    finally:
-        store.close()
     if row is None:
         raise HTTPException(404, f"device {name} is not discovered")
     return row
@@ -203,16 +197,12 @@ def discover(body: Discover, request: Request) -> dict[str, Any]:
     layout, node, membership = _state(request)
     names = _names(layout, body.count, body.devices)
     view = _need_quorum(node, membership)
-    store = Store(layout)
-    try:
-        with store.transaction() as cur:
-            known = store.assignments(cur)
-            new = [n for n in names if n not in known]
-            moves = mediation.place(new, known, view)
-            if moves:
-                store.add(cur, moves, {d: devices.device_port(layout, d) for d in moves})
-    finally:
-        store.close()
+    with Store(layout) as store, store.transaction() as cur:
+        known = store.assignments(cur)
+        new = [n for n in names if n not in known]
+        moves = mediation.place(new, known, view)
+        if moves:
+            store.add(cur, moves, {d: devices.device_port(layout, d) for d in moves})
     announce(layout, node, "discovered", moves)
     placed: dict[str, int] = {}
     for _src, to in moves.values():
@@ -232,13 +222,10 @@ def rebalance(request: Request, body: Rebalance | None = None) -> dict[str, Any]
             raise HTTPException(422, f"can only balance onto live app nodes ({', '.join(view)})"
                                      + (f"; not {', '.join(dead)}" if dead else ""))
         onto = mediation.ordered(body.nodes)
-    store = Store(layout)
-    try:
+    with Store(layout) as store:
         moves = apply_moves(layout, store, node, "rebalance requested",
                             lambda a: mediation.rebalance(a, onto))
         counts = mediation.loads(store.assignments(), view)
-    finally:
-        store.close()
     return {"moved": len(moves), "moves": {d: {"from": s, "to": t} for d, (s, t) in
                                            sorted(moves.items())},
             "counts": counts, "by": node}
@@ -266,11 +253,8 @@ def forget_one(request: Request, name: str = Path(pattern=r"^dev[0-9]{4}$")) -> 
 
 def _forget(request: Request, names: list[str] | None) -> dict[str, Any]:
     layout, node, _m = _state(request)
-    store = Store(layout)
-    try:
+    with Store(layout) as store:
         gone = store.forget(names)
-    finally:
-        store.close()
     from labkit import events
 
     events.emit(layout.events_path, "devices", by=node, forgotten=gone,
@@ -283,8 +267,7 @@ def _forget(request: Request, names: list[str] | None) -> dict[str, Any]:
 def resync(body: Resync, request: Request) -> dict[str, Any]:
     layout, node, membership = _state(request)
     _need_quorum(node, membership)
-    store = Store(layout)
-    try:
+    with Store(layout) as store:
         known = store.assignments()
         if body.count is None and body.devices is None:
             names = sorted(known)
@@ -299,8 +282,6 @@ def resync(body: Resync, request: Request) -> dict[str, Any]:
         groups = mediation.split(names, known)
         job_id = store.create_job("resync", node, groups)
         job = store.job(job_id)
-    finally:
-        store.close()
     from labkit import events
 
     events.emit(layout.events_path, "job", job=job_id, by=node, total=len(names),
@@ -313,11 +294,8 @@ def resync(body: Resync, request: Request) -> dict[str, Any]:
 @router.get("/api/jobs")
 def list_jobs(request: Request, limit: int = Query(20, ge=1, le=200)) -> dict[str, Any]:
     layout, _node, _m = _state(request)
-    store = Store(layout, timeout=1.0)
-    try:
+    with Store(layout, timeout=1.0) as store:
         jobs = store.jobs(limit)
-    finally:
-        store.close()
     return {"jobs": [{k: v for k, v in j.items() if k != "subjobs"} | {
         "subjobs": len(j["subjobs"])} for j in jobs]}
 
@@ -325,11 +303,8 @@ def list_jobs(request: Request, limit: int = Query(20, ge=1, le=200)) -> dict[st
 @router.get("/api/jobs/{job_id}")
 def get_job(job_id: int, request: Request) -> dict[str, Any]:
     layout, _node, _m = _state(request)
-    store = Store(layout, timeout=1.0)
-    try:
+    with Store(layout, timeout=1.0) as store:
         job = store.job(job_id)
-    finally:
-        store.close()
     if job is None:
         raise HTTPException(404, f"no job {job_id}")
     return job

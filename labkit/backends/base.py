@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from labkit import events
 from labkit.components import NodeContext, all_components
 from labkit.errors import LabError
 from labkit.layout import Layout
@@ -41,17 +44,29 @@ class Backend(ABC):
 
 
     @abstractmethod
-    def fail(self, node: str, mode: str) -> None: ...
-
-    @abstractmethod
-    def fail_service(self, node: str, service: str) -> None: ...
-
-    @abstractmethod
-    def recover(self, node: str) -> None: ...
-
-    @abstractmethod
     def vip(self) -> dict[str, Any]:
         """owner (the node the VIP's traffic reaches), claimants, and each LB node's own view."""
+
+    def lb_views(self) -> dict[str, str]:
+        """Each LB node's own VRRP state (master, backup, ...; down when its node is)."""
+        views: dict[str, str] = {}
+        for n in self.layout.topology.with_role("lb"):
+            try:
+                views[n.name] = json.loads((self.layout.node_dir(n.name) / "vrrp.json")
+                                           .read_text())["state"]
+            except (FileNotFoundError, ValueError, KeyError):
+                views[n.name] = "unknown"
+            if self.node_state(n.name) in ("crashed", "down"):
+                views[n.name] = "down"
+        return views
+
+    @staticmethod
+    def vip_summary(owner: str | None, claimants: list[str], views: dict[str, str]
+                    ) -> dict[str, Any]:
+        """What `vip()` answers: a split brain is more than one LB node believing it is master."""
+        believers = sorted(n for n, v in views.items() if v == "master")
+        return {"owner": owner, "claimants": claimants, "views": views,
+                "split_brain": len(believers) > 1, "believers": believers}
 
     def resources(self, kind: str = "rss") -> dict[str, dict[str, int]]:
         """node → {service: resident bytes} (`rss`, or `pss`: shared pages shared out);
@@ -75,8 +90,29 @@ class Backend(ABC):
         info = self.supervisor(node).programs()
         return {n: info[n]["statename"].lower() if n in info else "unknown" for n in names}
 
-    def running_service(self, node: str, service: str) -> dict[str, Any]:
-        """The supervisor's record of a service `fail NODE/SERVICE` may kill, or a clear error."""
+    # -- faults: the checks and events here, the breaking and mending in each backend ---------
+    def fail(self, node: str, mode: str) -> None:
+        """Break a whole node (crash | freeze | isolate), or say clearly why it cannot be."""
+        if mode not in FAULT_MODES:
+            raise LabError(f"unknown fault mode {mode!r}",
+                           f"choose one of: {', '.join(FAULT_MODES)}")
+        self.layout.topology.node(node)
+        state = self.node_state(node)
+        if state != "up":
+            raise LabError(f"{node} is already {state}",
+                           f"run `labkit recover {node}` first" if state != "down"
+                           else "start the lab with `labkit up`")
+        t0 = time.time()
+        message = self._break(node, mode)
+        events.emit(self.layout.events_path, "fault", node=node, mode=mode, at=t0,
+                    message=message)
+
+    @abstractmethod
+    def _break(self, node: str, mode: str) -> str:
+        """Apply a checked fault to an up node; returns what happened, for the event."""
+
+    def fail_service(self, node: str, service: str) -> None:
+        """Kill one running service; the node's supervisor restarts it."""
         programs = self.service_names(node)
         state = self.node_state(node)
         if state != "up":
@@ -90,10 +126,18 @@ class Backend(ABC):
             now = info["statename"] if info else "unknown"
             raise LabError(f"{node}/{service} is not running right now ({now})",
                            "wait for its supervisor to restart it")
-        return info
+        where = self._kill_process_group(node, info["pid"])
+        events.emit(self.layout.events_path, "fault", node=node, service=service, mode="kill",
+                    message=f"{node}/{service} killed (pid {info['pid']}{where}); its "
+                            "supervisor will restart it")
 
-    def recoverable_state(self, node: str) -> str:
-        """The state of a broken node `recover` acts on, or a clear error for a node that is not."""
+    @abstractmethod
+    def _kill_process_group(self, node: str, pid: int) -> str:
+        """SIGKILL a service's process group (pid as the node's supervisor sees it); returns
+        where that pid lives, for the event (e.g. " in its container")."""
+
+    def recover(self, node: str) -> None:
+        """Undo whatever fault a node is in, then wait until its components are ready again."""
         self.layout.topology.node(node)
         state = self.node_state(node)
         if state == "up":
@@ -102,7 +146,14 @@ class Backend(ABC):
         if state == "down":
             raise LabError(f"{node} is down because the lab is not running",
                            "start it with `labkit up`")
-        return state
+        self._mend(node, state)
+        events.emit(self.layout.events_path, "recover", node=node, was=state,
+                    message=f"{node} recovered (was {state})")
+        self.wait_components(lambda _m: None, [node])
+
+    @abstractmethod
+    def _mend(self, node: str, state: str) -> None:
+        """Undo a node's fault (state crashed | frozen | isolated)."""
 
     @abstractmethod
     def supervisor(self, node: str) -> Supervisor:

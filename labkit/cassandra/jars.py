@@ -105,8 +105,10 @@ def _run_maven(cmd: list[str], progress: bool) -> list[str]:
     from tqdm import tqdm
 
     lines: list[str] = []
+    # in a log (CI, Binder's build) a redrawn bar is hundreds of lines: redraw every 10 s there
     bar = tqdm(desc=f"fetching Cassandra {VERSION} from Maven Central", unit=" files",
-               disable=not progress, file=sys.stderr)
+               disable=not progress, file=sys.stderr,
+               mininterval=0.1 if sys.stderr.isatty() else 10)
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     except OSError as exc:

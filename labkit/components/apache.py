@@ -9,10 +9,15 @@ the route suffix of the JSESSIONID cookie (`<id>.node2` → the member with rout
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
-from labkit.components.base import Component, NodeContext, Program, wait_for_port
+from labkit.components.base import (
+    Component,
+    NodeContext,
+    Program,
+    server_binary,
+    wait_for_port,
+)
 from labkit.errors import LabError
 
 MODULES = ["mpm_event", "authz_core", "authz_host", "proxy", "proxy_http", "proxy_balancer",
@@ -23,13 +28,7 @@ MODULE_DIRS = [Path("/usr/lib/apache2/modules"), Path("/usr/lib/httpd/modules"),
 
 
 def apache_binary() -> str:
-    for name in ("apache2", "httpd"):
-        path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}")
-                                      else None)
-        if path:
-            return path
-    raise LabError("Apache httpd is not installed", "run `make lab` (installs apache2) or "
-                   "`sudo apt-get install apache2`")
+    return server_binary(("apache2", "httpd"), "Apache httpd", "apache2")
 
 
 def module_dir() -> Path:

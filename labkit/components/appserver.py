@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from labkit.components.base import Component, NodeContext, Program, wait_for_port
 
 
@@ -12,9 +10,7 @@ class AppServer(Component):
     programs = ("app",)
 
     def configure(self, ctx: NodeContext) -> list[Program]:
-        return [Program("app", [sys.executable, "-m", "labkit.appserver",
-                                "--lab", ctx.layout.lab, "--node", ctx.node],
-                        priority=50, stopwaitsecs=5)]
+        return [ctx.python_program("app", "labkit.appserver", priority=50, stopwaitsecs=5)]
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
         wait_for_port(ctx.address, ctx.layout.ports.app, timeout,

@@ -9,7 +9,10 @@ keyspace) go in `after_up`, which runs once all nodes are started.
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -67,6 +70,12 @@ class NodeContext:
     def log(self, program: str) -> Path:
         return self.log_dir / f"{program}.log"
 
+    def python_program(self, name: str, module: str, *args: str, **options: Any) -> Program:
+        """A labkit module run for this node (`python -m MODULE ARGS --lab L --node N`); the
+        module reads its lab and node back with `layout.node_program_args`."""
+        return Program(name, [sys.executable, "-m", module, *args, "--lab", self.layout.lab,
+                              "--node", self.node], **options)
+
     def path(self, *parts: str) -> Path:
         p = self.dir.joinpath(*parts)
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +102,17 @@ class Component(ABC):
     def status(self, layout: Layout, live_nodes: list[str]) -> dict[str, Any] | None:
         """A section for `labkit status --json`, or None for none."""
         return None
+
+
+def server_binary(names: tuple[str, ...], what: str, package: str) -> str:
+    """The first of `names` on PATH or in /usr/sbin (which a non-root PATH often lacks)."""
+    for name in names:
+        path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}")
+                                      else None)
+        if path:
+            return path
+    raise LabError(f"{what} is not installed", f"run `make lab` (installs {package}) or "
+                   f"`sudo apt-get install {package}`")
 
 
 def wait_for_port(host: str, port: int, timeout: float, what: str, log: Path | None = None,

@@ -7,7 +7,6 @@ the lab's login role and the file store's keyspace, two copies of every file.
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
@@ -28,9 +27,8 @@ class Cassandra(Component):
         config.render(ctx.layout, ctx.node)
         # a clean stop flushes the memtables in a few seconds; a JVM still busy after 8 s is
         # killed, which loses nothing: every acknowledged write is in the commit log
-        return [Program("cassandra", [sys.executable, "-m", "labkit.cassandra.launch",
-                                      "--lab", ctx.layout.lab, "--node", ctx.node],
-                        priority=30, startsecs=3, stopwaitsecs=8)]
+        return [ctx.python_program("cassandra", "labkit.cassandra.launch", priority=30,
+                                   startsecs=3, stopwaitsecs=8)]
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
         wait_for_port(ctx.address, ctx.layout.ports.cassandra_cql, timeout,

@@ -35,9 +35,8 @@ class Keepalived(Component):
     def configure(self, ctx: NodeContext) -> list[Program]:
         binary()  # fail early, with the fix, if keepalived is missing
         (ctx.dir / "vrrp.json").unlink(missing_ok=True)  # a view from a previous run is stale
-        return [Program("keepalived", [sys.executable, "-m", "labkit.components.keepalived",
-                                       "run", "--lab", ctx.layout.lab, "--node", ctx.node],
-                        priority=30, stopwaitsecs=5)]
+        return [ctx.python_program("keepalived", "labkit.components.keepalived", "run",
+                                   priority=30, stopwaitsecs=5)]
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
         """Ready once keepalived has reported its first state (it starts as BACKUP)."""

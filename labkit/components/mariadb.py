@@ -11,7 +11,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from labkit.components.base import (
     Component,
     NodeContext,
     Program,
+    server_binary,
     start_failure,
     wait_for_port,
 )
@@ -40,14 +40,8 @@ CREATE TABLE IF NOT EXISTS labkit.writes (
 """
 
 
-def server_binary() -> str:
-    for name in ("mariadbd", "mysqld"):
-        path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}")
-                                      else None)
-        if path:
-            return path
-    raise LabError("MariaDB is not installed", "run `make lab` (installs mariadb-server) or "
-                   "`sudo apt-get install mariadb-server`")
+def mariadb_binary() -> str:
+    return server_binary(("mariadbd", "mysqld"), "MariaDB", "mariadb-server")
 
 
 class MariaDB(Component):
@@ -105,11 +99,10 @@ character-set-server=utf8mb4
         if not (data / "mysql").exists():
             self.initialise(data, base)
         return [
-            Program("mysql", [server_binary(), f"--defaults-file={conf}"], priority=40,
+            Program("mysql", [mariadb_binary(), f"--defaults-file={conf}"], priority=40,
                     stopwaitsecs=30, startsecs=2),
-            Program("mysqlwatch", [sys.executable, "-m", "labkit.db.mysql_watch",
-                                   "--lab", lay.lab, "--node", ctx.node], priority=45,
-                    stopwaitsecs=3),
+            ctx.python_program("mysqlwatch", "labkit.db.mysql_watch", priority=45,
+                               stopwaitsecs=3),
         ]
 
     @staticmethod

@@ -6,7 +6,6 @@ in the role the witness gives it (initdb / clone / rewind) and then becomes the 
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
@@ -21,13 +20,10 @@ class Postgres(Component):
 
     def configure(self, ctx: NodeContext) -> list[Program]:
         postgres.bin_dir()  # fail early, with the fix, if the server is not installed
-        lay = ctx.layout
         return [
-            Program("postgres", [sys.executable, "-m", "labkit.db.pg_node", "--lab", lay.lab,
-                                 "--node", ctx.node], priority=40, stopwaitsecs=30,
-                    stopsignal="INT", startsecs=2),
-            Program("pgwatch", [sys.executable, "-m", "labkit.db.pg_watch", "--lab", lay.lab,
-                                "--node", ctx.node], priority=45, stopwaitsecs=3),
+            ctx.python_program("postgres", "labkit.db.pg_node", priority=40, stopwaitsecs=30,
+                               stopsignal="INT", startsecs=2),
+            ctx.python_program("pgwatch", "labkit.db.pg_watch", priority=45, stopwaitsecs=3),
         ]
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:

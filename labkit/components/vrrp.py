@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from labkit.components.base import Component, NodeContext, Program
 
 
@@ -12,6 +10,4 @@ class Vrrp(Component):
     programs = ("vrrp",)
 
     def configure(self, ctx: NodeContext) -> list[Program]:
-        return [Program("vrrp", [sys.executable, "-m", "labkit.vrrp.daemon",
-                                 "--lab", ctx.layout.lab, "--node", ctx.node],
-                        priority=30, stopwaitsecs=3)]
+        return [ctx.python_program("vrrp", "labkit.vrrp.daemon", priority=30, stopwaitsecs=3)]

@@ -25,7 +25,6 @@ instance from the active (labkit.db.mysql_reseed).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -34,54 +33,25 @@ from typing import Any
 
 import pymysql
 
-from labkit import events
 from labkit.db import mysql_reseed, witness
 from labkit.db.mysql import TIER, connect, nodes
+from labkit.db.watcher import TierWatcher
 from labkit.layout import Layout, node_program_args
 
-POLL = 0.5
-FAILOVER_AFTER = 3.0  # seconds of silence from the active before the standby promotes
 ALONE_AFTER = 3.0  # seconds without a semi-sync standby before the active stops waiting for one
 
 
-class MysqlWatcher:
+class MysqlWatcher(TierWatcher):
+    tier = TIER
+    state_name = "mysqlwatch.json"
+    server_errors = (pymysql.MySQLError,)
+
     def __init__(self, layout: Layout, node: str) -> None:
-        self.layout = layout
-        self.node = node
-        self.peer = next(n for n in nodes(layout) if n != node)
-        self.state_path = layout.node_dir(node) / "mysqlwatch.json"
-        self.synced_epoch = self._load().get("synced_epoch", 0)
-        self.peer_silent_since: float | None = None
+        super().__init__(layout, node, nodes(layout))
         self.standby_missing_since: float | None = None
         self.last_acked = -1  # Rpl_semi_sync_master_yes_tx at the previous step
-        self.said: str | None = None
-        self.running = True
-
-    # -- persistence and events ---------------------------------------------------------------
-    def _load(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.state_path.read_text())
-        except (FileNotFoundError, ValueError):
-            return {}
-
-    def _save(self) -> None:
-        self.state_path.write_text(json.dumps({"synced_epoch": self.synced_epoch}))
-
-    def say(self, kind: str, message: str, **fields: Any) -> None:
-        """Emit an event once per distinct message (the loop repeats every half second)."""
-        if message != self.said:
-            self.said = message
-            events.emit(self.layout.events_path, kind, node=self.node, tier=TIER,
-                        message=message, **fields)
 
     # -- the loop -----------------------------------------------------------------------------
-    def run(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
-        while self.running:
-            with contextlib.suppress(pymysql.MySQLError):  # our server is (re)starting
-                self.step()
-            time.sleep(POLL)
-
     def step(self) -> None:
         term = witness.read(self.layout.rundir, TIER)
         local = connect(self.layout, self.node, user="root", database=None, timeout=1)
@@ -208,31 +178,15 @@ class MysqlWatcher:
             if replica["Slave_IO_Running"] == "Yes" and replica["Slave_SQL_Running"] == "Yes" \
                     and replica["Seconds_Behind_Master"] == 0:
                 if self.synced_epoch != term.epoch:
-                    self.synced_epoch = term.epoch
-                    self._save()
+                    self.remember_synced(term.epoch)
                     self.say("mysql", f"{self.node} is a caught-up standby of {self.peer}")
             elif replica["Slave_SQL_Running"] == "No" and replica["Last_SQL_Errno"]:
                 self.say("mysql_error", f"{self.node} replication stopped: "
                                         f"{replica['Last_SQL_Error']}")
-        if self.peer_answers():
-            self.peer_silent_since = None
-            return
-        now = time.monotonic()
-        if self.peer_silent_since is None:
-            self.peer_silent_since = now
-            self.failure_seen = time.time()
-        if now - self.peer_silent_since < FAILOVER_AFTER:
-            return
-        if witness.cut_off(self.layout, self.node, self.peer):
-            self.say("mysql_wait", f"{self.node} cannot take over: it reaches no other node, "
-                                   "so it is probably the one cut off")
-            return
-        if self.synced_epoch != term.epoch or term.alone:
-            self.say("mysql_wait", f"{self.node} cannot take over: it may lack commits "
-                                   f"{term.active} acknowledged (epoch {term.epoch}); "
-                                   "waiting for it to return")
-            return
-        self.promote(local, term)
+        caught_up = self.synced_epoch == term.epoch and not term.alone
+        if self.may_take_over(term, caught_up, f"it may lack commits {term.active} acknowledged "
+                                               f"(epoch {term.epoch}); waiting for it to return"):
+            self.promote(local, term)
 
     def reseed(self, cur: Any, peer_address: str, replica: dict[str, Any]) -> None:
         error = replica["Last_IO_Error"] or replica["Last_SQL_Error"]
@@ -287,15 +241,7 @@ class MysqlWatcher:
             cur.execute("SET GLOBAL read_only = OFF")
             cur.execute("SELECT @@gtid_current_pos AS g")
             gtid = cur.fetchone()["g"]
-        done = time.time()
-        self.synced_epoch = new.epoch
-        self._save()
-        self.peer_silent_since = None
-        self.say("mysql_failover",
-                 f"{self.node} promoted to active MySQL (epoch {new.epoch}) "
-                 f"{done - self.failure_seen:.1f}s after {self.peer} stopped answering",
-                 failure_seen=self.failure_seen, promoted=done, apply_wait=done - t0, gtid=gtid)
-
+        self.promoted("active MySQL", new.epoch, apply_wait=time.time() - t0, gtid=gtid)
 
 def semi_sync_state(cur: Any) -> dict[str, Any]:
     """Is semi-sync switched on here, is it in effect, and how many standbys acknowledge."""

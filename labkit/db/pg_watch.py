@@ -5,8 +5,9 @@ Run as `python -m labkit.db.pg_watch --lab LAB --node NODE` under the node's sup
 * Primary (per the witness): keep the schema, and keep synchronous replication on while the
   standby streams (so an acknowledged commit is on both) and off while it is gone (so the
   primary does not block forever) — what Patroni calls synchronous mode.
-* Standby: when the primary stops answering for `FAILOVER_AFTER` seconds and this standby was
-  streaming from it in the current epoch, promote (`pg_promote`) and record the new epoch.
+* Standby: when the primary stops answering for `FAILOVER_AFTER` seconds (labkit.db.watcher)
+  and this standby was streaming from it in the current epoch, promote (`pg_promote`) and
+  record the new epoch.
 * A running primary that the witness says is no longer active (it was frozen while its peer
   took over) is shut down at once; its launcher rewinds it into a standby when it restarts.
 """
@@ -14,21 +15,16 @@ Run as `python -m labkit.db.pg_watch --lab LAB --node NODE` under the node's sup
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
-import time
-from typing import Any
 
 import psycopg
 
-from labkit import events
 from labkit.db import witness
 from labkit.db.postgres import TIER, connect, nodes
+from labkit.db.watcher import TierWatcher
 from labkit.layout import Layout, node_program_args
 
-POLL = 0.5
-FAILOVER_AFTER = 3.0
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS events (id BIGSERIAL PRIMARY KEY, ts DOUBLE PRECISION NOT NULL,"
     " node TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '')",
@@ -39,35 +35,15 @@ SCHEMA = [
 ]
 
 
-class PgWatcher:
+class PgWatcher(TierWatcher):
+    tier = TIER
+    state_name = "pgwatch.json"
+    server_errors = (psycopg.Error,)
+
     def __init__(self, layout: Layout, node: str) -> None:
-        self.layout = layout
-        self.node = node
-        self.peer = next(n for n in nodes(layout) if n != node)
-        self.state_path = layout.node_dir(node) / "pgwatch.json"
-        try:
-            self.synced_epoch = json.loads(self.state_path.read_text())["synced_epoch"]
-        except (FileNotFoundError, ValueError, KeyError):
-            self.synced_epoch = 0
-        self.silent_since: float | None = None
-        self.failure_seen = 0.0
-        self.said: str | None = None
-        self.running = True
+        super().__init__(layout, node, nodes(layout))
         self.schema_ready = False
         self.rejoin_marker = layout.node_dir(node) / "postgres" / "rejoining"
-
-    def say(self, kind: str, message: str, **fields: Any) -> None:
-        if message != self.said:
-            self.said = message
-            events.emit(self.layout.events_path, kind, node=self.node, tier=TIER,
-                        message=message, **fields)
-
-    def run(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
-        while self.running:
-            with contextlib.suppress(psycopg.Error):  # our server is (re)starting
-                self.step()
-            time.sleep(POLL)
 
     def step(self) -> None:
         term = witness.read(self.layout.rundir, TIER)
@@ -116,24 +92,11 @@ class PgWatcher:
         if rec and rec["status"] == "streaming":
             self.rejoin_marker.unlink(missing_ok=True)
         if rec and rec["status"] == "streaming" and self.synced_epoch != term.epoch:
-            self.synced_epoch = term.epoch
-            self.state_path.write_text(json.dumps({"synced_epoch": term.epoch}))
+            self.remember_synced(term.epoch)
             self.say("postgres", f"{self.node}: streaming standby of {self.peer}")
-        if self.peer_answers():
-            self.silent_since = None
-            return
-        now = time.monotonic()
-        if self.silent_since is None:
-            self.silent_since, self.failure_seen = now, time.time()
-        if now - self.silent_since < FAILOVER_AFTER:
-            return
-        if witness.cut_off(self.layout, self.node, self.peer):
-            self.say("postgres_wait", f"{self.node} cannot take over: it reaches no other "
-                                      "node, so it is probably the one cut off")
-            return
-        if self.synced_epoch != term.epoch:
-            self.say("postgres_wait", f"{self.node} cannot take over: it never streamed from "
-                                      f"{term.active} in epoch {term.epoch}; waiting for it")
+        if not self.may_take_over(term, self.synced_epoch == term.epoch,
+                                  f"it never streamed from {term.active} in epoch "
+                                  f"{term.epoch}; waiting for it"):
             return
         new = witness.claim(self.layout.rundir, TIER, self.node, term.epoch)
         if new is None:
@@ -141,14 +104,7 @@ class PgWatcher:
         conn.execute("SELECT pg_promote(true, 30)")
         # the new timeline reaches pg_control only at a checkpoint; pg_rewind reads it there
         conn.execute("CHECKPOINT")
-        done = time.time()
-        self.synced_epoch = new.epoch
-        self.state_path.write_text(json.dumps({"synced_epoch": new.epoch}))
-        self.silent_since = None
-        self.say("postgres_failover",
-                 f"{self.node} promoted to PostgreSQL primary (epoch {new.epoch}) "
-                 f"{done - self.failure_seen:.1f}s after {self.peer} stopped answering",
-                 failure_seen=self.failure_seen, promoted=done)
+        self.promoted("PostgreSQL primary", new.epoch)
 
     def peer_answers(self) -> bool:
         try:

@@ -79,6 +79,12 @@ class Store:
         self._conn: pymysql.connections.Connection | None = None
         self._lock = threading.RLock()  # one statement at a time on the shared connection
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):

@@ -7,12 +7,12 @@ the dashboard is closed, or by itself when the lab goes down (it says so in the 
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from labkit.ui.background import Background
 from labkit.ui.charts import DevicesChart, EventLog, LagChart, RequestsChart, SubJobsGantt
 from labkit.ui.controls import Controls
 from labkit.ui.topology import TopologyView
@@ -22,11 +22,15 @@ if TYPE_CHECKING:
     from labkit.cluster import Cluster
 
 
-class Dashboard:
+class Dashboard(Background):
     """`display(Dashboard(lab))`, or `Dashboard(lab).show()`; `stop()` when done."""
+
+    thread_name = "labkit-dashboard"
+    join_timeout = 10.0
 
     def __init__(self, cluster: Cluster, interval: float = 1.0, traffic: bool = False,
                  rate: float = 5.0, sticky: bool = False, start: bool = True) -> None:
+        super().__init__()
         self.cluster = cluster
         self.interval = interval
         self.traffic = Traffic(cluster.vip_url, rate=rate, sticky=sticky)
@@ -43,8 +47,6 @@ class Dashboard:
         self.header.add_class("labkit-header")
         self.refreshes = 0
         self._since = time.time() - 600
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         charts = [self.requests.widget, self.lag.widget]
         if status.get("devices"):
             charts.append(self.devices.widget)
@@ -93,7 +95,7 @@ class Dashboard:
         self.refreshes += 1
         return True
 
-    def _loop(self) -> None:
+    def _run(self) -> None:
         while not self._stop.is_set():
             began = time.monotonic()
             try:
@@ -106,24 +108,10 @@ class Dashboard:
                 break
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - began)))
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        if self.running:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="labkit-dashboard", daemon=True)
-        self._thread.start()
-
     def stop(self) -> None:
         """Stop refreshing and stop the traffic (the lab itself keeps running)."""
-        self._stop.set()
+        super().stop()
         self.traffic.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._thread = None
 
     def wait_for(self, predicate: Any, timeout: float = 30) -> dict[str, Any]:
         """Wait until `predicate(status)` is true in the dashboard's view; returns that status."""

@@ -13,40 +13,26 @@ from typing import Any
 
 import httpx
 
+from labkit.ui.background import Background
+
 ERROR = "error"
 
 
-class Traffic:
+class Traffic(Background):
     """`start()` / `stop()`; `rate` (requests per second) and `sticky` may change while running."""
+
+    thread_name = "labkit-traffic"
 
     def __init__(self, vip_url: str, rate: float = 5.0, sticky: bool = False,
                  keep_seconds: float = 120.0) -> None:
+        super().__init__()
         self.vip_url = vip_url
         self.rate = rate
         self.sticky = sticky
         self.keep_seconds = keep_seconds
         self.answers: deque[tuple[float, str]] = deque()
         self.lost_sessions = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        if self.running:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="labkit-traffic", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._thread = None
 
     def _run(self) -> None:
         with httpx.Client(base_url=self.vip_url, timeout=2) as client:

@@ -8,29 +8,18 @@ The last test of test_compose_lab.py takes the lab down and checks nothing of it
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 
 from labkit import Cluster
-from labkit.layout import Layout
-from tests.integration.conftest import wait_healthy, wait_in_rotation
+from tests.integration.conftest import running_lab, wait_healthy, wait_in_rotation
 
 LAB = "pytest-compose"
 
 
 @pytest.fixture(scope="session")
 def compose_session():
-    try:
-        cluster = Cluster.up(lab=LAB, backend="compose", timeout=300)
-        wait_healthy(cluster, timeout=180)
-    except BaseException:
-        with contextlib.suppress(Exception):  # leave no container behind a failed start
-            Cluster(Layout.load(LAB)).down()
-        raise
-    yield cluster
-    if cluster.backend.is_running():
-        cluster.down()
+    with running_lab(LAB, lambda c: wait_healthy(c, timeout=180), backend="compose") as cluster:
+        yield cluster
 
 
 @pytest.fixture

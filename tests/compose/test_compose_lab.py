@@ -14,7 +14,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests.integration.db_helpers import pair, rows, wait_until
+from tests.integration.db_helpers import fail_active_mid_write_load, rows, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -87,23 +87,7 @@ def test_a_killed_service_is_restarted_by_its_containers_supervisor(lab):
 
 
 def test_mysql_failover_on_a_killed_container_keeps_every_acknowledged_row(lab):
-    old, new = pair(lab)
-    load = lab.mysql.write_load(rate=30)
-    wait_until(lambda: len(load.acked) >= 30, 30, "30 acknowledged rows before the fault")
-    since = time.time()
-    lab.fail(old, "crash")
-    wait_until(lambda: lab.mysql.active() == new, 60, f"{new} promoted")
-    acked_before = len(load.acked)
-    wait_until(lambda: len(load.acked) >= acked_before + 20, 30, "writes resuming on " + new)
-    load.stop()
-    conn = lab.mysql.connect()
-    try:
-        assert load.missing(conn) == []
-    finally:
-        conn.close()
-    failover = [e for e in lab.events(since) if e["kind"] == "mysql_failover"]
-    assert failover and failover[0]["node"] == new
-
+    old, new, _load = fail_active_mid_write_load(lab, "crash")
     lab.recover(old)
     client = f"t-{uuid.uuid4().hex[:8]}"
     with lab.mysql.connect() as conn, conn.cursor() as cur:

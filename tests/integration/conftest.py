@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -46,17 +48,29 @@ def wait_in_rotation(cluster: Cluster, nodes: set[str], timeout: float = 30) -> 
     raise AssertionError(f"rotation is {seen}, expected {nodes}")
 
 
+@contextlib.contextmanager
+def running_lab(lab: str, healthy: Callable[[Cluster], None] = wait_healthy,
+                **up: Any) -> Iterator[Cluster]:
+    """A lab started for a test session or module, taken down after it (and after a failed
+    start, so nothing keeps running behind it)."""
+    try:
+        cluster = Cluster.up(lab=lab, timeout=300, **up)
+        healthy(cluster)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            Cluster(Layout.load(lab)).down()
+        raise
+    try:
+        yield cluster
+    finally:
+        if cluster.backend.is_running():  # a test may have taken it down itself
+            cluster.down()
+
+
 @pytest.fixture(scope="session")
 def lab_session():
-    try:
-        cluster = Cluster.up(lab="pytest", timeout=300)
-        wait_healthy(cluster)
-    except BaseException:
-        with contextlib.suppress(Exception):  # leave nothing running behind a failed start
-            Cluster(Layout.load("pytest")).down()
-        raise
-    yield cluster
-    cluster.down()
+    with running_lab("pytest") as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -74,3 +74,26 @@ def seqs_on(lab, node: str, client: str) -> set[int]:
     with lab.postgres.connect_to(node) as conn:
         rows = conn.execute("SELECT seq FROM writes WHERE client = %s", (client,)).fetchall()
     return {r["seq"] for r in rows}
+
+
+def fail_active_mid_write_load(lab, mode: str) -> tuple[str, str, Any]:
+    """Fault the MySQL active while rows stream in; check the standby took over and holds
+    every acknowledged row. Returns (old active, new active, the stopped load)."""
+    old, new = pair(lab)
+    load = lab.mysql.write_load(rate=30)
+    wait_until(lambda: len(load.acked) >= 30, 30, "30 acknowledged rows before the fault")
+    since = time.time()
+    lab.fail(old, mode)
+    wait_until(lambda: lab.mysql.active() == new, 60, f"{new} promoted")
+    acked_before = len(load.acked)
+    wait_until(lambda: len(load.acked) >= acked_before + 20, 30, "writes resuming on " + new)
+    load.stop()
+    conn = lab.mysql.connect()
+    try:
+        assert load.missing(conn) == []
+    finally:
+        conn.close()
+    failover = [e for e in lab.events(since) if e["kind"] == "mysql_failover"]
+    assert failover and failover[0]["node"] == new
+    assert failover[0]["promoted"] >= failover[0]["failure_seen"]
+    return old, new, load

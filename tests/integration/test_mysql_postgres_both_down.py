@@ -6,14 +6,11 @@ them leaves the shared lab's load balancer alone.
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 
-from labkit import Cluster
 from labkit.db import mysql
-from labkit.layout import Layout
 from labkit.topology import NodeSpec, Topology
+from tests.integration.conftest import running_lab
 from tests.integration.db_helpers import converged, pair, pg_pair, seqs_on, wait_until
 
 pytestmark = pytest.mark.lab
@@ -24,14 +21,8 @@ def pair_lab(labkit_home):
     topology = Topology(nodes=(NodeSpec("node1", ("lb", "app")),
                                NodeSpec("node2", ("mysql", "postgres")),
                                NodeSpec("node3", ("mysql", "postgres"))))
-    try:
-        cluster = Cluster.up(lab="pytest-pairs", topology=topology, timeout=300)
-    except BaseException:
-        with contextlib.suppress(Exception):  # leave nothing running behind a failed start
-            Cluster(Layout.load("pytest-pairs")).down()
-        raise
-    yield cluster
-    cluster.down()
+    with running_lab("pytest-pairs", lambda _c: None, topology=topology) as cluster:
+        yield cluster
 
 
 def crash_old_then_new(lab, tier, old: str, new: str):

@@ -12,7 +12,13 @@ import uuid
 import pymysql
 import pytest
 
-from tests.integration.db_helpers import converged, pair, rows, wait_until
+from tests.integration.db_helpers import (
+    converged,
+    fail_active_mid_write_load,
+    pair,
+    rows,
+    wait_until,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -58,25 +64,7 @@ def test_the_standby_refuses_application_writes(lab):
 
 @pytest.mark.parametrize("mode", ["crash", "freeze"])
 def test_active_failure_mid_write_loop_loses_no_acknowledged_row(lab, mode):
-    old, new = pair(lab)
-    load = lab.mysql.write_load(rate=30)
-    wait_until(lambda: len(load.acked) >= 30, 30, "30 acknowledged rows before the fault")
-    since = time.time()
-    lab.fail(old, mode)
-    wait_until(lambda: lab.mysql.active() == new, 60, f"{new} promoted")
-    acked_before = len(load.acked)
-    wait_until(lambda: len(load.acked) >= acked_before + 20, 30, "writes resuming on " + new)
-    load.stop()
-
-    conn = lab.mysql.connect()
-    try:
-        assert load.missing(conn) == []
-    finally:
-        conn.close()
-    failover = [e for e in lab.events(since) if e["kind"] == "mysql_failover"]
-    assert failover and failover[0]["node"] == new
-    assert failover[0]["promoted"] >= failover[0]["failure_seen"]
-
+    old, new, load = fail_active_mid_write_load(lab, mode)
     lab.recover(old)
     wait_until(lambda: converged(lab, old, new, load.client, load.acked), 90,
                f"{old} rejoining as a caught-up standby")

@@ -24,8 +24,7 @@ from typing import Any
 import httpx
 import yaml
 
-from labkit import events
-from labkit.backends.base import FAULT_MODES, Backend, Progress
+from labkit.backends.base import Backend, Progress
 from labkit.backends.compose import images, network
 from labkit.backends.compose.node import LAB_SUPERVISOR, supervisor
 from labkit.errors import LabError
@@ -196,24 +195,9 @@ class ComposeBackend(Backend):
         return "up" if self.connected(c) else "isolated"
 
     def vip(self) -> dict[str, Any]:
-        import json
-
-        views: dict[str, str] = {}
-        claimants = []
-        for n in self.layout.topology.with_role("lb"):
-            try:
-                views[n.name] = json.loads((self.layout.node_dir(n.name) / "vrrp.json")
-                                           .read_text())["state"]
-            except (FileNotFoundError, ValueError, KeyError):
-                views[n.name] = "unknown"
-            state = self.node_state(n.name)
-            if state in ("crashed", "down"):
-                views[n.name] = "down"
-            elif state == "up" and views[n.name] == "master":
-                claimants.append(n.name)
-        believers = sorted(n for n, v in views.items() if v == "master")
-        return {"owner": self.vip_owner(), "claimants": claimants, "views": views,
-                "split_brain": len(believers) > 1, "believers": believers}
+        views = self.lb_views()
+        claimants = [n for n, v in views.items() if v == "master" and self.node_state(n) == "up"]
+        return self.vip_summary(self.vip_owner(), claimants, views)
 
     def vip_owner(self, timeout: float = 0.5) -> str | None:
         """The node whose Apache answers on the VIP right now: where the bridge delivers it."""
@@ -237,17 +221,8 @@ class ComposeBackend(Backend):
         return out
 
     # -- faults -------------------------------------------------------------------------------
-    def fail(self, node: str, mode: str) -> None:
-        if mode not in FAULT_MODES:
-            raise LabError(f"unknown fault mode {mode!r}",
-                           f"choose one of: {', '.join(FAULT_MODES)}")
-        state = self.node_state(node)
-        if state != "up":
-            raise LabError(f"{node} is already {state}",
-                           f"run `labkit recover {node}` first" if state != "down"
-                           else "start the lab with `labkit up`")
+    def _break(self, node: str, mode: str) -> str:
         c = self.container(node)
-        t0 = time.time()
         if mode == "crash":
             c.kill()
             msg = f"{node} crashed: its container was killed (SIGKILL to every process in it)"
@@ -258,7 +233,7 @@ class ComposeBackend(Backend):
             self.engine.networks.get(self.network_name).disconnect(c, force=True)
             msg = f"{node} isolated: its container was disconnected from {self.network_name}"
         self._changed()
-        events.emit(self.layout.events_path, "fault", node=node, mode=mode, at=t0, message=msg)
+        return msg
 
     @staticmethod
     def _pause(container: Any, tries: int = 10) -> None:
@@ -277,16 +252,12 @@ class ComposeBackend(Backend):
                                    "try again, or use --mode crash") from None
                 time.sleep(0.2)
 
-    def fail_service(self, node: str, service: str) -> None:
-        info = self.running_service(node, service)
+    def _kill_process_group(self, node: str, pid: int) -> str:
         # the pid is the container's own; its process group is the program and its children
-        self.container(node).exec_run(["kill", "-KILL", "--", f"-{info['pid']}"])
-        events.emit(self.layout.events_path, "fault", node=node, service=service, mode="kill",
-                    message=f"{node}/{service} killed (pid {info['pid']} in its container); "
-                            "its supervisor will restart it")
+        self.container(node).exec_run(["kill", "-KILL", "--", f"-{pid}"])
+        return " in its container"
 
-    def recover(self, node: str) -> None:
-        state = self.recoverable_state(node)
+    def _mend(self, node: str, state: str) -> None:
         c = self.container(node)
         if state == "crashed":
             c.start()
@@ -297,9 +268,6 @@ class ComposeBackend(Backend):
                 c, ipv4_address=self.layout.address(node))
             self._rebind(node)
         self._changed()
-        events.emit(self.layout.events_path, "recover", node=node, was=state,
-                    message=f"{node} recovered (was {state})")
-        self.wait_components(lambda _m: None, [node])
 
     def _rebind(self, node: str) -> None:
         """A reconnected container gets a new interface (eth1, ...): programs tied to the old

@@ -16,14 +16,12 @@ import json
 import os
 import signal
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from labkit import events
-from labkit.backends.base import FAULT_MODES, Backend, Progress
+from labkit.backends.base import Backend, Progress
 from labkit.backends.local import firewall, processes
 from labkit.backends.local.segment import read_state
 from labkit.components import NodeContext, Program, all_components
@@ -173,18 +171,7 @@ class LocalBackend(Backend):
 
     def vip(self) -> dict[str, Any]:
         seg = read_state(self.layout.rundir)
-        views = {}
-        for n in self.layout.topology.with_role("lb"):
-            try:
-                views[n.name] = json.loads((self.layout.node_dir(n.name) / "vrrp.json")
-                                           .read_text())["state"]
-            except (FileNotFoundError, ValueError, KeyError):
-                views[n.name] = "unknown"
-            if self.node_state(n.name) in ("crashed", "down"):
-                views[n.name] = "down"
-        believers = sorted(n for n, v in views.items() if v == "master")
-        return {"owner": seg.get("owner"), "claimants": seg.get("claimants", []),
-                "views": views, "split_brain": len(believers) > 1, "believers": believers}
+        return self.vip_summary(seg.get("owner"), seg.get("claimants", []), self.lb_views())
 
     def resources(self, kind: str = "rss") -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -202,20 +189,9 @@ class LocalBackend(Backend):
         return out
 
     # -- faults -------------------------------------------------------------------------------
-    def fail(self, node: str, mode: str) -> None:
-        if mode not in FAULT_MODES:
-            raise LabError(f"unknown fault mode {mode!r}",
-                           f"choose one of: {', '.join(FAULT_MODES)}")
-        self.layout.topology.node(node)
-        state = self.node_state(node)
-        if state != "up":
-            raise LabError(f"{node} is already {state}",
-                           f"run `labkit recover {node}` first" if state != "down"
-                           else "start the lab with `labkit up`")
-        sup = self.supervisor(node)
-        pid = sup.pid()
+    def _break(self, node: str, mode: str) -> str:
+        pid = self.supervisor(node).pid()
         assert pid is not None
-        t0 = time.time()
         if mode == "crash":
             count = processes.kill_tree(pid)
             self._set_fault(node, "crashed")
@@ -232,18 +208,14 @@ class LocalBackend(Backend):
             else:
                 msg = (f"{node} isolated from the lab segment only (VRRP adverts, VIP traffic): "
                        "without root, direct connections between node addresses cannot be cut")
-        events.emit(self.layout.events_path, "fault", node=node, mode=mode, at=t0, message=msg)
+        return msg
 
-    def fail_service(self, node: str, service: str) -> None:
-        info = self.running_service(node, service)
+    def _kill_process_group(self, node: str, pid: int) -> str:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(info["pid"], signal.SIGKILL)
-        events.emit(self.layout.events_path, "fault", node=node, service=service, mode="kill",
-                    message=f"{node}/{service} killed (pid {info['pid']}); its supervisor "
-                            "will restart it")
+            os.killpg(pid, signal.SIGKILL)
+        return ""
 
-    def recover(self, node: str) -> None:
-        state = self.recoverable_state(node)
+    def _mend(self, node: str, state: str) -> None:
         sup = self.supervisor(node)
         if state == "crashed":
             sup.write_config(self.node_programs(node))
@@ -255,6 +227,3 @@ class LocalBackend(Backend):
         elif state == "isolated" and firewall.available():
             firewall.heal(self.layout.lab, self.layout.address(node))
         self._set_fault(node, None)
-        events.emit(self.layout.events_path, "recover", node=node, was=state,
-                    message=f"{node} recovered (was {state})")
-        self.wait_components(lambda _m: None, [node])

@@ -1,0 +1,102 @@
+"""What the MySQL and PostgreSQL watchers share: the loop, the epoch memory, the failover clock.
+
+Each database node runs one watcher beside its server. Both tiers follow the same rules: the
+witness names the active; a standby remembers the last epoch in which it was fully caught up
+(`synced_epoch`, kept on disk so a restart does not forget it); and a standby only takes over
+after the active has been silent for `FAILOVER_AFTER` seconds *and* the standby itself still
+reaches some other node (otherwise it is more likely the one cut off).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import time
+from typing import Any, ClassVar
+
+from labkit import events
+from labkit.db import witness
+from labkit.layout import Layout
+
+POLL = 0.5
+FAILOVER_AFTER = 3.0  # seconds of silence from the active before the standby promotes
+
+
+class TierWatcher:
+    """Base of one tier's watcher; subclasses say what one `step` does and how to reach the peer."""
+
+    tier: ClassVar[str]
+    state_name: ClassVar[str]  # file in the node's directory that keeps `synced_epoch`
+    server_errors: ClassVar[tuple[type[Exception], ...]]  # what a (re)starting server raises
+
+    def __init__(self, layout: Layout, node: str, tier_nodes: list[str]) -> None:
+        self.layout = layout
+        self.node = node
+        self.peer = next(n for n in tier_nodes if n != node)
+        self.state_path = layout.node_dir(node) / self.state_name
+        try:
+            self.synced_epoch: int = json.loads(self.state_path.read_text())["synced_epoch"]
+        except (FileNotFoundError, ValueError, KeyError):
+            self.synced_epoch = 0
+        self.peer_silent_since: float | None = None
+        self.failure_seen = 0.0
+        self.said: str | None = None
+        self.running = True
+
+    def remember_synced(self, epoch: int) -> None:
+        self.synced_epoch = epoch
+        self.state_path.write_text(json.dumps({"synced_epoch": epoch}))
+
+    def say(self, kind: str, message: str, **fields: Any) -> None:
+        """Emit an event once per distinct message (the loop repeats every half second)."""
+        if message != self.said:
+            self.said = message
+            events.emit(self.layout.events_path, kind, node=self.node, tier=self.tier,
+                        message=message, **fields)
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
+        while self.running:
+            with contextlib.suppress(*self.server_errors):  # our server is (re)starting
+                self.step()
+            time.sleep(POLL)
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def peer_answers(self) -> bool:
+        raise NotImplementedError
+
+    def may_take_over(self, term: witness.Term, caught_up: bool, why_not: str) -> bool:
+        """True once the active has been silent long enough and this standby may replace it.
+
+        `caught_up` says whether this standby holds every commit the active acknowledged in
+        `term`; when it does not, it waits and says `why_not`.
+        """
+        if self.peer_answers():
+            self.peer_silent_since = None
+            return False
+        now = time.monotonic()
+        if self.peer_silent_since is None:
+            self.peer_silent_since, self.failure_seen = now, time.time()
+        if now - self.peer_silent_since < FAILOVER_AFTER:
+            return False
+        if witness.cut_off(self.layout, self.node, self.peer):
+            self.say(f"{self.tier}_wait", f"{self.node} cannot take over: it reaches no other "
+                                          "node, so it is probably the one cut off")
+            return False
+        if not caught_up:
+            self.say(f"{self.tier}_wait", f"{self.node} cannot take over: {why_not}")
+            return False
+        return True
+
+    def promoted(self, label: str, epoch: int, **fields: Any) -> None:
+        """Record a finished promotion: the new epoch, and the event with its timings."""
+        done = time.time()
+        self.remember_synced(epoch)
+        self.peer_silent_since = None
+        self.say(f"{self.tier}_failover",
+                 f"{self.node} promoted to {label} (epoch {epoch}) "
+                 f"{done - self.failure_seen:.1f}s after {self.peer} stopped answering",
+                 failure_seen=self.failure_seen, promoted=done, **fields)
