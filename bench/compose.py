@@ -2,27 +2,24 @@
 
 Image build time (cached: what every `labkit up --backend compose` pays), start-up of the whole
 lab, and the client-visible VIP failover gap when keepalived's master container is killed or
-paused (polling only the VIP; see `vip_gap`). Writes
-bench/results-compose.json and prints a table. The cold image build is timed by
+paused (polling only the VIP; see `vip_gap`). Writes bench/results-compose.json and renders
+bench/RESULTS.md again (bench.run.render). The cold image build is timed by
 `make compose-setup` on a machine without the images (see compose/README.md).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
-from pathlib import Path
 
 import httpx
 
-from bench import spine
+from bench import run, spine
 from bench.figures import Figure, percentile
 from labkit import Cluster, LabError
 from labkit.backends.compose import images
 
-HERE = Path(__file__).parent
 LAB = "bench-compose"
 
 
@@ -88,18 +85,13 @@ def main() -> None:
     lab, started = start()
     figures += started
     try:
-        figures += vip_gap(lab, runs=int(os.environ.get("BENCH_RUNS", "10")))
+        figures += vip_gap(lab, runs=int(os.environ.get("BENCH_RUNS", "20")))
         figures += [Figure("compose_" + f.name, f.value, f.unit, f.how)
                     for f in spine.fairness(lab)]
     finally:
         lab.down(purge=True)
-    out = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "backend": "compose",
-           "figures": {f.name: f.to_dict() for f in figures}}
-    (HERE / "results-compose.json").write_text(json.dumps(out, indent=2) + "\n")
-    for f in figures:
-        value = "n/a" if f.value is None else f"{f.value:.3g}"
-        print(f"{f.name:40} {value:>8} {f.unit:6} {f.how}")
-
+    run.save(run.COMPOSE_RESULTS, "compose", figures)
+    run.render()
 
 if __name__ == "__main__":
     main()

@@ -16,6 +16,8 @@ from labkit.components.base import Component, NodeContext, Program, start_failur
 from labkit.errors import LabError
 from labkit.layout import Layout
 
+SETUP_TIMEOUT = 90.0  # seconds the ring may take to accept the role and keyspace after start
+
 
 class Cassandra(Component):
     role = "cassandra"
@@ -39,13 +41,24 @@ class Cassandra(Component):
         from labkit.cassandra import client, store
 
         t0 = time.monotonic()
-        try:
-            client.ensure_role(layout)
-            store.create_schema(layout)
-        except LabError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any driver error: show the node's log
-            raise start_failure("the Cassandra ring", str(exc),
+        while True:
+            try:
+                client.ensure_role(layout)
+                store.create_schema(layout)
+                break
+            except LabError:
+                raise
+            except store.DRIVER_ERRORS as exc:
+                # a node whose CQL port answers may still be joining the others' gossip (on a
+                # busy machine a joining peer can even be dropped for a second): the role and
+                # the keyspace need every replica, so try again while the ring settles
+                if time.monotonic() - t0 < SETUP_TIMEOUT:
+                    time.sleep(1)
+                    continue
+                failure = exc
+            except Exception as exc:  # noqa: BLE001 - any other driver error: show the log
+                failure = exc
+            raise start_failure("the Cassandra ring", str(failure),
                                 layout.log_dir(ready_nodes[0]) / "cassandra.log") from None
         events.emit(layout.events_path, "cassandra", nodes=ready_nodes,
                     message=f"Cassandra ready on {', '.join(ready_nodes)} "
