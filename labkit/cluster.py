@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ssl
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -120,6 +121,9 @@ class Cluster:
         """Stop every process of the lab; with purge, delete its data and run directory too."""
         from labkit.backends.local import network
 
+        ring_client = sys.modules.get("labkit.cassandra.client")
+        if ring_client is not None:  # this process talked to the ring: end its reconnect loops
+            ring_client.forget(self.layout)
         self.backend.down(progress)
         network.release(self.layout.prefix, self.layout.rundir)
         events.emit(self.layout.events_path, "lab", message=f"lab {self.layout.lab} is down")
