@@ -96,11 +96,12 @@ class NodeRequests(Workload):
 
 def default_workloads(lab: Cluster) -> list[Workload]:
     """The spine's workloads plus every tier's that is present in this lab."""
+    # each tier's module builds on Workload from here, so they are imported on use
+    from labkit.cassandra import chaos as files_chaos
+    from labkit.db import chaos as db_chaos
+    from labkit.devices import chaos as devices_chaos
+
     loads: list[Workload] = [NodeRequests(lab), StickySessions(lab)]
-    for module in ("labkit.db.chaos", "labkit.cassandra.chaos", "labkit.devices.chaos"):
-        try:
-            mod = __import__(module, fromlist=["workloads"])
-        except ImportError:
-            continue
-        loads += mod.workloads(lab)
+    for tier in (db_chaos, files_chaos, devices_chaos):
+        loads += tier.workloads(lab)  # each returns [] when its tier is not in the lab
     return loads
