@@ -190,7 +190,10 @@ def chaos(duration: float = typer.Option(120, help="Seconds of faults and worklo
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # outside standalone mode click *returns* a typer.Exit's code instead of raising it
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except LabError as exc:
         console.print(f"[red]error:[/] {exc.message}")
         if exc.hint:

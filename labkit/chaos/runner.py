@@ -97,8 +97,11 @@ def run_chaos(lab: Cluster, duration: float, seed: int, rate: float = 10.0,
 
 
 def orphan_processes(lab: Cluster) -> list[str]:
-    """Processes running from the lab's run directory that no supervisor owns."""
-    owned: set[int] = set()
+    """Lab programs (servers using the run directory, labkit modules run for this lab) that
+    no supervisor owns. The `labkit` commands a learner runs against the lab (this chaos run,
+    `labkit events --follow --lab X`) are clients, not lab programs."""
+    me = psutil.Process()
+    owned: set[int] = {me.pid, *(p.pid for p in me.parents())}
     for name in ["lab", *(n.name for n in lab.layout.nodes)]:
         pid = lab.backend.supervisor(name).pid()  # type: ignore[attr-defined]
         if pid:
@@ -109,7 +112,8 @@ def orphan_processes(lab: Cluster) -> list[str]:
     orphans = []
     for p in psutil.process_iter(["pid", "cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if p.pid in owned or not (rundir in cmd or marker in cmd):
+        program = rundir in cmd or ("-m labkit." in cmd and marker in cmd)
+        if p.pid in owned or not program:
             continue
         try:  # a lab of the same name under another LABKIT_HOME is not ours
             other_home = p.environ().get("LABKIT_HOME")

@@ -1,0 +1,30 @@
+"""The `labkit` command's exit status: a command that ends with typer.Exit(N) exits N."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import typer
+
+from labkit import cli
+
+
+def test_a_typer_exit_code_reaches_the_shell(monkeypatch):
+    probe = typer.Typer()
+
+    @probe.command()
+    def failing() -> None:
+        raise typer.Exit(3)
+
+    @probe.command()
+    def fine() -> None:
+        pass
+
+    monkeypatch.setattr(cli, "app", probe)
+    monkeypatch.setattr(sys, "argv", ["labkit", "failing"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 3
+    monkeypatch.setattr(sys, "argv", ["labkit", "fine"])
+    cli.main()  # exit status 0: main returns normally
