@@ -21,7 +21,8 @@ from labkit import events
 from labkit.backends import backend_for, check_topology, claim_prefix, resolve_backend
 from labkit.components import all_components
 from labkit.errors import LabError
-from labkit.layout import Layout, default_lab_name, home
+from labkit.layout import Layout, default_lab_name, rundir_of
+from labkit.layout import up_log as layout_up_log
 from labkit.tls import ensure_certificate
 from labkit.topology import Topology
 
@@ -51,7 +52,7 @@ class Cluster:
            progress: Callable[[str], None] = _quiet, timeout: float = 240) -> Cluster:
         """Start the lab (or make sure it runs) and return once the VIP answers."""
         lab = lab or default_lab_name()
-        existing = Layout.load(lab) if (home() / lab / "layout.json").exists() else None
+        existing = Layout.load(lab) if rundir_of(lab).layout.exists() else None
         backend = resolve_backend(backend, existing, progress)
         check_topology(backend, topology or (Topology.default(nodes) if nodes else None))
         layout = cls._layout_for(lab, nodes, topology, backend)
@@ -68,9 +69,9 @@ class Cluster:
         if topology is not None and nodes is not None and nodes != len(topology.nodes):
             raise LabError("give either --nodes or --topology, not both")
         wanted = topology or (Topology.default(nodes) if nodes else None)
-        rundir = home() / lab
+        rundir = rundir_of(lab).root
         existing: Layout | None = None
-        if (rundir / "layout.json").exists():
+        if rundir_of(lab).layout.exists():
             existing = Layout.load(lab)
             running = backend_for(existing).is_running()
             if running and wanted is not None and wanted != existing.topology:
@@ -98,7 +99,7 @@ class Cluster:
                             backend=backend,
                             secrets=existing.secrets if existing else Layout.new_secrets())
         layout.save()
-        ensure_certificate(layout.rundir / "tls",
+        ensure_certificate(layout.paths.tls,
                            [layout.vip, *(layout.address(n.name) for n in layout.nodes)],
                            f"labkit {lab}")
         return layout
@@ -106,7 +107,7 @@ class Cluster:
     @classmethod
     def attach(cls, lab: str | None = None) -> Cluster:
         """Take hold of the lab that is already running (the notebooks start here)."""
-        up_log = home() / "up.log"  # written by binder/start, which starts the lab on Binder
+        up_log = layout_up_log()  # written by binder/start, which starts the lab on Binder
         seen = f"; its last start-up log is {up_log}" if up_log.exists() else ""
         try:
             cluster = cls(Layout.load(lab))
@@ -201,7 +202,7 @@ class Cluster:
     def client(self, https: bool = False, **kwargs: Any) -> httpx.Client:
         """An HTTP client aimed at the VIP (cookies kept, so sessions stick)."""
         base = self.layout.vip_https_url if https else self.layout.vip_url
-        verify = (ssl.create_default_context(cafile=str(self.layout.rundir / "tls" / "cert.pem"))
+        verify = (ssl.create_default_context(cafile=str(self.layout.paths.certificate))
                   if https else True)
         return httpx.Client(base_url=base, verify=verify, timeout=kwargs.pop("timeout", 5),
                             **kwargs)

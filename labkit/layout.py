@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labkit import atomic
 from labkit.errors import LabError
 from labkit.topology import NodeSpec, Topology
 
@@ -54,6 +55,115 @@ def default_lab_name() -> str:
     return os.environ.get("LABKIT_LAB", "default")
 
 
+def rundir_of(lab: str) -> RunDir:
+    """The run directory of the lab named `lab` (which may not be set up yet)."""
+    return RunDir(home() / lab)
+
+
+def up_log() -> Path:
+    """Where `binder/start` writes the log of the `labkit up` it runs in the background."""
+    return home() / "up.log"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Every path of one lab's run directory, named once (Containerlab's lab-directory object).
+
+    These file names are a contract between processes: the VRRP daemon writes `vrrp.json` and
+    `status` reads it, the backend writes `isolated.json` and the segment and the membership
+    daemons read it. Nothing else in labkit spells them; a server's private files below its own
+    service directory (`nodes/<node>/<service>/`) belong to that server's component.
+    """
+
+    root: Path
+
+    # -- the lab as a whole -------------------------------------------------------------------
+    @property
+    def layout(self) -> Path:
+        return self.root / "layout.json"
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def tls(self) -> Path:
+        """The lab's certificate authority and the VIP's certificate (`tls.ensure_certificate`)."""
+        return self.root / "tls"
+
+    @property
+    def certificate(self) -> Path:
+        return self.tls / "cert.pem"
+
+    @property
+    def faults(self) -> Path:
+        """node → fault mode, as the local backend last set it."""
+        return self.root / "faults.json"
+
+    @property
+    def isolated(self) -> Path:
+        """The isolated nodes, for the daemons that enforce isolation where no firewall does."""
+        return self.root / "isolated.json"
+
+    @property
+    def segment(self) -> Path:
+        """The local network segment's view: the VIP's owner and who claims it."""
+        return self.root / "segment.json"
+
+    def witness(self, tier: str) -> Path:
+        """The database pair's term record (epoch, active, alone)."""
+        return self.root / "witness" / f"{tier}.json"
+
+    @property
+    def lab_services(self) -> Path:
+        """The lab-wide supervisor's home (the network segment, the device fleet)."""
+        return self.root / "lab"
+
+    @property
+    def fleet(self) -> Path:
+        return self.lab_services / "fleet"
+
+    # -- one node -----------------------------------------------------------------------------
+    def node(self, node: str) -> Path:
+        return self.root / "nodes" / node
+
+    def logs(self, node: str) -> Path:
+        return self.node(node) / "log"
+
+    def log(self, node: str, program: str) -> Path:
+        """What supervisord captured of one program (its stdout and stderr)."""
+        return self.logs(node) / f"{program}.log"
+
+    def service(self, node: str, service: str) -> Path:
+        """A server's own directory on a node (`mysql`, `postgres`, `cassandra`, `keepalived`)."""
+        return self.node(node) / service
+
+    def vrrp(self, node: str) -> Path:
+        """The node's VRRP state (master/backup), written by its VRRP daemon or keepalived."""
+        return self.node(node) / "vrrp.json"
+
+    def membership(self, node: str) -> Path:
+        """The app server's published membership view."""
+        return self.node(node) / "membership.json"
+
+    def watcher(self, node: str, tier: str) -> Path:
+        """A database watcher's memory (the epoch it last streamed in)."""
+        return self.node(node) / f"{tier}watch.json"
+
+    def mysql_pid(self, node: str) -> Path:
+        return self.service(node, "mysql") / "run" / "mysqld.pid"
+
+    def postgres_data(self, node: str) -> Path:
+        return self.service(node, "postgres") / "data"
+
+    def postgres_pid(self, node: str) -> Path:
+        return self.postgres_data(node) / "postmaster.pid"
+
+    def postgres_rejoining(self, node: str) -> Path:
+        """Present while a demoted primary is being rewound to follow the new one."""
+        return self.service(node, "postgres") / "rejoining"
+
+
 @dataclass
 class Layout:
     """A lab's addresses, ports, directories and generated secrets."""
@@ -67,18 +177,23 @@ class Layout:
 
     # -- directories --------------------------------------------------------------------------
     @property
+    def paths(self) -> RunDir:
+        """Every named path of the run directory."""
+        return rundir_of(self.lab)
+
+    @property
     def rundir(self) -> Path:
-        return home() / self.lab
+        return self.paths.root
 
     @property
     def events_path(self) -> Path:
-        return self.rundir / "events.jsonl"
+        return self.paths.events
 
     def node_dir(self, node: str) -> Path:
-        return self.rundir / "nodes" / node
+        return self.paths.node(node)
 
     def log_dir(self, node: str) -> Path:
-        return self.node_dir(node) / "log"
+        return self.paths.logs(node)
 
     # -- addresses ----------------------------------------------------------------------------
     @property
@@ -118,12 +233,8 @@ class Layout:
 
     # -- persistence --------------------------------------------------------------------------
     def save(self) -> None:
-        self.rundir.mkdir(parents=True, exist_ok=True)
-        path = self.rundir / "layout.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        os.chmod(tmp, 0o600)  # holds the lab's generated secrets
-        tmp.replace(path)
+        # holds the lab's generated secrets: private from its first byte
+        atomic.write_json(self.paths.layout, self.to_dict(), mode=0o600, indent=2)
 
     def to_dict(self) -> dict[str, Any]:
         return {"lab": self.lab, "prefix": self.prefix, "backend": self.backend,
@@ -133,7 +244,7 @@ class Layout:
     @classmethod
     def load(cls, lab: str | None = None) -> Layout:
         lab = lab or default_lab_name()
-        path = home() / lab / "layout.json"
+        path = rundir_of(lab).layout
         if not path.exists():
             raise LabError(f"no lab named {lab!r} is set up (nothing at {path})",
                            "start one with `labkit up`")

@@ -14,13 +14,33 @@ import subprocess
 import sys
 import time
 import xmlrpc.client
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from labkit.components.base import Program
 from labkit.errors import LabError
+from labkit.layout import RunDir
+
+#: the lab-wide supervisor's name: the programs that belong to no node (segment, fleet)
+LAB_SUPERVISOR = "lab"
+
+
+@dataclass
+class Program:
+    """One process for a node's supervisor to run and restart (a supervisord [program:x])."""
+
+    name: str
+    command: list[str]
+    environment: dict[str, str] = field(default_factory=dict)
+    directory: Path | None = None
+    priority: int = 100  # lower starts first
+    startsecs: int = 1
+    stopwaitsecs: int = 10
+    stopsignal: str = "TERM"
+    autorestart: bool = True
+    user: str | None = None  # run as this user (servers that refuse root)
 
 
 class Supervisor:
@@ -30,6 +50,13 @@ class Supervisor:
         self.name = name
         self.home = home
         self.log_dir = log_dir
+
+    @classmethod
+    def of(cls, paths: RunDir, name: str) -> Supervisor:
+        """The supervisor of node `name`, or of the lab-wide programs (`LAB_SUPERVISOR`)."""
+        if name == LAB_SUPERVISOR:
+            return cls(LAB_SUPERVISOR, paths.lab_services, paths.lab_services / "log")
+        return cls(name, paths.node(name), paths.logs(name))
 
     @property
     def conf(self) -> Path:

@@ -21,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from labkit.cassandra import store as files
+from labkit.cassandra import upload as uploads
 from labkit.errors import LabError
 
 router = APIRouter(prefix="/api/files", tags=["files"])
@@ -73,7 +74,7 @@ async def list_files(request: Request, consistency: Level | None = LevelParam) -
 async def upload(request: Request, name: str = NameParam,
                  consistency: Level | None = LevelParam) -> JSONResponse:
     st = await _store(request)
-    up = st.upload(name, consistency, via=request.app.state.node)
+    up = uploads.start(st, name, consistency, via=request.app.state.node)
     window: list[concurrent.futures.Future] = []
     try:
         async for piece in request.stream():

@@ -30,10 +30,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from labkit import events
+from labkit import atomic, events
 from labkit.backends.local import firewall
 from labkit.devices.mediation import coordinator, has_quorum, ordered
-from labkit.layout import Layout
+from labkit.layout import Layout, RunDir
 
 #: heartbeats sent per detection timeout: a peer must miss this many in a row to be dropped
 BEATS_PER_TIMEOUT = 6
@@ -51,7 +51,7 @@ def multicast_group(layout: Layout) -> str:
 
 
 def view_path(layout: Layout, node: str) -> Path:
-    return layout.node_dir(node) / "membership.json"
+    return layout.paths.membership(node)
 
 
 def read_view(layout: Layout, node: str) -> dict[str, Any] | None:
@@ -65,7 +65,7 @@ class Isolation:
     """The lab's isolated nodes, for when no firewall enforces the isolation."""
 
     def __init__(self, rundir: Path) -> None:
-        self.path = rundir / "isolated.json"
+        self.path = RunDir(rundir).isolated
         self.nodes: set[str] = set()
         self._mtime = 0.0
         self.enforced_by_firewall = firewall.available()
@@ -233,10 +233,7 @@ class Membership:
         with self._publish_lock:  # the starting thread and the heartbeat thread both publish
             self._published = time.time()
             path = view_path(self.layout, self.node)
-            tmp = path.with_suffix(".tmp")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(self.snapshot()))
-            tmp.replace(path)
+            atomic.write_json(path, self.snapshot())
 
     # -- looking ------------------------------------------------------------------------------
     @property

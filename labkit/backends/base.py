@@ -52,8 +52,7 @@ class Backend(ABC):
         views: dict[str, str] = {}
         for n in self.layout.topology.with_role("lb"):
             try:
-                views[n.name] = json.loads((self.layout.node_dir(n.name) / "vrrp.json")
-                                           .read_text())["state"]
+                views[n.name] = json.loads(self.layout.paths.vrrp(n.name).read_text())["state"]
             except (FileNotFoundError, ValueError, KeyError):
                 views[n.name] = "unknown"
             if self.node_state(n.name) in ("crashed", "down"):

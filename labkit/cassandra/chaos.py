@@ -14,7 +14,7 @@ import time
 
 import httpx
 
-from labkit.chaos.workloads import Workload
+from labkit.chaos.workload import Workload
 from labkit.cluster import Cluster
 
 

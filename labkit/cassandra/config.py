@@ -69,7 +69,7 @@ def token(layout: Layout, node: str) -> int:
 
 
 def home(layout: Layout, node: str) -> Path:
-    return layout.node_dir(node) / "cassandra"
+    return layout.paths.service(node, "cassandra")
 
 
 def render(layout: Layout, node: str) -> Path:

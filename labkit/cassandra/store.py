@@ -19,9 +19,9 @@ import datetime as dt
 import hashlib
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cassandra import (
     ConsistencyLevel,
@@ -37,9 +37,6 @@ from cassandra.query import PreparedStatement
 from labkit.cassandra import client, config
 from labkit.errors import LabError
 from labkit.layout import Layout
-
-if TYPE_CHECKING:
-    from labkit.cassandra.upload import Upload
 
 CHUNK = 256 * 1024
 MAX_SIZE = 1 << 30  # 1 GiB: far above any device image a lesson moves
@@ -92,7 +89,7 @@ def create_schema(layout: Layout) -> None:
 
 
 def check_name(name: str) -> str:
-    if not NAME.match(name or ""):
+    if not NAME.fullmatch(name or ""):  # fullmatch: "$" would let a trailing newline in
         raise BadRequest(f"bad file name {name!r}",
                          "use 1-128 letters, digits, '.', '_' or '-', starting with a letter "
                          "or digit (no slashes)")
@@ -281,27 +278,7 @@ class FileStore:
                         row.uploaded_via or "", row.consistency or "", str(row.id),
                         [n for n, _ in reps], [n for n, up in reps if not up])
 
-    # -- writes ---------------------------------------------------------------------------
-    def upload(self, name: str, consistency: str | None = None, via: str = "") -> Upload:
-        from labkit.cassandra.upload import Upload
-
-        return Upload(self, check_name(name), consistency, via)
-
-    def put(self, name: str, data: Iterable[bytes], consistency: str | None = None,
-            via: str = "") -> FileInfo:
-        """Store a whole file from an iterable of byte strings (any sizes)."""
-        up = self.upload(name, consistency, via)
-        window: list[concurrent.futures.Future] = []
-        try:
-            for piece in data:
-                window += up.feed(piece)
-                while len(window) > 4:  # a few blobs in flight, not the whole file
-                    window.pop(0).result()
-            return up.finish()
-        except BaseException:
-            up.abort()
-            raise
-
+    # -- writes (uploads: labkit.cassandra.upload) ------------------------------------------
     def delete(self, name: str, consistency: str | None = None) -> FileInfo:
         info = self.stat(name, consistency)
         cl = level(consistency)

@@ -12,6 +12,7 @@ import concurrent.futures
 import datetime as dt
 import hashlib
 import uuid
+from collections.abc import Iterable
 
 from cassandra import ConsistencyLevel
 from cassandra.query import PreparedStatement
@@ -24,6 +25,7 @@ from labkit.cassandra.store import (
     FileStore,
     NotEnoughReplicas,
     TooLarge,
+    check_name,
     level,
 )
 
@@ -127,3 +129,24 @@ class Upload:
 
 
 
+
+
+def start(store: FileStore, name: str, consistency: str | None = None, via: str = "") -> Upload:
+    """A new upload of `name` into `store` (the name is checked before anything is written)."""
+    return Upload(store, check_name(name), consistency, via)
+
+
+def put(store: FileStore, name: str, data: Iterable[bytes], consistency: str | None = None,
+        via: str = "") -> FileInfo:
+    """Store a whole file from an iterable of byte strings (any sizes)."""
+    up = start(store, name, consistency, via)
+    window: list[concurrent.futures.Future] = []
+    try:
+        for piece in data:
+            window += up.feed(piece)
+            while len(window) > 4:  # a few blobs in flight, not the whole file
+                window.pop(0).result()
+        return up.finish()
+    except BaseException:
+        up.abort()
+        raise

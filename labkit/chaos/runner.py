@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import psutil
 
 from labkit.chaos.plan import Fault, make_plan
-from labkit.chaos.workloads import Workload, default_workloads
+from labkit.chaos.workload import Workload
+from labkit.chaos.workloads import default_workloads
 from labkit.cluster import Cluster
 from labkit.errors import LabError
 from labkit.layout import home

@@ -1,53 +1,18 @@
 """Clients that keep working through the VIP during a chaos run, and check their work after.
 
-A workload counts every request (for availability) and remembers every write the cluster
-acknowledged; `verify` then reports each acknowledged write it cannot find. Tiers add their own
-workloads (database rows, files, device polls) by subclassing `Workload`.
+The spine's own workloads (plain requests, sticky sessions) and the list of every tier's; the
+base class is `labkit.chaos.workload.Workload`.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from abc import ABC, abstractmethod
-
 import httpx
 
+from labkit.cassandra import chaos as files_chaos
+from labkit.chaos.workload import Workload
 from labkit.cluster import Cluster
-
-
-class Workload(ABC):
-    name: str
-
-    def __init__(self, lab: Cluster) -> None:
-        self.lab = lab
-        self.ok = 0
-        self.failed = 0
-        self.errors: list[tuple[float, str]] = []
-        self._lock = threading.Lock()
-
-    @abstractmethod
-    def step(self) -> None:
-        """One operation; raise on failure (it is counted, not fatal)."""
-
-    @abstractmethod
-    def verify(self) -> list[str]:
-        """After the run: one line per acknowledged write or promise that did not hold."""
-
-    def run(self, stop: threading.Event, rate: float) -> None:
-        interval = 1.0 / rate
-        while not stop.is_set():
-            t0 = time.monotonic()
-            try:
-                self.step()
-                with self._lock:
-                    self.ok += 1
-            except Exception as exc:  # noqa: BLE001 - every failure is data for availability
-                with self._lock:
-                    self.failed += 1
-                    self.errors.append((time.time(), f"{self.name}: {type(exc).__name__}: "
-                                                     f"{str(exc)[:120]}"))
-            stop.wait(max(0.0, interval - (time.monotonic() - t0)))
+from labkit.db import chaos as db_chaos
+from labkit.devices import chaos as devices_chaos
 
 
 class StickySessions(Workload):
@@ -96,11 +61,6 @@ class NodeRequests(Workload):
 
 def default_workloads(lab: Cluster) -> list[Workload]:
     """The spine's workloads plus every tier's that is present in this lab."""
-    # each tier's module builds on Workload from here, so they are imported on use
-    from labkit.cassandra import chaos as files_chaos
-    from labkit.db import chaos as db_chaos
-    from labkit.devices import chaos as devices_chaos
-
     loads: list[Workload] = [NodeRequests(lab), StickySessions(lab)]
     for tier in (db_chaos, files_chaos, devices_chaos):
         loads += tier.workloads(lab)  # each returns [] when its tier is not in the lab

@@ -52,7 +52,7 @@ class Apache(Component):
     def render(self, ctx: NodeContext, root: Path) -> str:
         lay = ctx.layout
         mods = module_dir()
-        tls = lay.rundir / "tls"
+        tls = lay.paths.tls
         members = "\n".join(
             f'    BalancerMember "http://{lay.address(n.name)}:{lay.ports.app}" route={n.name} '
             "hcmethod=GET hcuri=/health hcinterval=1 hcpasses=1 hcfails=1 "

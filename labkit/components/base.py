@@ -21,25 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from labkit.errors import LabError
+from labkit.supervisor import Program
 
 if TYPE_CHECKING:
     from labkit.layout import Layout
-
-
-@dataclass
-class Program:
-    """One process for a node's supervisor to run and restart (a supervisord [program:x])."""
-
-    name: str
-    command: list[str]
-    environment: dict[str, str] = field(default_factory=dict)
-    directory: Path | None = None
-    priority: int = 100  # lower starts first
-    startsecs: int = 1
-    stopwaitsecs: int = 10
-    stopsignal: str = "TERM"
-    autorestart: bool = True
-    user: str | None = None  # run as this user (servers that refuse root)
 
 
 @dataclass
@@ -68,7 +53,7 @@ class NodeContext:
         return self.layout.log_dir(self.node)
 
     def log(self, program: str) -> Path:
-        return self.log_dir / f"{program}.log"
+        return self.layout.paths.log(self.node, program)
 
     def python_program(self, name: str, module: str, *args: str, **options: Any) -> Program:
         """A labkit module run for this node (`python -m MODULE ARGS --lab L --node N`); the

@@ -14,7 +14,6 @@ the node's view in `vrrp.json` (as labkit's own VRRP daemon does) and the event 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import shutil
@@ -22,10 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-from labkit import events
+from labkit import atomic, events
 from labkit.components.base import Component, NodeContext, Program, start_failure
 from labkit.errors import LabError
-from labkit.layout import Layout
+from labkit.layout import Layout, RunDir
 
 
 class Keepalived(Component):
@@ -34,14 +33,14 @@ class Keepalived(Component):
 
     def configure(self, ctx: NodeContext) -> list[Program]:
         binary()  # fail early, with the fix, if keepalived is missing
-        (ctx.dir / "vrrp.json").unlink(missing_ok=True)  # a view from a previous run is stale
+        ctx.layout.paths.vrrp(ctx.node).unlink(missing_ok=True)  # a previous run's view is stale
         return [ctx.python_program("keepalived", "labkit.components.keepalived", "run",
                                    priority=30, stopwaitsecs=5)]
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
         """Ready once keepalived has reported its first state (it starts as BACKUP)."""
         deadline = time.monotonic() + timeout
-        path = ctx.dir / "vrrp.json"
+        path = ctx.layout.paths.vrrp(ctx.node)
         while time.monotonic() < deadline:
             if path.exists():
                 return
@@ -80,7 +79,7 @@ def render(layout: Layout, node: str, interface: str) -> str:
     me = layout.address(node)
     peers = [layout.address(n.name) for n in layout.topology.with_role("lb") if n.name != node]
     vrrp = layout.topology.vrrp
-    script = layout.node_dir(node) / "keepalived" / "notify"
+    script = layout.paths.service(node, "keepalived") / "notify"
     peer_lines = "\n".join(f"        {p}" for p in peers)
     return f"""# Rendered by labkit for {node}; rewritten at every start.
 global_defs {{
@@ -113,7 +112,7 @@ vrrp_instance VIP {{
 
 def run(layout: Layout, node: str) -> None:
     """Render the config for the current interface, then become keepalived (VRRP only)."""
-    base = layout.node_dir(node) / "keepalived"
+    base = layout.paths.service(node, "keepalived")
     base.mkdir(parents=True, exist_ok=True)
     conf = base / "keepalived.conf"
     conf.write_text(render(layout, node, interface_of(layout.address(node))))
@@ -135,12 +134,10 @@ def notify(rundir: Path, node: str, state: str, priority: str) -> None:
     """keepalived's state change: the node's view for `status`, and the event log."""
     state = state.lower()
     now = time.time()
-    path = rundir / "nodes" / node / "vrrp.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"node": node, "state": state, "priority": int(priority),
-                               "updated": now, "by": "keepalived"}))
-    tmp.replace(path)
-    log = rundir / "events.jsonl"
+    paths = RunDir(rundir)
+    atomic.write_json(paths.vrrp(node), {"node": node, "state": state, "priority": int(priority),
+                                         "updated": now, "by": "keepalived"})
+    log = paths.events
     events.emit(log, "vrrp", node=node, state=state,
                 message=f"{node} is now {state.upper()} (keepalived)")
     if state == "master":

@@ -49,7 +49,7 @@ class MariaDB(Component):
     programs = ("mysql", "mysqlwatch")
 
     def configure(self, ctx: NodeContext) -> list[Program]:
-        base = ctx.dir / "mysql"
+        base = ctx.layout.paths.service(ctx.node, "mysql")
         data, run = base / "data", base / "run"
         run.mkdir(parents=True, exist_ok=True)
         (base / "tmp").mkdir(exist_ok=True)

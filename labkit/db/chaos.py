@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from labkit.chaos.workloads import Workload
+from labkit.chaos.workload import Workload
 from labkit.cluster import Cluster
 from labkit.db.load import WriteLoad
 

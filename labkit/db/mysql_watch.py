@@ -43,7 +43,7 @@ ALONE_AFTER = 3.0  # seconds without a semi-sync standby before the active stops
 
 class MysqlWatcher(TierWatcher):
     tier = TIER
-    state_name = "mysqlwatch.json"
+    state_name = "mysql"
     server_errors = (pymysql.MySQLError,)
 
     def __init__(self, layout: Layout, node: str) -> None:
@@ -148,7 +148,7 @@ class MysqlWatcher(TierWatcher):
         wait for a semi-sync acknowledgement, and anything that released those would acknowledge
         them to their clients although the new active never got them.
         """
-        pid_file = self.layout.node_dir(self.node) / "mysql" / "run" / "mysqld.pid"
+        pid_file = self.layout.paths.mysql_pid(self.node)
         with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
             os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
         self.say("mysql_fence", f"{self.node} was still writable, but {term.active} is active "

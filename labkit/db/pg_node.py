@@ -56,8 +56,8 @@ class PgNode:
         self.layout = layout
         self.node = node
         self.peer = next(n for n in nodes(layout) if n != node)
-        self.base = layout.node_dir(node) / "postgres"
-        self.data = self.base / "data"
+        self.base = layout.paths.service(node, "postgres")
+        self.data = layout.paths.postgres_data(node)
         self.run_dir = self.base / "run"
         self.bin = Path(bin_dir())
         self.account = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
@@ -134,7 +134,7 @@ class PgNode:
     @property
     def rejoin_marker(self) -> Path:
         """Present from a rewind or clone until the watcher sees the standby streaming."""
-        return self.base / "rejoining"
+        return self.layout.paths.postgres_rejoining(self.node)
 
     def last_rejoin_failed(self) -> bool:
         try:

@@ -37,13 +37,13 @@ SCHEMA = [
 
 class PgWatcher(TierWatcher):
     tier = TIER
-    state_name = "pgwatch.json"
+    state_name = "pg"
     server_errors = (psycopg.Error,)
 
     def __init__(self, layout: Layout, node: str) -> None:
         super().__init__(layout, node, nodes(layout))
         self.schema_ready = False
-        self.rejoin_marker = layout.node_dir(node) / "postgres" / "rejoining"
+        self.rejoin_marker = layout.paths.postgres_rejoining(node)
 
     def step(self) -> None:
         term = witness.read(self.layout.rundir, TIER)
@@ -81,7 +81,7 @@ class PgWatcher(TierWatcher):
 
     def fence(self, term: witness.Term) -> None:
         """A primary the witness has replaced: stop it now; it comes back rewound."""
-        pid_file = self.layout.node_dir(self.node) / "postgres" / "data" / "postmaster.pid"
+        pid_file = self.layout.paths.postgres_pid(self.node)
         with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
             os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)
             self.say("postgres", f"{self.node}: stale primary stopped ({term.active} is "

@@ -27,14 +27,15 @@ class TierWatcher:
     """Base of one tier's watcher; subclasses say what one `step` does and how to reach the peer."""
 
     tier: ClassVar[str]
-    state_name: ClassVar[str]  # file in the node's directory that keeps `synced_epoch`
+    #: the run directory's name for this watcher's memory (`RunDir.watcher`): "mysql" or "pg"
+    state_name: ClassVar[str]
     server_errors: ClassVar[tuple[type[Exception], ...]]  # what a (re)starting server raises
 
     def __init__(self, layout: Layout, node: str, tier_nodes: list[str]) -> None:
         self.layout = layout
         self.node = node
         self.peer = next(n for n in tier_nodes if n != node)
-        self.state_path = layout.node_dir(node) / self.state_name
+        self.state_path = layout.paths.watcher(node, self.state_name)
         try:
             self.synced_epoch: int = json.loads(self.state_path.read_text())["synced_epoch"]
         except (FileNotFoundError, ValueError, KeyError):

@@ -22,6 +22,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from labkit import atomic
+from labkit.layout import RunDir
+
 if TYPE_CHECKING:
     from labkit.layout import Layout
 
@@ -35,7 +38,7 @@ class Term:
 
 
 def _path(rundir: Path, tier: str) -> Path:
-    return rundir / "witness" / f"{tier}.json"
+    return RunDir(rundir).witness(tier)
 
 
 def read(rundir: Path, tier: str) -> Term | None:
@@ -80,9 +83,8 @@ def set_alone(rundir: Path, tier: str, node: str, epoch: int, alone: bool) -> bo
 
 
 def _write(path: Path, term: Term) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(term)))
-    tmp.replace(path)
+    # fsynced: a promotion decided on a term the machine's crash then forgets is split brain
+    atomic.write_json(path, asdict(term), durable=True)
 
 
 def cut_off(layout: Layout, node: str, peer: str) -> bool:

@@ -42,7 +42,7 @@ def device_port(layout: Layout, name: str) -> int:
 
 
 def fleet_dir(layout: Layout) -> Path:
-    return layout.rundir / "lab" / "fleet"
+    return layout.paths.fleet
 
 
 def shards(count: int) -> int:

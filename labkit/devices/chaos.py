@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from labkit.chaos.workloads import Workload
+from labkit.chaos.workload import Workload
 from labkit.cluster import Cluster
 from labkit.devices import device_names
 from labkit.errors import LabError

@@ -15,21 +15,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 
+from labkit.backends.base import Backend
 from labkit.devices import control
 from labkit.errors import LabError
-
-if TYPE_CHECKING:
-    from labkit.cluster import Cluster
+from labkit.layout import Layout
 
 Progress = Callable[[dict[str, Any]], None]
 
 
+class Lab(Protocol):
+    """What this handle needs of the lab it belongs to; `labkit.Cluster` is one. (A protocol,
+    not the class: the facade imports its handles, never the other way round.)"""
+
+    layout: Layout
+    backend: Backend
+
+    def client(self, https: bool = False, **kwargs: Any) -> httpx.Client: ...
+
+
 class DevicesTier:
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Lab) -> None:
         self.cluster = cluster
         self.layout = cluster.layout
 

@@ -73,7 +73,7 @@ class Dashboard(Background):
         try:
             status = self.cluster.status()
         except Exception as exc:  # noqa: BLE001 - a view must outlive a failing poll
-            if not (self.cluster.layout.rundir / "layout.json").exists():
+            if not self.cluster.layout.paths.layout.exists():
                 self.header.value = f"<b>the lab is gone: {exc}</b>"
                 return False
             # mid-fault a probe can fail (a node dying under it): say so and poll again

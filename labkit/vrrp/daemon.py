@@ -15,7 +15,7 @@ import signal
 import socket
 import time
 
-from labkit import events
+from labkit import atomic, events
 from labkit.layout import Layout, node_program_args
 from labkit.vrrp.election import Advert, Election, State
 
@@ -34,7 +34,7 @@ class VrrpDaemon:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((self.address, layout.ports.vrrp))
         self.sock.setblocking(False)
-        self.state_path = layout.node_dir(node) / "vrrp.json"
+        self.state_path = layout.paths.vrrp(node)
         self.last_state: State | None = None
 
     def send(self, priority: int | None = None) -> None:
@@ -53,11 +53,9 @@ class VrrpDaemon:
             events.emit(self.layout.events_path, "vrrp", node=self.node, state=e.state.value,
                         message=f"{self.node} is now {e.state.value.upper()} ({why})")
             self.last_state = e.state
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"node": self.node, "state": e.state.value,
-                                   "priority": e.priority, "updated": now,
-                                   "master_down_interval": e.master_down_interval}))
-        tmp.replace(self.state_path)
+        atomic.write_json(self.state_path, {"node": self.node, "state": e.state.value,
+                                            "priority": e.priority, "updated": now,
+                                            "master_down_interval": e.master_down_interval})
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -12,7 +12,7 @@ import pytest
 
 from labkit import Cluster
 from labkit.backends.local import network
-from labkit.backends.local.backend import LAB_SUPERVISOR
+from labkit.supervisor import LAB_SUPERVISOR
 
 
 def labkit(*args: str) -> subprocess.CompletedProcess:

@@ -19,7 +19,7 @@ from labkit.cluster import Cluster
 from labkit.components import all_components
 from labkit.components.keepalived import Keepalived, render
 from labkit.errors import LabError
-from labkit.layout import Layout
+from labkit.layout import Layout, rundir_of
 from labkit.topology import Topology
 
 
@@ -134,10 +134,10 @@ def test_backend_names_are_checked_and_auto_keeps_an_existing_labs(layout):
 def test_a_lab_set_up_on_one_backend_is_not_started_on_the_other(labkit_home):
     lab = "switcher"
     Cluster._layout_for(lab, None, None, "local")
-    before = Path(labkit_home, lab, "layout.json").read_text()
+    before = rundir_of(lab).layout.read_text()
     with pytest.raises(LabError, match="set up on the local backend"):
         Cluster._layout_for(lab, None, None, "compose")
-    assert Path(labkit_home, lab, "layout.json").read_text() == before
+    assert rundir_of(lab).layout.read_text() == before
 
 
 def test_a_restarted_container_starts_without_its_previous_lifes_pid_files(tmp_path):

@@ -68,11 +68,11 @@ def test_without_a_firewall_an_isolated_node_is_cut_off_and_views_disagree(layou
             m.isolation.enforced_by_firewall = False  # as when the lab does not run as root
         everyone = ["node1", "node2", "node3"]
         wait_for(lambda: full(members, everyone, everyone))
-        (layout.rundir / "isolated.json").write_text(json.dumps(["node3"]))
+        layout.paths.isolated.write_text(json.dumps(["node3"]))
         wait_for(lambda: members["node3"].view == ["node3"]
                  and full(members, ["node1", "node2"], ["node1", "node2"]))
         assert not members["node3"].quorum and members["node1"].quorum
-        (layout.rundir / "isolated.json").write_text("[]")
+        layout.paths.isolated.write_text("[]")
         wait_for(lambda: full(members, everyone, everyone))
     finally:
         for m in members.values():

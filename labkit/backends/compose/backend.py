@@ -26,10 +26,9 @@ import yaml
 
 from labkit.backends.base import Backend, Progress
 from labkit.backends.compose import images, network
-from labkit.backends.compose.node import LAB_SUPERVISOR, supervisor
 from labkit.errors import LabError
 from labkit.layout import home
-from labkit.supervisor import Supervisor
+from labkit.supervisor import LAB_SUPERVISOR, Supervisor
 from labkit.topology import Topology
 
 COMPOSE_FILE = images.COMPOSE_DIR / "docker-compose.yml"
@@ -140,7 +139,7 @@ class ComposeBackend(Backend):
 
     # -- supervisors --------------------------------------------------------------------------
     def supervisor(self, node: str) -> Supervisor:
-        return supervisor(self.layout, node)
+        return Supervisor.of(self.layout.paths, node)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def is_running(self) -> bool:
@@ -276,7 +275,7 @@ class ComposeBackend(Backend):
         rpc = self.supervisor(node).rpc(timeout=20)
         for program in [p for p in INTERFACE_BOUND if p in self.service_names(node)]:
             if program == "keepalived":
-                (self.layout.node_dir(node) / "vrrp.json").unlink(missing_ok=True)
+                self.layout.paths.vrrp(node).unlink(missing_ok=True)
             with contextlib.suppress(Exception):  # not running (e.g. in backoff): start anyway
                 rpc.stopProcess(program)
             rpc.startProcess(program)

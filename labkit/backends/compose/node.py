@@ -22,20 +22,18 @@ from pathlib import Path
 from labkit.backends.compose.network import JUPYTER_HOST
 from labkit.components import NodeContext, Program, all_components
 from labkit.errors import LabError
-from labkit.layout import Layout, default_lab_name, home
-from labkit.supervisor import Supervisor
+from labkit.layout import Layout, default_lab_name, rundir_of
+from labkit.supervisor import LAB_SUPERVISOR, Supervisor
 from labkit.tls import ensure_certificate
 from labkit.topology import Topology
 
 BACKEND = "compose"
-LAB_SUPERVISOR = "lab"  # as on the local backend: the lab-wide supervisor's name
 
 
 def init() -> Layout:
     """The lab's layout for the subnet the compose file gives (LABKIT_SUBNET); kept if present."""
     lab, subnet = default_lab_name(), os.environ.get("LABKIT_SUBNET", "")
-    path = home() / lab / "layout.json"
-    if path.exists():
+    if rundir_of(lab).layout.exists():
         layout = Layout.load(lab)
         if subnet and layout.prefix != subnet:
             raise LabError(f"lab {lab!r} was set up on {layout.prefix}.0/24, not {subnet}.0/24",
@@ -44,7 +42,7 @@ def init() -> Layout:
         layout = Layout(lab=lab, topology=Topology.default(), prefix=subnet or "172.31.250",
                         backend=BACKEND, secrets=Layout.new_secrets())
         layout.save()
-    ensure_certificate(layout.rundir / "tls",
+    ensure_certificate(layout.paths.tls,
                        [layout.vip, *(layout.address(n.name) for n in layout.nodes)],
                        f"labkit {lab}")
     return layout
@@ -77,10 +75,7 @@ def fleet_programs(layout: Layout) -> list[Program]:
 
 def supervisor(layout: Layout, name: str) -> Supervisor:
     """The supervisor of a node (or of the lab-wide programs), where the local backend keeps it."""
-    if name == LAB_SUPERVISOR:
-        base = layout.rundir / "lab"
-        return Supervisor(LAB_SUPERVISOR, base, base / "log")
-    return Supervisor(name, layout.node_dir(name), layout.log_dir(name))
+    return Supervisor.of(layout.paths, name)
 
 
 def clear_stale_pidfiles(directory: Path) -> int:

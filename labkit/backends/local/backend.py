@@ -21,14 +21,13 @@ from typing import Any
 
 import psutil
 
+from labkit import atomic
 from labkit.backends.base import Backend, Progress
 from labkit.backends.local import firewall, processes
 from labkit.backends.local.segment import read_state
 from labkit.components import NodeContext, Program, all_components
 from labkit.errors import LabError
-from labkit.supervisor import Supervisor
-
-LAB_SUPERVISOR = "lab"
+from labkit.supervisor import LAB_SUPERVISOR, Supervisor
 
 
 class LocalBackend(Backend):
@@ -36,10 +35,7 @@ class LocalBackend(Backend):
 
     # -- supervisors --------------------------------------------------------------------------
     def supervisor(self, node: str) -> Supervisor:
-        if node == LAB_SUPERVISOR:
-            home = self.layout.rundir / "lab"
-            return Supervisor(LAB_SUPERVISOR, home, home / "log")
-        return Supervisor(node, self.layout.node_dir(node), self.layout.log_dir(node))
+        return Supervisor.of(self.layout.paths, node)
 
     def node_programs(self, node: str) -> list[Program]:
         spec = self.layout.topology.node(node)
@@ -63,7 +59,7 @@ class LocalBackend(Backend):
     # -- faults bookkeeping -------------------------------------------------------------------
     @property
     def _faults_path(self) -> Path:
-        return self.layout.rundir / "faults.json"
+        return self.layout.paths.faults
 
     def faults(self) -> dict[str, str]:
         try:
@@ -77,9 +73,9 @@ class LocalBackend(Backend):
             faults[node] = mode
         else:
             faults.pop(node, None)
-        self._faults_path.write_text(json.dumps(faults))
+        atomic.write_json(self._faults_path, faults)
         isolated = sorted(n for n, m in faults.items() if m == "isolated")
-        (self.layout.rundir / "isolated.json").write_text(json.dumps(isolated))
+        atomic.write_json(self.layout.paths.isolated, isolated)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def is_running(self) -> bool:
@@ -117,7 +113,7 @@ class LocalBackend(Backend):
             self.check_ports()
             firewall.clear(self.layout.lab)
             self._faults_path.unlink(missing_ok=True)
-            (self.layout.rundir / "isolated.json").write_text("[]")
+            atomic.write_json(self.layout.paths.isolated, [])
         progress("starting the lab network (VIP segment)")
         lab_sup.write_config(self.lab_programs())
         lab_sup.start()

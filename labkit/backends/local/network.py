@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from labkit.errors import LabError
+from labkit.layout import RunDir
 
 CLAIMS = Path(os.environ.get("LABKIT_NET_CLAIMS", Path(tempfile.gettempdir()) / "labkit-nets"))
 STALE_AFTER = 600  # a claim whose lab never came up is free again after 10 minutes
@@ -99,7 +100,7 @@ def _drop_if_stale(path: Path) -> None:
     except OSError:
         return
     try:
-        alive = (owner / "layout.json").exists()
+        alive = RunDir(owner).layout.exists()
     except PermissionError:
         alive = True  # another user's lab: leave it alone
     if not alive and age > STALE_AFTER or not owner.exists():

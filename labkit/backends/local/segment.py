@@ -19,8 +19,8 @@ import signal
 import time
 from pathlib import Path
 
-from labkit import events
-from labkit.layout import Layout
+from labkit import atomic, events
+from labkit.layout import Layout, RunDir
 
 
 class Segment:
@@ -30,13 +30,13 @@ class Segment:
         self.claims: dict[str, float] = {}  # node → time of its last master advert
         self.isolated: set[str] = set()
         self._isolated_mtime = 0.0
-        self.state_path = layout.rundir / "segment.json"
+        self.state_path = layout.paths.segment
         self.transport: asyncio.DatagramTransport | None = None
         self.lb_nodes = [n.name for n in layout.topology.with_role("lb")]
 
     # -- isolation ----------------------------------------------------------------------------
     def refresh_isolation(self) -> None:
-        path = self.layout.rundir / "isolated.json"
+        path = self.layout.paths.isolated
         try:
             mtime = path.stat().st_mtime
         except FileNotFoundError:
@@ -78,9 +78,7 @@ class Segment:
         claimants = sorted(n for n, t in self.claims.items() if now - t <= window)
         state = {"owner": self.owner, "claimants": claimants, "isolated": sorted(self.isolated),
                  "updated": now}
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
-        tmp.replace(self.state_path)
+        atomic.write_json(self.state_path, state)
 
     # -- client traffic -----------------------------------------------------------------------
     async def on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
@@ -142,7 +140,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 def read_state(rundir: Path) -> dict:
     """The segment's last published state (owner of the VIP and who claims it)."""
     try:
-        return json.loads((rundir / "segment.json").read_text())
+        return json.loads(RunDir(rundir).segment.read_text())
     except (FileNotFoundError, ValueError):
         return {"owner": None, "claimants": [], "isolated": [], "updated": 0}
 
