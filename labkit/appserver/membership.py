@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from labkit import atomic, events
-from labkit.backends.local import firewall
 from labkit.devices.mediation import coordinator, has_quorum, ordered
 from labkit.layout import Layout, RunDir
 
@@ -62,17 +61,15 @@ def read_view(layout: Layout, node: str) -> dict[str, Any] | None:
 
 
 class Isolation:
-    """The lab's isolated nodes, for when no firewall enforces the isolation."""
+    """The lab's isolated nodes (local backend): their heartbeats are dropped here. Where
+    nftables also cuts them this is a second cut of the same packets, never a different view."""
 
     def __init__(self, rundir: Path) -> None:
         self.path = RunDir(rundir).isolated
         self.nodes: set[str] = set()
         self._mtime = 0.0
-        self.enforced_by_firewall = firewall.available()
 
     def cut(self, a: str, b: str) -> bool:
-        if self.enforced_by_firewall:
-            return False
         try:
             mtime = self.path.stat().st_mtime
         except FileNotFoundError:

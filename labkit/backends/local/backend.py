@@ -200,7 +200,12 @@ class LocalBackend(Backend):
             self._set_fault(node, "isolated")
             if firewall.available():
                 firewall.isolate(self.layout.lab, self.layout.address(node), self.layout.prefix)
-                msg = f"{node} isolated: nftables drops all traffic between it and its peers"
+                addr = self.layout.address(node)
+                # what the rules really cut: a socket that does not bind its source leaves
+                # loopback as 127.0.0.1, which no rule of the node's address matches
+                msg = (f"{node} isolated by nftables: packets to {addr}, and from {addr} to the "
+                       "lab, are dropped; connections its programs open without binding "
+                       f"{addr} leave from 127.0.0.1 and still get through")
             else:
                 msg = (f"{node} isolated from the lab segment only (VRRP adverts, VIP traffic): "
                        "without root, direct connections between node addresses cannot be cut")
