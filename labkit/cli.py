@@ -16,9 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from labkit import events as eventlog
-from labkit.cassandra.commands import app as files_app
+from labkit import tiers
 from labkit.cluster import Cluster
-from labkit.devices.commands import devices_app, jobs_app
 from labkit.errors import LabError
 from labkit.topology import Topology
 
@@ -26,9 +25,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="A small real HA cluster to break and watch heal.")
 console = Console(stderr=True)
 LabOpt = typer.Option(None, "--lab", help="Lab name (default: $LABKIT_LAB or 'default').")
-app.add_typer(devices_app, name="devices")
-app.add_typer(jobs_app, name="jobs")
-app.add_typer(files_app, name="files")
+for _tier in tiers.TIERS:  # each tier's own sub-commands (`labkit files`, `labkit devices`)
+    for _name, _path in _tier.commands.items():
+        app.add_typer(tiers.load(_path), name=_name)
 
 
 @app.command()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from labkit import events
+from labkit import events, tiers
 from labkit.backends import backend_for, check_topology, claim_prefix, resolve_backend
 from labkit.components import all_components
 from labkit.errors import LabError
@@ -211,33 +211,22 @@ class Cluster:
     def vip_url(self) -> str:
         return self.layout.vip_url
 
-    @property
-    def mysql(self) -> MySQLTier:
-        """The MySQL pair: `.connect()` reaches the active, `.status()`, `.write_load()`."""
-        from labkit.db.handles import MySQLTier
+    # -- the tiers' handles (`lab.mysql`, `lab.postgres`, `lab.devices`, `lab.files`) ---------
+    if TYPE_CHECKING:  # what the tier registry's handles give, for readers and type checkers
+        mysql: MySQLTier  #: the MySQL pair: `.connect()` reaches the active, `.status()`, ...
+        postgres: PostgresTier  #: the PostgreSQL pair: `.connect()` reaches the primary, ...
+        devices: DevicesTier  #: the managed devices: `.discover()`, `.counts()`, `.resync()`
+        files: FilesClient  #: device image files in the ring: `.put()`, `.get()`, `.ls()`
 
-        return MySQLTier(self.layout)
+    def __getattr__(self, name: str) -> Any:
+        """A tier's handle, as `labkit.tiers` lists them; imported on first use."""
+        path = tiers.handle_path(name)
+        if path is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return tiers.load(path)(self)
 
-    @property
-    def postgres(self) -> PostgresTier:
-        """The PostgreSQL pair: `.connect()` reaches the primary, `.status()`, `.write_load()`."""
-        from labkit.db.handles import PostgresTier
-
-        return PostgresTier(self.layout)
-
-    @property
-    def devices(self) -> DevicesTier:
-        """The managed devices: `.discover()`, `.counts()`, `.resync()`, `.fail()`, ..."""
-        from labkit.devices.handle import DevicesTier
-
-        return DevicesTier(self)
-
-    @property
-    def files(self) -> FilesClient:
-        """Device image files in the Cassandra ring: `.put()`, `.get()`, `.ls()`, `.read_on()`."""
-        from labkit.cassandra.nbi import FilesClient
-
-        return FilesClient(self.layout)
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *(h for t in tiers.TIERS for h in t.handles)})
 
     def __repr__(self) -> str:
         return f"<Cluster {self.layout.lab} {self.layout.backend} {self.layout.vip_url}>"

@@ -9,6 +9,7 @@ from fastapi import Cookie, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from labkit import tiers
 from labkit.appserver.sessions import MemorySessionStore, SessionStore, split_cookie
 from labkit.layout import Layout
 
@@ -75,22 +76,13 @@ def create_app(layout: Layout, node: str, sessions: SessionStore | None = None) 
 
 
 def include_tiers(app: FastAPI) -> None:
-    """Routers of the tiers beyond the spine (databases, files, devices, jobs) plug in here."""
-    if app.state.layout.topology.with_role("mysql"):
-        from labkit.appserver import data
-
-        data.install(app)
-    if app.state.layout.topology.with_role("postgres"):
-        from labkit.appserver import monitoring
-
-        monitoring.install(app)
-    if app.state.layout.topology.with_role("cassandra"):
-        from labkit.appserver import files
-
-        files.install(app)
-    from labkit.appserver import devices_api
-
-    devices_api.install(app)  # membership heartbeats always; device mediation when configured
+    """The routers of every tier the lab has (`labkit.tiers`): databases, files, devices and
+    jobs. The devices tier lives on the lab itself ("lab"), so its routes are always there:
+    membership heartbeats always, device mediation when the topology has devices."""
+    topology = app.state.layout.topology
+    for tier in tiers.TIERS:
+        if tier.routes and (tier.role == "lab" or topology.with_role(tier.role)):
+            tiers.load(tier.routes).install(app)
 
 
 def default_session_store(layout: Layout) -> SessionStore:

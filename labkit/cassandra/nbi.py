@@ -33,6 +33,11 @@ class FilesClient:
         self.layout = layout
         self.base = f"{layout.vip_url}/api/files"
 
+    @classmethod
+    def of(cls, lab: Any) -> FilesClient:
+        """The handle of `lab` (a `Cluster`): what `lab.files` gives."""
+        return cls(lab.layout)
+
     # -- NBI ------------------------------------------------------------------------------
     def put(self, source: str | os.PathLike | bytes, name: str | None = None,
             consistency: str | None = None, progress: bool | None = None) -> dict[str, Any]:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import httpx
 
-from labkit.cassandra import chaos as files_chaos
+from labkit import tiers
 from labkit.chaos.workload import Workload
 from labkit.cluster import Cluster
-from labkit.db import chaos as db_chaos
-from labkit.devices import chaos as devices_chaos
 
 
 class StickySessions(Workload):
@@ -62,6 +60,7 @@ class NodeRequests(Workload):
 def default_workloads(lab: Cluster) -> list[Workload]:
     """The spine's workloads plus every tier's that is present in this lab."""
     loads: list[Workload] = [NodeRequests(lab), StickySessions(lab)]
-    for tier in (db_chaos, files_chaos, devices_chaos):
-        loads += tier.workloads(lab)  # each returns [] when its tier is not in the lab
+    for tier in tiers.TIERS:
+        if tier.workloads:  # each returns [] when its tier is not in the lab
+            loads += tiers.load(tier.workloads).workloads(lab)
     return loads

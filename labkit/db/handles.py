@@ -28,6 +28,11 @@ class _Tier:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
 
+    @classmethod
+    def of(cls, lab: Any) -> Any:
+        """The handle of `lab` (a `Cluster`): what `lab.mysql` / `lab.postgres` give."""
+        return cls(lab.layout)
+
     def status(self) -> dict[str, Any]:
         """The same section `labkit status --json` shows for this tier."""
         return self.module.tier_status(self.layout)
