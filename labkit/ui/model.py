@@ -26,10 +26,6 @@ def vip_owner(status: dict[str, Any]) -> str | None:
     return status.get("vip", {}).get("owner")
 
 
-def node_states(status: dict[str, Any]) -> dict[str, str]:
-    return {n["name"]: n["state"] for n in status.get("nodes", [])}
-
-
 def service_state(status: dict[str, Any], node: str, service: str) -> str:
     """The state a service box should show: the node's fault wins over the service's own."""
     for n in status.get("nodes", []):

@@ -82,11 +82,3 @@ def keep_on_this_machine(prefix: str) -> None:
         return
     subprocess.run(["ip", "route", "add", "blackhole", f"{prefix}.0/24", "metric", "4242"],
                    capture_output=True)  # already there: fine
-
-
-def reclaim(prefix: str, rundir: Path) -> None:
-    claims.reclaim(prefix, rundir)
-
-
-def release(prefix: str, rundir: Path) -> None:
-    claims.release(prefix, rundir)
