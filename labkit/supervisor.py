@@ -20,6 +20,7 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
+from labkit import wait
 from labkit.errors import LabError
 from labkit.layout import RunDir
 
@@ -167,9 +168,7 @@ class Supervisor:
             return
         with contextlib.suppress(OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
             self.rpc(timeout=timeout).shutdown()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.pid() is not None:
-            time.sleep(0.1)
+        wait.until(lambda: self.pid() is None, timeout)
         self.pidfile.unlink(missing_ok=True)
 
 

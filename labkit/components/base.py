@@ -13,13 +13,13 @@ import os
 import shutil
 import socket
 import sys
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from labkit import wait
 from labkit.errors import LabError
 from labkit.supervisor import Program
 
@@ -103,15 +103,15 @@ def server_binary(names: tuple[str, ...], what: str, package: str) -> str:
 def wait_for_port(host: str, port: int, timeout: float, what: str, log: Path | None = None,
                   alive: Callable[[], bool] | None = None) -> None:
     """Wait until a TCP port accepts connections, or fail naming the service and its log tail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         try:
             with socket.create_connection((host, port), timeout=0.5):
-                return
+                return True
         except OSError:
-            if alive is not None and not alive():
-                break
-            time.sleep(0.1)
+            return False
+
+    if wait.until(answers, timeout, stop=(lambda: not alive()) if alive else None):
+        return
     raise start_failure(what, f"{host}:{port} did not answer within {timeout:.0f}s", log)
 
 

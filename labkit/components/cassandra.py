@@ -59,7 +59,7 @@ class Cassandra(Component):
             except Exception as exc:  # noqa: BLE001 - any other driver error: show the log
                 failure = exc
             raise start_failure("the Cassandra ring", str(failure),
-                                layout.log_dir(ready_nodes[0]) / "cassandra.log") from None
+                                layout.paths.log(ready_nodes[0], "cassandra")) from None
         events.emit(layout.events_path, "cassandra", nodes=ready_nodes,
                     message=f"Cassandra ready on {', '.join(ready_nodes)} "
                             f"(keyspace {config.KEYSPACE}, RF {config.replication_factor(layout)}, "

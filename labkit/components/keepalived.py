@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from labkit import atomic, events
+from labkit import atomic, events, wait
 from labkit.components.base import Component, NodeContext, Program, start_failure
 from labkit.errors import LabError
 from labkit.layout import Layout, RunDir
@@ -39,14 +39,10 @@ class Keepalived(Component):
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
         """Ready once keepalived has reported its first state (it starts as BACKUP)."""
-        deadline = time.monotonic() + timeout
         path = ctx.layout.paths.vrrp(ctx.node)
-        while time.monotonic() < deadline:
-            if path.exists():
-                return
-            if not ctx.alive("keepalived")():
-                break
-            time.sleep(0.1)
+        alive = ctx.alive("keepalived")
+        if wait.until(path.exists, timeout, stop=lambda: not alive()):
+            return
         raise start_failure(f"keepalived on {ctx.node}", f"no VRRP state within {timeout:.0f}s",
                             ctx.log("keepalived"))
 

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from labkit import wait
 from labkit.components.base import (
     Component,
     NodeContext,
@@ -142,20 +143,18 @@ GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR ON *.* TO 'repl
 
     def after_up(self, layout: Layout, ready_nodes: list[str]) -> None:
         """Return once the pair has an active instance (and its standby replicates)."""
-        import time
-
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        def settled() -> bool:
             st = mysql.tier_status(layout)
             standby_ok = all(s.get("io_running") == "Yes" for n, s in st["instances"].items()
                              if s["role"] == "standby")
             if isinstance(st["active"], str) and standby_ok:
-                return
-            if self.waits_for_lost_active(layout, st, ready_nodes):
-                return  # nothing to wait for here: the status says who is missing
-            time.sleep(0.3)
-        raise start_failure("the MySQL pair", "no active instance with a replicating standby "
-                            "within 60s", layout.log_dir(ready_nodes[0]) / "mysqlwatch.log")
+                return True
+            # or nothing to wait for here: the status says who is missing
+            return self.waits_for_lost_active(layout, st, ready_nodes)
+
+        if not wait.until(settled, 60, every=0.3):
+            raise start_failure("the MySQL pair", "no active instance with a replicating standby "
+                                "within 60s", layout.paths.log(ready_nodes[0], "mysqlwatch"))
 
     @staticmethod
     def waits_for_lost_active(layout: Layout, st: dict[str, Any], ready_nodes: list[str]) -> bool:

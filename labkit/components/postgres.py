@@ -6,9 +6,9 @@ in the role the witness gives it (initdb / clone / rewind) and then becomes the 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from labkit import wait
 from labkit.components.base import Component, NodeContext, Program, start_failure, wait_for_port
 from labkit.db import postgres, witness
 from labkit.layout import Layout
@@ -34,19 +34,19 @@ class Postgres(Component):
                       alive=ctx.alive("postgres"))
 
     def after_up(self, layout: Layout, ready_nodes: list[str]) -> None:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
+        def settled() -> bool:
             st = postgres.tier_status(layout)
             live = [n for n, s in st["instances"].items() if s["role"] != "down"]
             standbys_ok = all(s.get("streaming") for s in st["instances"].values()
                               if s["role"] == "standby")
             if isinstance(st["active"], str) and standbys_ok and set(ready_nodes) <= set(live):
-                return
-            if st["active"] is None and self.primary_lost(layout, ready_nodes):
-                return  # `status` says the pair waits for its primary to return
-            time.sleep(0.3)
-        raise start_failure("the PostgreSQL pair", "no primary with a streaming standby within "
-                            "90s", layout.log_dir(ready_nodes[0]) / "postgres.log")
+                return True
+            # or: `status` says the pair waits for its primary to return
+            return st["active"] is None and self.primary_lost(layout, ready_nodes)
+
+        if not wait.until(settled, 90, every=0.3):
+            raise start_failure("the PostgreSQL pair", "no primary with a streaming standby "
+                                "within 90s", layout.paths.log(ready_nodes[0], "postgres"))
 
     @staticmethod
     def primary_lost(layout: Layout, returning: list[str]) -> bool:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from labkit import wait
 from labkit.ui.background import Background
 from labkit.ui.charts import DevicesChart, EventLog, LagChart, RequestsChart, SubJobsGantt
 from labkit.ui.controls import Controls
@@ -115,13 +116,14 @@ class Dashboard(Background):
 
     def wait_for(self, predicate: Any, timeout: float = 30) -> dict[str, Any]:
         """Wait until `predicate(status)` is true in the dashboard's view; returns that status."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def seen() -> dict[str, Any] | None:
             st = self.cluster.status()
-            if predicate(st):
-                return st
-            time.sleep(0.3)
-        raise TimeoutError(f"not seen within {timeout:.0f}s")
+            return st if predicate(st) else None
+
+        st = wait.until(seen, timeout, every=0.3)
+        if st is None:
+            raise TimeoutError(f"not seen within {timeout:.0f}s")
+        return st
 
     def show(self, traffic: bool | None = None, rate: float | None = None,
              sticky: bool | None = None) -> Dashboard:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
 import httpx
+
+from labkit import wait
 
 if TYPE_CHECKING:
     from labkit.cluster import Cluster
@@ -25,13 +26,10 @@ def who_answers(cluster: Cluster, requests: int = 12) -> Counter[str]:
 
 def wait_until(check, timeout: float = 30, every: float = 0.3):  # noqa: ANN001, ANN201
     """Call `check()` until it returns something truthy; return that (or raise TimeoutError)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError(f"still not true after {timeout:.0f}s")
+    value = wait.until(check, timeout, every)
+    if not value:
+        raise TimeoutError(f"still not true after {timeout:.0f}s")
+    return value
 
 
 def is_whole(cluster: Cluster) -> bool:

@@ -1,0 +1,28 @@
+"""One way to wait: call a check until it holds, a deadline passes, or waiting is pointless.
+
+Every wait of the lab (a port to answer, a pair to elect its active, a VIP to move) is this loop;
+the caller says what it waits for and raises its own error, naming the log to read, on None.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def until(check: Callable[[], T], timeout: float, every: float = 0.1,
+          stop: Callable[[], bool] | None = None) -> T | None:
+    """Call `check()` every `every` seconds until it returns something truthy, and return that.
+    None when `timeout` seconds pass first, or as soon as `stop()` is true (the program being
+    waited for has died: no point in waiting out the clock)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if (stop is not None and stop()) or time.monotonic() >= deadline:
+            return None
+        time.sleep(every)
