@@ -21,10 +21,11 @@ from typing import Any
 import yaml
 
 from labkit.errors import LabError
+from labkit.tiers import ROLES
 
 #: Every role a node may play. Components register the role they implement; a role listed here
 #: but not yet implemented by a component is accepted and simply starts nothing.
-KNOWN_ROLES = ("lb", "app", "mysql", "postgres", "cassandra")
+KNOWN_ROLES = ROLES  #: from the tier registry: the one list of tiers
 #: How many nodes at most may play a paired role (active/standby tiers).
 PAIRED_ROLES = {"lb": 2, "mysql": 2, "postgres": 2}
 NODE_NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")

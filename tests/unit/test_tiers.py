@@ -56,3 +56,10 @@ def test_cli_has_every_tier_command():
 
     names = {g.name for g in app.registered_groups}
     assert names == {n for t in tiers.TIERS for n in t.commands}
+
+
+def test_the_topology_knows_exactly_the_registrys_roles():
+    from labkit.topology import KNOWN_ROLES
+
+    assert set(KNOWN_ROLES) == {"lb", "app", "mysql", "postgres", "cassandra"}
+    assert KNOWN_ROLES is tiers.ROLES
