@@ -3,7 +3,7 @@
 Every state file of a lab (election views, segment state, the witness, membership views) is read
 by other processes while it is being replaced: each is written to a temporary file beside it and
 renamed over the old one, which POSIX makes atomic. A secret is created with its final mode, so
-it is private from its first byte (a chmod after writing leaves a window).
+it is private from its first byte (a chmod after writing leaves a window): pass `mode=0o600`.
 """
 
 from __future__ import annotations
@@ -48,8 +48,3 @@ def write_json(path: Path, data: Any, *, mode: int = 0o644, durable: bool = Fals
                indent: int | None = None) -> None:
     """One JSON document, replaced atomically (see `write_bytes`)."""
     write_text(path, json.dumps(data, indent=indent), mode=mode, durable=durable)
-
-
-def write_private(path: Path, text: str) -> None:
-    """A secret for the lab's owner alone (0600 from creation)."""
-    write_text(path, text, mode=0o600)

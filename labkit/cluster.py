@@ -69,9 +69,10 @@ class Cluster:
         if topology is not None and nodes is not None and nodes != len(topology.nodes):
             raise LabError("give either --nodes or --topology, not both")
         wanted = topology or (Topology.default(nodes) if nodes else None)
-        rundir = rundir_of(lab).root
+        paths = rundir_of(lab)
+        rundir = paths.root
         existing: Layout | None = None
-        if rundir_of(lab).layout.exists():
+        if paths.layout.exists():
             existing = Layout.load(lab)
             running = backend_for(existing).is_running()
             if running and wanted is not None and wanted != existing.topology:

@@ -32,7 +32,7 @@ from typing import Any
 
 from labkit import atomic, events
 from labkit.devices.mediation import coordinator, has_quorum, ordered
-from labkit.layout import Layout, RunDir
+from labkit.layout import Layout
 
 #: heartbeats sent per detection timeout: a peer must miss this many in a row to be dropped
 BEATS_PER_TIMEOUT = 6
@@ -64,8 +64,8 @@ class Isolation:
     """The lab's isolated nodes (local backend): their heartbeats are dropped here. Where
     nftables also cuts them this is a second cut of the same packets, never a different view."""
 
-    def __init__(self, rundir: Path) -> None:
-        self.path = RunDir(rundir).isolated
+    def __init__(self, path: Path) -> None:
+        self.path = path  # `RunDir.isolated`, written by the local backend
         self.nodes: set[str] = set()
         self._mtime = 0.0
 
@@ -98,7 +98,7 @@ class Membership:
         self.view: list[str] = [node]
         self.changed = time.time()
         self.on_change = on_change or (lambda _view: None)
-        self.isolation = Isolation(layout.rundir)
+        self.isolation = Isolation(layout.paths.isolated)
         self._seq = 0
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
