@@ -19,7 +19,7 @@ import httpx
 
 from labkit import events, tiers
 from labkit.backends import backend_for, check_topology, claim_prefix, resolve_backend
-from labkit.components import all_components
+from labkit.component import all_components
 from labkit.errors import LabError
 from labkit.layout import Layout, default_lab_name, rundir_of
 from labkit.layout import up_log as layout_up_log

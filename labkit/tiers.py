@@ -23,6 +23,9 @@ class Tier:
     """One tier of the cluster and the places where it plugs in."""
 
     name: str
+    #: the package that holds everything of the tier: its servers, routes, daemons, handle,
+    #: chaos workloads and CLI (several tiers may share one: both database pairs live in db/)
+    package: str
     #: the topology role that places this tier's servers on a node ("lab": the lab-wide
     #: supervisor, on no node; None: a tier with no server of its own)
     role: str | None
@@ -40,31 +43,32 @@ class Tier:
 
 
 TIERS: tuple[Tier, ...] = (
-    Tier("mysql", "mysql",
-         components=("labkit.components.mariadb:MariaDB",),
-         routes="labkit.appserver.data",
+    Tier("mysql", "labkit.db", "mysql",
+         components=("labkit.db.mysql_server:MariaDB",),
+         routes="labkit.db.mysql_routes",
          workloads="labkit.db.chaos",
          handles={"mysql": "labkit.db.handles:MySQLTier.of"}),
-    Tier("postgres", "postgres",
-         components=("labkit.components.postgres:Postgres",),
-         routes="labkit.appserver.monitoring",
+    Tier("postgres", "labkit.db", "postgres",
+         components=("labkit.db.pg_server:Postgres",),
+         routes="labkit.db.pg_routes",
          handles={"postgres": "labkit.db.handles:PostgresTier.of"}),
-    Tier("lb", "lb",
-         components=("labkit.components.apache:Apache",
-                     {"local": "labkit.components.vrrp:Vrrp",
-                      "compose": "labkit.components.keepalived:Keepalived"})),
-    Tier("app", "app",
-         components=("labkit.components.appserver:AppServer",)),
-    Tier("devices", "lab",
-         components=("labkit.components.fleet:Fleet",),
-         routes="labkit.appserver.devices_api",
+    Tier("lb", "labkit.lb", "lb",
+         components=("labkit.lb.apache:Apache",
+                     {"local": "labkit.lb.vrrp:Vrrp",
+                      "compose": "labkit.lb.keepalived:Keepalived"})),
+    Tier("app", "labkit.appserver", "app",
+         components=("labkit.appserver.server:AppServer",),
+         workloads="labkit.appserver.chaos"),
+    Tier("devices", "labkit.devices", "lab",
+         components=("labkit.devices.server:Fleet",),
+         routes="labkit.devices.routes",
          workloads="labkit.devices.chaos",
          handles={"devices": "labkit.devices.handle:DevicesTier"},
          commands={"devices": "labkit.devices.commands:devices_app",
                    "jobs": "labkit.devices.commands:jobs_app"}),
-    Tier("files", "cassandra",
-         components=("labkit.components.cassandra:Cassandra",),
-         routes="labkit.appserver.files",
+    Tier("files", "labkit.cassandra", "cassandra",
+         components=("labkit.cassandra.server:Cassandra",),
+         routes="labkit.cassandra.routes",
          workloads="labkit.cassandra.chaos",
          handles={"files": "labkit.cassandra.nbi:FilesClient.of"},
          commands={"files": "labkit.cassandra.commands:app"}),

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from labkit import events
-from labkit.components import NodeContext, all_components
+from labkit.component import NodeContext, all_components
 from labkit.errors import LabError
 from labkit.layout import Layout
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from labkit import tiers
 from labkit.chaos.plan import Fault, make_plan
 from labkit.chaos.workload import Workload
-from labkit.chaos.workloads import default_workloads
 from labkit.cluster import Cluster
 from labkit.errors import LabError
 from labkit.layout import home
@@ -128,3 +128,13 @@ def orphan_processes(lab: Cluster) -> list[str]:
 def _sleep_until(deadline: float) -> None:
     while (left := deadline - time.monotonic()) > 0:
         time.sleep(min(left, 0.2))
+
+
+def default_workloads(lab: Cluster) -> list[Workload]:
+    """Every tier's workloads, as the tier registry lists them (each gives [] when its tier is
+    not in the lab)."""
+    loads: list[Workload] = []
+    for tier in tiers.TIERS:
+        if tier.workloads:
+            loads += tiers.load(tier.workloads).workloads(lab)
+    return loads

@@ -3,7 +3,7 @@
 A workload counts every request (for availability) and remembers every write the cluster
 acknowledged; `verify` then reports each acknowledged write it cannot find. Each tier keeps its
 own workloads beside its code (database rows, files, device polls) and builds them on this class;
-`labkit.chaos.workloads` gathers them.
+the chaos runner gathers them from the tier registry (`labkit.tiers`).
 """
 
 from __future__ import annotations

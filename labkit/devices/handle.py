@@ -105,7 +105,7 @@ class DevicesTier:
     # -- looking (straight from MySQL, the membership files and the fleet) --------------------
     def status(self) -> dict[str, Any]:
         """The `devices` section of `labkit status` (total, connected, counts, per_node)."""
-        from labkit.components.fleet import device_sections
+        from labkit.devices.server import device_sections
 
         live = [n.name for n in self.layout.nodes
                 if self.cluster.backend.node_state(n.name) == "up"]
@@ -126,7 +126,7 @@ class DevicesTier:
 
     def membership(self) -> dict[str, list[str] | None]:
         """Each app node's view of the cluster (None: the node is not running)."""
-        from labkit.components.fleet import membership_views
+        from labkit.devices.server import membership_views
 
         return membership_views(self.layout)
 

@@ -16,10 +16,10 @@ from labkit.backends.compose import images, network
 from labkit.backends.compose.node import clear_stale_pidfiles
 from labkit.backends.local import network as claims
 from labkit.cluster import Cluster
-from labkit.components import all_components
-from labkit.components.keepalived import Keepalived, render
+from labkit.component import all_components
 from labkit.errors import LabError
 from labkit.layout import Layout, rundir_of
+from labkit.lb.keepalived import Keepalived, render
 from labkit.topology import Topology
 
 

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from labkit.appserver.coordinator import Coordinator
 from labkit.devices import device_names
+from labkit.devices.coordinator import Coordinator
 from labkit.layout import Layout
 from labkit.topology import DevicesSpec, Topology
 

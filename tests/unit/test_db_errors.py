@@ -5,8 +5,8 @@ from __future__ import annotations
 import pymysql
 from fastapi import HTTPException
 
-from labkit.appserver.data import _http_error
 from labkit.db.mysql import FailoverInProgress
+from labkit.db.mysql_routes import _http_error
 
 
 def test_a_read_only_server_means_retry():

@@ -1,6 +1,6 @@
 """VRRP election rules, step by step with a made-up clock (RFC 5798 §6.4)."""
 
-from labkit.vrrp.election import Advert, Election, State
+from labkit.lb.election import Advert, Election, State
 
 
 def pair(preempt=False):

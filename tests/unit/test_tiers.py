@@ -7,18 +7,27 @@ import pytest
 
 from labkit import tiers
 from labkit.cluster import Cluster
-from labkit.components import all_components
-from labkit.components.base import Component
+from labkit.component import Component, all_components
+
+
+def paths_of(tier: tiers.Tier) -> list[str]:
+    out: list[str] = []
+    for entry in tier.components:
+        out += list(entry.values()) if isinstance(entry, dict) else [entry]
+    out += [p for p in (tier.routes, tier.workloads) if p]
+    return out + [*tier.handles.values(), *tier.commands.values()]
 
 
 def every_path() -> list[str]:
-    out: list[str] = []
-    for tier in tiers.TIERS:
-        for entry in tier.components:
-            out += list(entry.values()) if isinstance(entry, dict) else [entry]
-        out += [p for p in (tier.routes, tier.workloads) if p]
-        out += [*tier.handles.values(), *tier.commands.values()]
-    return out
+    return [p for tier in tiers.TIERS for p in paths_of(tier)]
+
+
+@pytest.mark.parametrize("tier", tiers.TIERS, ids=lambda t: t.name)
+def test_a_tier_lives_in_its_own_package(tier):
+    """One room per tier: every server, route, workload, handle and CLI of a tier is in its
+    package, so a newcomer finds the whole tier in one folder."""
+    outside = [p for p in paths_of(tier) if not p.startswith(tier.package + ".")]
+    assert not outside, f"{tier.name}: {outside} outside {tier.package}"
 
 
 @pytest.mark.parametrize("path", every_path())
@@ -30,7 +39,7 @@ def test_a_wrong_entry_is_an_error_not_a_silent_skip():
     with pytest.raises(ModuleNotFoundError):
         tiers.load("labkit.nothing_here:Thing")
     with pytest.raises(AttributeError):
-        tiers.load("labkit.components.apache:NoSuchServer")
+        tiers.load("labkit.lb.apache:NoSuchServer")
 
 
 def test_start_order_and_the_vip_per_backend():

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from labkit.backends.compose.network import JUPYTER_HOST
-from labkit.components import NodeContext, Program, all_components
+from labkit.component import NodeContext, Program, all_components
 from labkit.errors import LabError
 from labkit.layout import Layout, default_lab_name, rundir_of
 from labkit.supervisor import LAB_SUPERVISOR, Supervisor

@@ -24,9 +24,9 @@ import psutil
 from labkit import atomic
 from labkit.backends.base import Backend, Progress
 from labkit.backends.local import firewall, processes
-from labkit.backends.local.segment import read_state
-from labkit.components import NodeContext, Program, all_components
+from labkit.component import NodeContext, Program, all_components
 from labkit.errors import LabError
+from labkit.lb.segment import read_state
 from labkit.supervisor import LAB_SUPERVISOR, Supervisor
 
 
@@ -49,7 +49,7 @@ class LocalBackend(Backend):
     def lab_programs(self) -> list[Program]:
         import sys
 
-        progs = [Program("segment", [sys.executable, "-m", "labkit.backends.local.segment",
+        progs = [Program("segment", [sys.executable, "-m", "labkit.lb.segment",
                                      "--lab", self.layout.lab], priority=10, stopwaitsecs=3)]
         for comp in all_components():
             if comp.role == "lab":

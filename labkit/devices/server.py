@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from labkit import devices
-from labkit.components.base import Component, NodeContext, Program
+from labkit.component import Component, NodeContext, Program
 
 if TYPE_CHECKING:
     from labkit.layout import Layout

@@ -12,7 +12,7 @@ from typing import Any
 
 from labkit import events
 from labkit.cassandra import config, jars
-from labkit.components.base import Component, NodeContext, Program, start_failure, wait_for_port
+from labkit.component import Component, NodeContext, Program, start_failure, wait_for_port
 from labkit.errors import LabError
 from labkit.layout import Layout
 

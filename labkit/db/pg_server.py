@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from labkit import wait
-from labkit.components.base import Component, NodeContext, Program, start_failure, wait_for_port
+from labkit.component import Component, NodeContext, Program, start_failure, wait_for_port
 from labkit.db import postgres, witness
 from labkit.layout import Layout
 

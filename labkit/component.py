@@ -1,5 +1,9 @@
 """What every real server of the lab (Apache, the app server, MariaDB, ...) provides.
 
+Each tier package keeps its servers' components beside the rest of the tier (`lb/apache.py`,
+`db/mysql_server.py`, `cassandra/server.py`, ...); `all_components()` lists them in start order
+from the tier registry.
+
 A component is one kind of server, configured for one node. It writes its configuration under the
 node's directory and says which long-running programs the node's supervisor must keep alive. The
 backend starts those programs; the component then says when they are ready, and what it looks
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from labkit import wait
+from labkit import tiers, wait
 from labkit.errors import LabError
 from labkit.supervisor import Program
 
@@ -123,3 +127,11 @@ def start_failure(what: str, why: str, log: Path | None) -> LabError:
         tail = "\n    " + "\n    ".join(lines) if lines else ""
     where = f"its log: {log}" if log else "the service's log"
     return LabError(f"{what} failed to start: {why}{tail}", f"read {where}")
+
+
+def all_components(backend: str = "local") -> list[Component]:
+    """Every component, in the order their nodes' programs should come up, as the tier
+    registry lists them. The VIP's election is the one part that differs by backend: labkit's
+    own VRRP daemon behind the local network segment, keepalived moving a real address on
+    compose."""
+    return [tiers.load(path)() for path in tiers.component_paths(backend)]

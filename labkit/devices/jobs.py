@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from labkit import events
-from labkit.appserver.mediator import SESSION_ERRORS, Mediator, NotServedHere
+from labkit.devices.mediator import SESSION_ERRORS, Mediator, NotServedHere
 from labkit.devices.store import Store
 from labkit.layout import Layout
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit import wait
-from labkit.components.base import (
+from labkit.component import (
     Component,
     NodeContext,
     Program,

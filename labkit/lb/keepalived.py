@@ -5,7 +5,7 @@ production: an address that the VRRP master adds to its interface (and announces
 ARP), and that the backup takes over when the master's adverts stop. Apache listens on the VIP on
 both nodes (`ip_nonlocal_bind`), so whichever holds the address answers.
 
-The supervisor runs `python -m labkit.components.keepalived run`, which renders the config for
+The supervisor runs `python -m labkit.lb.keepalived run`, which renders the config for
 the interface that holds the node's address *now* (an isolated node comes back on a new interface)
 and then becomes keepalived. keepalived calls `... notify` on every state change, which records
 the node's view in `vrrp.json` (as labkit's own VRRP daemon does) and the event log.
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from labkit import atomic, events, wait
-from labkit.components.base import Component, NodeContext, Program, start_failure
+from labkit.component import Component, NodeContext, Program, start_failure
 from labkit.errors import LabError
 from labkit.layout import Layout, RunDir
 
@@ -34,7 +34,7 @@ class Keepalived(Component):
     def configure(self, ctx: NodeContext) -> list[Program]:
         binary()  # fail early, with the fix, if keepalived is missing
         ctx.layout.paths.vrrp(ctx.node).unlink(missing_ok=True)  # a previous run's view is stale
-        return [ctx.python_program("keepalived", "labkit.components.keepalived", "run",
+        return [ctx.python_program("keepalived", "labkit.lb.keepalived", "run",
                                    priority=30, stopwaitsecs=5)]
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
@@ -116,7 +116,7 @@ def run(layout: Layout, node: str) -> None:
     # system's, which would lose the venv: a small shell script that execs it keeps it.
     script = base / "notify"
     script.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m "
-                      f"labkit.components.keepalived notify --rundir "
+                      f"labkit.lb.keepalived notify --rundir "
                       f"{shlex.quote(str(layout.rundir))} --node {node} \"$@\"\n")
     script.chmod(0o755)
     pids = [base / "keepalived.pid", base / "vrrp.pid"]
@@ -142,7 +142,7 @@ def notify(rundir: Path, node: str, state: str, priority: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m labkit.components.keepalived")
+    parser = argparse.ArgumentParser(prog="python -m labkit.lb.keepalived")
     sub = parser.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
     r.add_argument("--lab", required=True)

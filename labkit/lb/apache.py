@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from labkit.components.base import (
+from labkit.component import (
     Component,
     NodeContext,
     Program,

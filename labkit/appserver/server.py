@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labkit.components.base import Component, NodeContext, Program, wait_for_port
+from labkit.component import Component, NodeContext, Program, wait_for_port
 
 
 class AppServer(Component):

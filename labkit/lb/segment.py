@@ -6,7 +6,7 @@ switch. It listens on VIP:http/https and delivers each client connection to the 
 that last advertised itself as VRRP master, exactly as a switch follows the gratuitous ARP of a new
 master. It also relays the election adverts between the LB nodes, dropping those of isolated nodes.
 
-Run as `python -m labkit.backends.local.segment --lab NAME` under the lab's own supervisor.
+Run as `python -m labkit.lb.segment --lab NAME` under the lab's own supervisor.
 """
 
 from __future__ import annotations

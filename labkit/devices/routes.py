@@ -25,9 +25,9 @@ from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from labkit import devices
-from labkit.appserver.coordinator import Coordinator, announce, apply_moves
 from labkit.appserver.membership import Membership
 from labkit.devices import mediation
+from labkit.devices.coordinator import Coordinator, announce, apply_moves
 from labkit.devices.store import Store
 
 log = logging.getLogger("labkit.devices")
@@ -93,8 +93,8 @@ async def _start(app: FastAPI) -> list[asyncio.Task]:
     app.state.mediator = None
     if not has_devices(app):
         return []
-    from labkit.appserver.jobs import JobRunner
-    from labkit.appserver.mediator import Mediator
+    from labkit.devices.jobs import JobRunner
+    from labkit.devices.mediator import Mediator
 
     mediator = Mediator(layout, node, membership)
     coordinator = Coordinator(layout, node, membership)

@@ -1,14 +1,13 @@
-"""Clients that keep working through the VIP during a chaos run, and check their work after.
+"""The spine's chaos workloads: plain requests and sticky sessions through the VIP.
 
-The spine's own workloads (plain requests, sticky sessions) and the list of every tier's; the
-base class is `labkit.chaos.workload.Workload`.
+Every tier names its own workloads in the tier registry (`labkit.tiers`); the chaos runner
+gathers them. The base class is `labkit.chaos.workload.Workload`.
 """
 
 from __future__ import annotations
 
 import httpx
 
-from labkit import tiers
 from labkit.chaos.workload import Workload
 from labkit.cluster import Cluster
 
@@ -57,10 +56,6 @@ class NodeRequests(Workload):
         return []
 
 
-def default_workloads(lab: Cluster) -> list[Workload]:
-    """The spine's workloads plus every tier's that is present in this lab."""
-    loads: list[Workload] = [NodeRequests(lab), StickySessions(lab)]
-    for tier in tiers.TIERS:
-        if tier.workloads:  # each returns [] when its tier is not in the lab
-            loads += tiers.load(tier.workloads).workloads(lab)
-    return loads
+def workloads(lab: Cluster) -> list[Workload]:
+    """Every lab has the spine: requests and sessions through the VIP."""
+    return [NodeRequests(lab), StickySessions(lab)]

@@ -21,7 +21,7 @@ from labkit.errors import LabError
 from labkit.layout import Layout
 
 WINDOW = 5.0
-log = logging.getLogger("labkit.appserver.monitoring")
+log = logging.getLogger("labkit.db.pg_routes")
 router = APIRouter(prefix="/api/monitoring", tags=["monitoring"])
 
 

@@ -1,4 +1,4 @@
-"""Run the VIP election on one load-balancer node: `python -m labkit.vrrp.daemon --lab L --node N`.
+"""Run the VIP election on one load-balancer node: `python -m labkit.lb.vrrpd --lab L --node N`.
 
 Adverts are small JSON datagrams sent to the lab's network segment, which relays them to the other
 load-balancer node and, like a switch learning from gratuitous ARP, delivers VIP traffic to
@@ -17,7 +17,7 @@ import time
 
 from labkit import atomic, events
 from labkit.layout import Layout, node_program_args
-from labkit.vrrp.election import Advert, Election, State
+from labkit.lb.election import Advert, Election, State
 
 
 class VrrpDaemon:
