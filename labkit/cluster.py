@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import ssl
 import sys
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from labkit import events, tiers
+from labkit import events, tiers, wait
 from labkit.backends import backend_for, check_topology, claim_prefix, resolve_backend
 from labkit.component import all_components
 from labkit.errors import LabError
@@ -136,9 +135,10 @@ class Cluster:
 
     def wait_vip(self, timeout: float = 60) -> str:
         """Wait until a request through the VIP is answered; returns the answering node."""
-        deadline = time.monotonic() + timeout
         last = "no answer yet"
-        while time.monotonic() < deadline:
+
+        def answering_node() -> str | None:
+            nonlocal last
             try:
                 r = httpx.get(f"{self.layout.vip_url}/api/node", timeout=2)
                 if r.status_code == 200:
@@ -146,7 +146,11 @@ class Cluster:
                 last = f"HTTP {r.status_code}"
             except httpx.HTTPError as exc:
                 last = type(exc).__name__
-            time.sleep(0.2)
+            return None
+
+        node = wait.until(answering_node, timeout, every=0.2)
+        if node:
+            return node
         raise LabError(f"the VIP {self.layout.vip_url} did not answer within {timeout:.0f}s "
                        f"({last})", f"see `labkit status` and the logs under {self.layout.rundir}")
 

@@ -26,3 +26,21 @@ def until(check: Callable[[], T], timeout: float, every: float = 0.1,
         if (stop is not None and stop()) or time.monotonic() >= deadline:
             return None
         time.sleep(every)
+
+
+def retry(call: Callable[[], T], timeout: float, every: float = 0.5,
+          errors: tuple[type[BaseException], ...] = (Exception,),
+          on_error: Callable[[BaseException], None] | None = None) -> T:
+    """Return `call()`, trying again while it raises one of `errors` (a tier still failing
+    over); after `timeout` seconds the last error is raised. `on_error` sees each failure
+    (to log it, or to drop a broken connection before the next try)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except errors as exc:
+            if on_error is not None:
+                on_error(exc)
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(every)

@@ -19,8 +19,8 @@ import os
 import resource
 import socket
 import sys
-import time
 
+from labkit import wait
 from labkit.cassandra import config
 from labkit.layout import Layout, node_program_args
 
@@ -32,15 +32,11 @@ def wait_for_earlier_nodes(layout: Layout, node: str) -> None:
     ring = config.ring_nodes(layout)
     for peer in ring[:ring.index(node)]:
         addr = (layout.address(peer), layout.ports.cassandra_cql)
-        deadline = time.monotonic() + FIRST_START_WAIT
         print(f"first start: waiting for {peer} at {addr[0]}:{addr[1]} to join first", flush=True)
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(addr, timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
+        try:
+            wait.retry(lambda a=addr: socket.create_connection(a, timeout=1).close(),
+                       FIRST_START_WAIT, errors=(OSError,))
+        except OSError:
             print(f"{peer} did not answer within {FIRST_START_WAIT:.0f}s; starting anyway",
                   flush=True)
 

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from tqdm.auto import tqdm
 
+from labkit import answers
 from labkit.errors import LabError
 from labkit.layout import Layout
 
@@ -69,7 +70,7 @@ class FilesClient:
                            "check `labkit status`; the VIP or the app server may be down") from None
         finally:
             bar.close()
-        return _json(r)
+        return answers.json_or_error(r)
 
     def get(self, name: str, out: str | os.PathLike | None = None,
             consistency: str | None = None, progress: bool | None = None) -> dict[str, Any]:
@@ -84,7 +85,7 @@ class FilesClient:
                               timeout=TIMEOUT) as r:
                 if r.status_code != 200:
                     r.read()
-                    _json(r)
+                    answers.json_or_error(r)
                 size, sha = int(r.headers["Content-Length"]), r.headers["X-File-SHA256"]
                 bar = _bar(f"download {name}", size, progress)
                 with open(tmp, "wb") as fh:
@@ -108,15 +109,17 @@ class FilesClient:
                 "verified": True, "served_by": node}
 
     def ls(self, consistency: str | None = None) -> list[dict[str, Any]]:
-        return _json(httpx.get(self.base, params=_level(consistency), timeout=TIMEOUT))["files"]
+        return self._call("GET", self.base, consistency)["files"]
 
     def info(self, name: str, consistency: str | None = None) -> dict[str, Any]:
-        return _json(httpx.get(f"{self.base}/{name}/info", params=_level(consistency),
-                               timeout=TIMEOUT))
+        return self._call("GET", f"{self.base}/{name}/info", consistency)
 
     def delete(self, name: str, consistency: str | None = None) -> dict[str, Any]:
-        return _json(httpx.delete(f"{self.base}/{name}", params=_level(consistency),
-                                  timeout=TIMEOUT))
+        return self._call("DELETE", f"{self.base}/{name}", consistency)
+
+    def _call(self, method: str, url: str, consistency: str | None) -> Any:
+        r = httpx.request(method, url, params=_level(consistency), timeout=TIMEOUT)
+        return answers.json_or_error(r)
 
     # -- the ring and its replicas --------------------------------------------------------
     def ring(self) -> dict[str, Any]:
@@ -159,17 +162,4 @@ def _bar(desc: str, size: int, progress: bool | None) -> tqdm:
     return tqdm(total=size, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
                 disable=not show, leave=False)
 
-
-def _json(r: httpx.Response) -> Any:
-    try:
-        body = r.json()
-    except ValueError:
-        body = {"detail": r.text[:300]}
-    if r.status_code >= 400:
-        detail = body.get("detail") if isinstance(body, dict) else body
-        if isinstance(detail, list):  # FastAPI's validation errors
-            detail = "; ".join(str(d.get("msg", d)) for d in detail)
-        raise LabError(f"{detail} (HTTP {r.status_code})",
-                       body.get("hint") if isinstance(body, dict) else None)
-    return body
 

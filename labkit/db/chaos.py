@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from labkit import wait
 from labkit.chaos.workload import Workload
 from labkit.cluster import Cluster
 from labkit.db.load import WriteLoad
@@ -26,15 +27,10 @@ class TierWrites(Workload):
 
     def verify(self) -> list[str]:
         self.load.stop()
-        deadline = time.monotonic() + 60  # the tier may still be finishing a failover
-        while True:
-            try:
-                missing = self.load.missing(self.tier.connect())
-                break
-            except Exception as exc:  # noqa: BLE001 - keep trying until the deadline
-                if time.monotonic() > deadline:
-                    return [f"{self.name}: could not read back the writes: {exc}"]
-                time.sleep(1)
+        try:  # the tier may still be finishing a failover
+            missing = wait.retry(lambda: self.load.missing(self.tier.connect()), 60, every=1)
+        except Exception as exc:  # noqa: BLE001 - any failure to read back is the verdict
+            return [f"{self.name}: could not read back the writes: {exc}"]
         return [f"{self.name}: {len(missing)} acknowledged writes lost (seq {missing[:10]})"
                 ] if missing else []
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import pymysql
 
+from labkit import wait
 from labkit.appserver.sessions import Session, SessionStore, new_session_id
 from labkit.db import mysql
 from labkit.layout import Layout
@@ -65,19 +66,18 @@ class MySQLSessionStore(SessionStore):
         three operations above are safe to repeat except `hit`, which may then count one extra
         request — an acceptable price for a session counter.
         """
-        deadline = time.monotonic() + RETRY_FOR
-        while True:
-            try:
-                conn = self._connection()
-                with conn.cursor() as cur:
-                    return work(cur)
-            except (pymysql.OperationalError, pymysql.InterfaceError, mysql.FailoverInProgress):
-                self._drop()
-                if time.monotonic() >= deadline:
-                    raise mysql.FailoverInProgress(
-                        "the MySQL tier has no writable instance right now (failover?)",
-                        "retry in a few seconds") from None
-                time.sleep(0.3)
+        def once() -> T:
+            with self._connection().cursor() as cur:
+                return work(cur)
+
+        try:
+            return wait.retry(once, RETRY_FOR, every=0.3, on_error=lambda _exc: self._drop(),
+                              errors=(pymysql.OperationalError, pymysql.InterfaceError,
+                                      mysql.FailoverInProgress))
+        except (pymysql.OperationalError, pymysql.InterfaceError, mysql.FailoverInProgress):
+            raise mysql.FailoverInProgress(
+                "the MySQL tier has no writable instance right now (failover?)",
+                "retry in a few seconds") from None
 
     def _connection(self) -> pymysql.connections.Connection:
         conn = getattr(self._local, "conn", None)

@@ -7,10 +7,9 @@ cluster to settle and checks that every discovered device has its NETCONF sessio
 
 from __future__ import annotations
 
-import time
-
 import httpx
 
+from labkit import wait
 from labkit.chaos.workload import Workload
 from labkit.cluster import Cluster
 from labkit.devices import device_names
@@ -42,14 +41,17 @@ class DevicePolls(Workload):
             self.lab.devices.wait_connected(timeout=120)
         except LabError as exc:
             return [f"{self.name}: {exc.message}"]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # the device side agrees: one session each
+        doubled: list[str] = []
+
+        def one_session_each() -> bool:  # the device side agrees with the rows
+            nonlocal doubled
             rows = {r["name"]: r["node"] for r in self.lab.devices.rows()}
             fleet = self.lab.devices.fleet(sorted(rows))
             doubled = [d for d, s in fleet.items() if len(s["sessions"]) != 1]
-            if not doubled:
-                return []
-            time.sleep(1)
+            return not doubled
+
+        if wait.until(one_session_each, 30, every=1):
+            return []
         return [f"{self.name}: {len(doubled)} device(s) without exactly one session "
                 f"(e.g. {', '.join(doubled[:5])})"]
 

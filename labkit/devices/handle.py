@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from labkit import answers, wait
 from labkit.backends.base import Backend
 from labkit.devices import control
 from labkit.errors import LabError
@@ -53,7 +54,7 @@ class DevicesTier:
                     r = client.request(method, path, **kwargs)
                     if r.status_code < 400:
                         return r.json()
-                    detail = _detail(r)
+                    detail = answers.detail(r)
                     if r.status_code not in (502, 503, 504):
                         raise LabError(f"{method} {path} refused: {detail}")
                     last = f"HTTP {r.status_code}: {detail}"
@@ -90,17 +91,19 @@ class DevicesTier:
 
     def wait_job(self, job_id: int, timeout: float = 300, progress: Progress | None = None
                  ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
+        job: dict[str, Any] = {}
+
+        def finished() -> dict[str, Any] | None:
+            nonlocal job
             job = self.job(job_id)
             if progress:
                 progress(job)
-            if job["state"] != "running":
-                return job
-            if time.monotonic() > deadline:
-                raise LabError(f"job {job_id} still running after {timeout:.0f}s "
-                               f"({job['done']}/{job['total']} devices)")
-            time.sleep(0.2)
+            return job if job["state"] != "running" else None
+
+        if wait.until(finished, timeout, every=0.2):
+            return job
+        raise LabError(f"job {job_id} still running after {timeout:.0f}s "
+                       f"({job['done']}/{job['total']} devices)")
 
     # -- looking (straight from MySQL, the membership files and the fleet) --------------------
     def status(self) -> dict[str, Any]:
@@ -163,13 +166,3 @@ class DevicesTier:
     def __repr__(self) -> str:
         return f"<devices of {self.layout.lab}: fleet of {self.layout.topology.devices.count}>"
 
-
-def _detail(r: httpx.Response) -> str:
-    try:
-        body = r.json()
-    except ValueError:
-        return r.text[:200]
-    detail = body.get("detail", body) if isinstance(body, dict) else body
-    if isinstance(detail, list):  # pydantic's list of problems
-        return "; ".join(str(d.get("msg", d)) for d in detail if isinstance(d, dict))[:300]
-    return str(detail)[:300]
