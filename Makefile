@@ -3,16 +3,22 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 EXTRAS := notebook,test,compose
+# Dependencies: pyproject.toml declares them, requirements.lock pins them (for EXTRAS, on Python
+# LOCK_PYTHON on x86_64 Linux: Debian 12 and Binder), `make deps` re-locks (README "Dependencies").
+LOCK := requirements.lock
+LOCK_PYTHON := 3.11
+UV_VERSION := 0.13.9
+UV ?= $(BIN)/uv
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test setup system venv down lint unit clean
+.PHONY: lab test setup system venv down lint unit clean deps deps-check
 
 lab: setup
 	$(BIN)/labkit up
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser $(ROOT_FLAG)
 
 test: setup compose-setup
-	$(BIN)/ruff check labkit tests
+	$(BIN)/ruff check labkit tests scripts
 	$(BIN)/pytest tests
 
 setup: system venv cassandra
@@ -22,11 +28,35 @@ system:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the lock's pins, then labkit itself without resolving anything again (pip is enough:
+# uv is needed only by `make deps`).
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
+	$(BIN)/pip install -q -r $(LOCK)
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
+
+comma := ,
+# Re-lock pyproject.toml with uv (pins that still fit are kept; `make deps UPGRADE=1` takes the
+# newest of everything), then write environment.yml and binder/requirements.txt from the lock.
+deps: $(UV) $(BIN)/python
+	$(UV) pip compile pyproject.toml $(patsubst %,--extra %,$(subst $(comma), ,$(EXTRAS))) \
+	  --python-version $(LOCK_PYTHON) --python-platform x86_64-manylinux_2_28 \
+	  --custom-compile-command 'make deps' $(if $(UPGRADE),--upgrade,) -q -o $(LOCK)
+	$(BIN)/python scripts/gen-deps
+
+# Whether environment.yml, binder/requirements.txt and the lock agree with pyproject.toml.
+deps-check: $(BIN)/python
+	$(BIN)/python scripts/gen-deps --check
+
+# gen-deps needs `packaging`: any venv's pip carries it.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# uv at a fixed version (its output format is part of the lock), beside the project's venv.
+$(BIN)/uv: $(BIN)/python
+	$(BIN)/pip install -q uv==$(UV_VERSION)
 
 .PHONY: cassandra
 # Apache Cassandra's jars from Maven Central into the machine's cache (once; labkit/cassandra/jars.py).
@@ -37,7 +67,7 @@ down:
 	$(BIN)/labkit down
 
 lint: venv
-	$(BIN)/ruff check labkit tests
+	$(BIN)/ruff check labkit tests scripts
 
 unit: venv
 	$(BIN)/pytest tests/unit
