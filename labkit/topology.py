@@ -9,6 +9,12 @@ in the spirit of a Containerlab topology file. It loads from YAML or is built in
       node3: {roles: [app]}
       node4: {roles: [app]}
     vrrp: {advert_interval: 0.5, preempt: false}
+
+Every Topology, from YAML, layout.json or Python, passes one gate (`_validate`): a strict pydantic
+schema for shape, types and ranges (an unknown key, `priority: "90"` or `preempt: "no"` is a
+mistake, not something to guess at), then the rules across nodes. A problem is one LabError whose
+message names the key path, e.g. `topology: nodes.node1.priority: must be an integer (got
+'high')`, with what to write instead as its hint: a learner fixes a line, not a stack trace.
 """
 
 from __future__ import annotations
@@ -241,14 +247,15 @@ def _model_at(loc: tuple[Any, ...]) -> type[_Strict] | None:
 
 
 def _example(loc: tuple[Any, ...]) -> str:
+    """What to write at `loc`: the nearest key with an example (roles.0 → roles)."""
     if len(loc) == 2 and loc[0] == "nodes":
         return _EXAMPLES["node"]
-    key = loc[-1] if loc else "nodes"
-    return _EXAMPLES.get(str(key), _EXAMPLES["nodes"])
+    key = next((k for k in reversed(loc) if isinstance(k, str) and k in _EXAMPLES), "nodes")
+    return _EXAMPLES[key]
 
 
 def _range(loc: tuple[Any, ...]) -> str | None:
-    """"choose from 1 to 254": the field's bounds, read from the schema itself."""
+    """The field's bounds as a hint ("choose a value from 1 to 254"), read from the schema."""
     model = _model_at(loc[:-1])
     info = model.model_fields.get(str(loc[-1])) if model else None
     if info is None:
@@ -365,7 +372,7 @@ def _read_yaml(path: Path) -> Any:
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """"line 3, column 5: duplicate key 'node1'": PyYAML's own text spans several lines."""
+    """The problem and where, on one line (PyYAML's own text spans several lines)."""
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
     if mark is None or problem is None:
