@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from labkit import events as eventlog
@@ -194,9 +195,11 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except LabError as exc:
-        console.print(f"[red]error:[/] {exc.message}")
+        # escape: a message quotes what the user wrote ("[lb]" is no markup); soft_wrap: one
+        # line stays one line however narrow the terminal
+        console.print(f"[red]error:[/] {escape(exc.message)}", soft_wrap=True)
         if exc.hint:
-            console.print(f"  → {exc.hint}")
+            console.print(f"  → {escape(exc.hint)}", soft_wrap=True)
         sys.exit(2)
     except (typer.Exit, SystemExit) as exc:
         code = getattr(exc, "exit_code", getattr(exc, "code", 0))

@@ -9,17 +9,26 @@ in the spirit of a Containerlab topology file. It loads from YAML or is built in
       node3: {roles: [app]}
       node4: {roles: [app]}
     vrrp: {advert_interval: 0.5, preempt: false}
+
+Every Topology, from YAML, layout.json or Python, passes one gate (`_validate`): a strict pydantic
+schema for shape, types and ranges (an unknown key, `priority: "90"` or `preempt: "no"` is a
+mistake, not something to guess at), then the rules across nodes. A problem is one LabError whose
+message names the key path, e.g. `topology: nodes.node1.priority: must be an integer (got
+'high')`, with what to write instead as its hint: a learner fixes a line, not a stack trace.
 """
 
 from __future__ import annotations
 
-import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
+from labkit import names
 from labkit.errors import LabError
 from labkit.tiers import ROLES
 
@@ -28,7 +37,11 @@ from labkit.tiers import ROLES
 KNOWN_ROLES = ROLES  #: from the tier registry: the one list of tiers
 #: How many nodes at most may play a paired role (active/standby tiers).
 PAIRED_ROLES = {"lb": 2, "mysql": 2, "postgres": 2}
-NODE_NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")
+#: Paired roles that are on no node or on exactly two: a database "pair" of one has no standby,
+#: and its start waits for one that never comes. A single lb is fine: its VIP just never moves.
+WHOLE_PAIRS = ("mysql", "postgres")
+NODE_NAME = names.NODE_NAME  #: the one node-name rule (labkit.names); use fullmatch
+MIN_NODES, MAX_NODES = 2, 16
 
 
 @dataclass(frozen=True)
@@ -77,8 +90,8 @@ class Topology:
     @classmethod
     def default(cls, nodes: int = 4) -> Topology:
         """The seed's shape: LB and database pairs on node1/node2, an app server on every node."""
-        if not 2 <= nodes <= 16:
-            raise LabError(f"--nodes must be between 2 and 16, not {nodes}",
+        if not MIN_NODES <= nodes <= MAX_NODES:
+            raise LabError(f"--nodes must be between {MIN_NODES} and {MAX_NODES}, not {nodes}",
                            "a lab needs two nodes for its load-balancer pair")
         specs = []
         for i in range(1, nodes + 1):
@@ -90,42 +103,21 @@ class Topology:
         return cls(nodes=tuple(specs))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Topology:
-        if not isinstance(data, dict) or not isinstance(data.get("nodes"), dict):
-            raise LabError("a topology needs a 'nodes' mapping",
-                           "write e.g.  nodes: {node1: {roles: [lb, app]}, "
-                           "node2: {roles: [lb, app]}}")
-        unknown = set(data) - {"name", "nodes", "vrrp", "devices", "membership_timeout"}
-        if unknown:
-            raise LabError(f"unknown topology keys: {', '.join(sorted(unknown))}")
-        nodes = []
-        for name, body in data["nodes"].items():
-            body = body or {}
-            if not isinstance(body, dict):
-                raise LabError(f"node {name!r}: expected a mapping with 'roles'")
-            roles = body.get("roles", ["app"])
-            if not isinstance(roles, list):
-                raise LabError(f"node {name!r}: 'roles' must be a list")
-            nodes.append(NodeSpec(str(name), tuple(str(r) for r in roles),
-                                  int(body.get("priority", 100))))
-        try:
-            return cls(nodes=tuple(nodes), name=str(data.get("name", "labkit")),
-                       vrrp=VrrpSpec(**(data.get("vrrp") or {})),
-                       devices=DevicesSpec(**(data.get("devices") or {})),
-                       membership_timeout=float(data.get("membership_timeout", 3.0)))
-        except TypeError as exc:
-            raise LabError(f"bad topology setting: {exc}") from None
+    def from_dict(cls, data: Any) -> Topology:
+        """A topology from parsed YAML or JSON (layout.json), checked strictly: unknown keys,
+        quoted numbers and "yes"-strings for booleans are refused with one LabError."""
+        return _build(_parse(data))
 
     @classmethod
     def load(cls, path: str | Path) -> Topology:
+        """A topology from a YAML file; a problem names the file in the hint."""
         path = Path(path)
+        data = _read_yaml(path)
         try:
-            data = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise LabError(f"topology file {path} does not exist") from None
-        except yaml.YAMLError as exc:
-            raise LabError(f"topology file {path} is not valid YAML: {exc}") from None
-        return cls.from_dict(data)
+            return cls.from_dict(data)
+        except LabError as exc:
+            raise LabError(exc.message, f"in {path}: {exc.hint}" if exc.hint
+                           else f"fix it in {path}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -149,33 +141,248 @@ class Topology:
         return [n for n in self.nodes if role in n.roles]
 
 
+# -- the schema: shape, types and ranges (pydantic, strict) ---------------------------------------
+# Private: it only checks and converts; the code base uses the frozen dataclasses above. The
+# defaults are the dataclasses' own, so there is one place for each.
+
+
+class _Strict(BaseModel):
+    """No unknown keys; no coercion ("90" is no int, "no" is no bool, true is no int)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _NodeSchema(_Strict):
+    roles: list[str] = Field(default_factory=lambda: ["app"])
+    priority: int = Field(NodeSpec.priority, ge=1, le=254)  # VRRP's range for a backup
+
+
+class _VrrpSchema(_Strict):
+    advert_interval: float = Field(VrrpSpec.advert_interval, ge=0.05, le=10)
+    preempt: bool = VrrpSpec.preempt
+
+
+class _DevicesSchema(_Strict):
+    count: int = Field(DevicesSpec.count, ge=0, le=5000)
+    latency_ms: int = Field(DevicesSpec.latency_ms, ge=0, le=60_000)
+    auto_rebalance: bool = DevicesSpec.auto_rebalance
+
+
+class _TopologySchema(_Strict):
+    name: str = Topology.name
+    nodes: dict[str, _NodeSchema | None]  # `node3:` with nothing after it plays app
+    vrrp: _VrrpSchema | None = None
+    devices: _DevicesSchema | None = None
+    membership_timeout: float = Field(Topology.membership_timeout, ge=0.5, le=60)
+
+
+_SECTIONS: dict[str, type[_Strict]] = {"vrrp": _VrrpSchema, "devices": _DevicesSchema}
+#: what to write instead, by the key that is wrong
+_EXAMPLES = {
+    "nodes": "nodes: {node1: {roles: [lb, app]}, node2: {roles: [lb, app]}}",
+    "node": "node1: {roles: [lb, app], priority: 100}",
+    "roles": "roles: [lb, app]", "priority": "priority: 100", "name": "name: mylab",
+    "vrrp": "vrrp: {advert_interval: 0.5, preempt: false}",
+    "advert_interval": "advert_interval: 0.5", "preempt": "preempt: false",
+    "devices": "devices: {count: 100, latency_ms: 0, auto_rebalance: false}",
+    "count": "count: 100", "latency_ms": "latency_ms: 0", "auto_rebalance": "auto_rebalance: false",
+    "membership_timeout": "membership_timeout: 3.0",
+}
+_TYPES = {"int_type": "must be an integer", "float_type": "must be a number",
+          "bool_type": "must be true or false", "string_type": "must be a string",
+          "list_type": "must be a list", "dict_type": "must be a mapping",
+          "model_type": "must be a mapping"}
+_SCALARS = ("int_type", "float_type", "bool_type")  #: a quoted "90" or "no" is a string
+
+
+def _parse(data: Any) -> _TopologySchema:
+    """The schema's view of `data`, or the first problem as one LabError."""
+    try:
+        return _TopologySchema.model_validate(data)
+    except ValidationError as exc:
+        raise _schema_error(exc.errors(include_url=False)[0]) from None
+
+
+def _build(spec: _TopologySchema) -> Topology:
+    """The frozen dataclasses from a checked schema (their __post_init__ checks the rules)."""
+    vrrp, devices = spec.vrrp or _VrrpSchema(), spec.devices or _DevicesSchema()
+    nodes = tuple(NodeSpec(name, tuple(body.roles), body.priority)
+                  for name, body in spec.nodes.items() for body in [body or _NodeSchema()])
+    return Topology(nodes=nodes, name=spec.name,
+                    vrrp=VrrpSpec(vrrp.advert_interval, vrrp.preempt),
+                    devices=DevicesSpec(devices.count, devices.latency_ms, devices.auto_rebalance),
+                    membership_timeout=spec.membership_timeout)
+
+
+def _schema_error(err: ErrorDetails) -> LabError:
+    """One pydantic error as the lab says it: the key path, the problem, what to write."""
+    loc, kind, ctx = tuple(err["loc"]), err["type"], err.get("ctx") or {}
+    if loc[-1:] == ("[key]",):
+        return _fail(loc[:-1], f"a node name must be a string (got {_got(err['input'])})",
+                     names.NODE_NAME_HINT)
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        known = ", ".join(model.model_fields) if model else "see the docs"
+        return _fail(loc, "unknown key", f"known keys here: {known}")
+    if kind == "missing":
+        return _fail(loc, "is missing", f"write e.g. {_example(loc)}")
+    if kind in ("greater_than_equal", "less_than_equal"):
+        edge = "at least" if kind == "greater_than_equal" else "at most"
+        bound = ctx.get("ge", ctx.get("le"))
+        return _fail(loc, f"must be {edge} {bound} (got {_got(err['input'])})", _range(loc))
+    if kind in _TYPES:
+        bare = ", without quotes" if kind in _SCALARS else ""
+        return _fail(loc, f"{_TYPES[kind]} (got {_got(err['input'])})",
+                     f"write e.g. {_example(loc)}{bare}")
+    return _fail(loc, f"{err['msg'][:1].lower()}{err['msg'][1:]} (got {_got(err['input'])})")
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[_Strict] | None:
+    """The schema model whose keys live at `loc` (for listing the known ones)."""
+    if loc == ():
+        return _TopologySchema
+    if len(loc) == 2 and loc[0] == "nodes":
+        return _NodeSchema
+    return _SECTIONS.get(loc[0]) if len(loc) == 1 else None
+
+
+def _example(loc: tuple[Any, ...]) -> str:
+    """What to write at `loc`: the nearest key with an example (roles.0 → roles)."""
+    if len(loc) == 2 and loc[0] == "nodes":
+        return _EXAMPLES["node"]
+    key = next((k for k in reversed(loc) if isinstance(k, str) and k in _EXAMPLES), "nodes")
+    return _EXAMPLES[key]
+
+
+def _range(loc: tuple[Any, ...]) -> str | None:
+    """The field's bounds as a hint ("choose a value from 1 to 254"), read from the schema."""
+    model = _model_at(loc[:-1])
+    info = model.model_fields.get(str(loc[-1])) if model else None
+    if info is None:
+        return None
+    low = next((m.ge for m in info.metadata if hasattr(m, "ge")), None)
+    high = next((m.le for m in info.metadata if hasattr(m, "le")), None)
+    return f"choose a value from {low} to {high}"
+
+
+def _got(value: Any) -> str:
+    """The offending value, on one line and short: repr escapes newlines."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """nodes.node1.priority; a key that is no plain word is quoted (nodes.'N 1')."""
+    parts = [str(p) if str(p).replace("_", "").isalnum() and str(p).isascii() else repr(p)
+             for p in loc]
+    return ".".join(parts)
+
+
+def _fail(loc: tuple[Any, ...], problem: str, hint: str | None = None) -> LabError:
+    where = _where(loc)
+    return LabError(f"topology: {where}: {problem}" if where else f"topology: {problem}", hint)
+
+
+# -- the rules across nodes ---------------------------------------------------------------------
+
+
 def _validate(topo: Topology) -> None:
-    names = [n.name for n in topo.nodes]
-    if len(set(names)) != len(names):
-        raise LabError("node names must be unique")
+    """Every Topology passes here, from YAML, layout.json or Python: the schema's types and
+    ranges, then the rules that span nodes."""
+    twice = [name for name, n in Counter(n.name for n in topo.nodes).items() if n > 1]
+    if twice:  # before to_dict, which would fold them into one
+        raise _fail(("nodes", twice[0]), "node names must be unique",
+                    "give every node its own name")
+    _parse(topo.to_dict())
     for n in topo.nodes:
-        if not NODE_NAME.match(n.name):
-            raise LabError(f"bad node name {n.name!r}",
-                           "use lower-case letters and digits, starting with a letter (e.g. node1)")
-        bad = [r for r in n.roles if r not in KNOWN_ROLES]
-        if bad:
-            raise LabError(f"node {n.name}: unknown role(s) {', '.join(bad)}",
-                           f"known roles: {', '.join(KNOWN_ROLES)}")
-        if not 1 <= n.priority <= 254:
-            raise LabError(f"node {n.name}: priority must be 1..254 (VRRP), not {n.priority}")
-    if not 2 <= len(topo.nodes) <= 16:
-        raise LabError("a lab has between 2 and 16 nodes")
+        _check_node(n)
+    _check_counts(topo)
+
+
+def _check_node(n: NodeSpec) -> None:
+    if not names.valid_node_name(n.name):
+        raise _fail(("nodes", n.name), "not a valid node name", names.NODE_NAME_HINT)
+    bad = [r for r in n.roles if r not in KNOWN_ROLES]
+    if bad:
+        raise _fail(("nodes", n.name, "roles"), f"unknown role {bad[0]!r}",
+                    f"known roles: {', '.join(KNOWN_ROLES)}")
+    twice = [r for r, k in Counter(n.roles).items() if k > 1]
+    if twice:
+        raise _fail(("nodes", n.name, "roles"), f"role {twice[0]!r} is listed twice",
+                    "list each role once")
+
+
+def _check_counts(topo: Topology) -> None:
+    if not MIN_NODES <= len(topo.nodes) <= MAX_NODES:
+        raise _fail(("nodes",), f"a lab has between {MIN_NODES} and {MAX_NODES} nodes "
+                    f"(got {len(topo.nodes)})", "a lab needs two nodes for its load-balancer pair")
     for role, most in PAIRED_ROLES.items():
-        holders = [n.name for n in topo.nodes if role in n.roles]
+        holders = [n.name for n in topo.with_role(role)]
+        on = f"role {role!r} is on {_count(len(holders), 'node')} ({', '.join(holders)})"
+        if role in WHOLE_PAIRS and len(holders) not in (0, most):
+            raise _fail(("nodes",), f"{on}; a {role} pair is exactly {most} nodes",
+                        f"give {role!r} to {most} nodes, or to none")
         if len(holders) > most:
-            raise LabError(f"role {role!r} is on {len(holders)} nodes; at most {most}")
-    if len(topo.with_role("lb")) < 1:
-        raise LabError("at least one node must have the 'lb' role")
+            raise _fail(("nodes",), f"{on}; at most {most}", f"give {role!r} to 1 or {most} nodes")
+    if not topo.with_role("lb"):
+        raise _fail(("nodes",), "no node has the 'lb' role",
+                    "give 'lb' to one or two nodes: they hold the VIP")
     if not topo.with_role("app"):
-        raise LabError("at least one node must have the 'app' role")
-    if not 0.05 <= topo.vrrp.advert_interval <= 10:
-        raise LabError("vrrp.advert_interval must be between 0.05 and 10 seconds")
-    if not 0 <= topo.devices.count <= 5000:
-        raise LabError("devices.count must be between 0 and 5000")
-    if not 0.5 <= topo.membership_timeout <= 60:
-        raise LabError("membership_timeout must be between 0.5 and 60 seconds")
+        raise _fail(("nodes",), "no node has the 'app' role", "give 'app' to at least one node")
+
+
+# -- YAML ---------------------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice in one mapping is an error: the plain loader
+    keeps the last one silently, so `node1:` written twice would lose a node's roles."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` may be overridden by the keys after it
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark)
+                seen.add(key)
+            except TypeError:
+                pass  # an unhashable key: the base class says so
+        return super().construct_mapping(node, deep)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise LabError(f"topology file {path} does not exist",
+                       "check the path given to --topology") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabError(f"topology file {path} cannot be read: {_one_line(exc)}") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader
+    except yaml.YAMLError as exc:
+        problem = _yaml_problem(exc)
+        hint = ("a key may appear once per mapping: merge the two" if "duplicate key" in problem
+                else "check the brackets, quotes and indentation there")
+        raise LabError(f"topology file {path} is not valid YAML: {problem}", hint) from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """The problem and where, on one line (PyYAML's own text spans several lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    if mark is None or problem is None:
+        return _one_line(exc)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {_one_line(problem)}"
+
+
+def _count(k: int, noun: str) -> str:
+    return f"{k} {noun}" if k == 1 else f"{k} {noun}s"
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())

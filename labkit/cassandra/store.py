@@ -17,7 +17,6 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import hashlib
-import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -37,10 +36,11 @@ from cassandra.query import PreparedStatement
 from labkit.cassandra import client, config
 from labkit.errors import LabError
 from labkit.layout import Layout
+from labkit.names import FILE_NAME, FILE_NAME_HINT
 
 CHUNK = 256 * 1024
 MAX_SIZE = 1 << 30  # 1 GiB: far above any device image a lesson moves
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+NAME = FILE_NAME  #: the one file-name rule (labkit.names)
 LEVELS = ("ONE", "QUORUM", "ALL")
 KS = config.KEYSPACE
 DRIVER_ERRORS = (DriverException, NoHostAvailable)
@@ -90,9 +90,7 @@ def create_schema(layout: Layout) -> None:
 
 def check_name(name: str) -> str:
     if not NAME.fullmatch(name or ""):  # fullmatch: "$" would let a trailing newline in
-        raise BadRequest(f"bad file name {name!r}",
-                         "use 1-128 letters, digits, '.', '_' or '-', starting with a letter "
-                         "or digit (no slashes)")
+        raise BadRequest(f"bad file name {name!r}", FILE_NAME_HINT)
     return name
 
 

@@ -8,16 +8,16 @@ secrets; nodes verify the key, so a node never talks to a stranger on that addre
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import asyncssh
 
 from labkit.errors import LabError
 from labkit.layout import Layout
+from labkit.names import DEVICE_NAME, DEVICE_NAME_HINT
 
 USER = "labkit"
-NAME = re.compile(r"^dev([0-9]{4})$")
+NAME = DEVICE_NAME  #: the one device-name rule (labkit.names)
 SHARD_SIZE = 500  #: devices per fleet process
 
 
@@ -27,9 +27,9 @@ def device_name(index: int) -> str:
 
 
 def device_index(name: str) -> int:
-    m = NAME.match(name)
+    m = NAME.fullmatch(name)  # fullmatch: "$" would let "dev0001\n" in
     if not m or int(m.group(1)) < 1:
-        raise LabError(f"bad device name {name!r}", "device names look like dev0001")
+        raise LabError(f"bad device name {name!r}", DEVICE_NAME_HINT)
     return int(m.group(1))
 
 

@@ -1,9 +1,28 @@
-"""The cluster spec: the default shape, YAML loading, and clear errors for bad specs."""
+"""The cluster spec: the default shape, YAML loading, and one clear line for each bad spec."""
+
+import json
+from pathlib import Path
 
 import pytest
 
 from labkit.errors import LabError
-from labkit.topology import Topology
+from labkit.topology import NodeSpec, Topology, VrrpSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+PAIR = {"node1": {"roles": ["lb", "app"]}, "node2": {"roles": ["lb", "app"]}}
+
+
+def refused(body) -> LabError:
+    """The LabError `body` gives, checked to be one line with a hint (no traceback text)."""
+    with pytest.raises(LabError) as err:
+        Topology.from_dict(body)
+    assert "\n" not in err.value.message
+    assert err.value.hint
+    return err.value
+
+
+def with_node(**node) -> dict:
+    return {"nodes": {**PAIR, "node3": node}}
 
 
 def test_default_is_the_seed_shape():
@@ -25,20 +44,161 @@ def test_yaml_round_trip(tmp_path):
     assert Topology.from_dict(t.to_dict()) == t
 
 
-@pytest.mark.parametrize("body, words", [
-    ({"nodes": {"n1": {"roles": ["lb", "app"]}}}, "between 2 and 16"),
-    ({"nodes": {"n1": {"roles": ["lb", "app"]}, "n2": {"roles": ["wizard"]}}}, "unknown role"),
-    ({"nodes": {"n1": {"roles": ["app"]}, "n2": {"roles": ["app"]}}}, "'lb' role"),
-    ({"nodes": {"N 1": {"roles": ["lb"]}, "n2": {"roles": ["app"]}}}, "bad node name"),
-    ({"nodes": {f"n{i}": {"roles": ["lb", "app"]} for i in range(3)}}, "at most 2"),
-    ({"nodes": {"n1": {"roles": ["lb", "app"]}, "n2": {"roles": ["app"]}}, "colour": 1},
-     "unknown topology keys"),
-    ({"nodes": {"n1": {"roles": ["lb", "app"], "priority": 300}, "n2": {}}}, "priority"),
-    ({"nodes": []}, "'nodes' mapping"),
+@pytest.mark.parametrize("topo", [Topology.default(n) for n in (2, 4, 16)]
+                         + [Topology.load(ROOT / "binder" / "small.yml")], ids=str)
+def test_to_dict_loads_back_the_same_topology_also_through_json(topo):
+    """layout.json stores to_dict() and loads it with from_dict: nothing may change on the way."""
+    assert Topology.from_dict(topo.to_dict()) == topo
+    assert Topology.from_dict(json.loads(json.dumps(topo.to_dict()))) == topo
+
+
+def test_binder_small_still_loads():
+    t = Topology.load(ROOT / "binder" / "small.yml")
+    assert t.name == "labkit-small" and t.devices.count == 30
+    assert [n.name for n in t.with_role("cassandra")] == ["node1"]
+    assert [n.name for n in t.with_role("mysql")] == ["node1", "node2"]
+
+
+def test_a_bare_node_plays_app_and_sections_may_be_empty(tmp_path):
+    path = tmp_path / "lab.yml"
+    path.write_text("nodes:\n  node1: {roles: [lb, app]}\n  node2:\nvrrp:\ndevices: {}\n")
+    t = Topology.load(path)
+    assert t.node("node2").roles == ("app",) and t.vrrp == VrrpSpec()
+
+
+@pytest.mark.parametrize("body, key, words", [
+    ({"nodes": PAIR, "colour": 1}, "colour", "unknown key"),
+    (with_node(roles=["app"], priority="high"), "nodes.node3.priority",
+     "must be an integer (got 'high')"),
+    (with_node(roles=["app"], priority="90"), "nodes.node3.priority",
+     "must be an integer (got '90')"),
+    (with_node(roles=["app"], priority=True), "nodes.node3.priority", "must be an integer"),
+    (with_node(roles=["app"], priority=90.0), "nodes.node3.priority", "must be an integer"),
+    (with_node(roles=["app"], priority=300), "nodes.node3.priority", "at most 254"),
+    (with_node(roles=["app"], priority=0), "nodes.node3.priority", "at least 1"),
+    (with_node(roles=["app"], colour="red"), "nodes.node3.colour", "unknown key"),
+    (with_node(roles="app"), "nodes.node3.roles", "must be a list"),
+    (with_node(roles=["wizard"]), "nodes.node3.roles", "unknown role 'wizard'"),
+    (with_node(roles=["app", "app"]), "nodes.node3.roles", "'app' is listed twice"),
+    ({"nodes": {**PAIR, "node3": ["app"]}}, "nodes.node3", "must be a mapping"),
+    ({"nodes": PAIR, "vrrp": {"preempt": "no"}}, "vrrp.preempt",
+     "must be true or false (got 'no')"),
+    ({"nodes": PAIR, "vrrp": {"preempt": 0}}, "vrrp.preempt", "must be true or false"),
+    ({"nodes": PAIR, "vrrp": {"advert_interval": "0.5"}}, "vrrp.advert_interval",
+     "must be a number"),
+    ({"nodes": PAIR, "vrrp": {"advert_interval": 20}}, "vrrp.advert_interval", "at most 10"),
+    ({"nodes": PAIR, "vrrp": {"skew": 1}}, "vrrp.skew", "unknown key"),
+    ({"nodes": PAIR, "devices": {"count": 9999}}, "devices.count", "at most 5000"),
+    ({"nodes": PAIR, "devices": {"count": "30"}}, "devices.count", "must be an integer"),
+    ({"nodes": PAIR, "devices": {"latency_ms": -1}}, "devices.latency_ms", "at least 0"),
+    ({"nodes": PAIR, "devices": {"auto_rebalance": "yes"}}, "devices.auto_rebalance",
+     "must be true or false"),
+    ({"nodes": PAIR, "membership_timeout": 0.1}, "membership_timeout", "at least 0.5"),
+    ({"nodes": PAIR, "name": 7}, "name", "must be a string"),
+    ({"nodes": {"node1\n": {"roles": ["lb", "app"]}, "node2": {}}}, r"nodes.'node1\n'",
+     "not a valid node name"),
+    ({"nodes": {"N 1": {"roles": ["lb", "app"]}, "node2": {}}}, "nodes.'N 1'",
+     "not a valid node name"),
+    ({"nodes": {"n" * 17: {"roles": ["lb", "app"]}, "node2": {}}}, "nodes." + "n" * 17,
+     "not a valid node name"),
+    ({"nodes": {1: {"roles": ["lb", "app"]}, "node2": {}}}, "nodes.1",
+     "a node name must be a string"),
+    ({"nodes": {"n1": {"roles": ["lb", "app"]}}}, "nodes", "between 2 and 16 nodes (got 1)"),
+    ({"nodes": {f"n{i}": {} for i in range(17)}}, "nodes", "between 2 and 16"),
+    ({"nodes": {"n1": {"roles": ["app"]}, "n2": {"roles": ["app"]}}}, "nodes",
+     "no node has the 'lb' role"),
+    ({"nodes": {"n1": {"roles": ["lb"]}, "n2": {"roles": ["lb"]}}}, "nodes",
+     "no node has the 'app' role"),
+    ({"nodes": {f"n{i}": {"roles": ["lb", "app"]} for i in range(3)}}, "nodes",
+     "role 'lb' is on 3 nodes (n0, n1, n2); at most 2"),
+    (with_node(roles=["app", "mysql"]), "nodes", "role 'mysql' is on 1 node (node3)"),
+    (with_node(roles=["app", "postgres"]), "nodes", "a postgres pair is exactly 2 nodes"),
+    ({"nodes": {"n0": {"roles": ["lb"]}, **{f"n{i}": {"roles": ["app", "mysql"]} for i in "123"}}},
+     "nodes", "role 'mysql' is on 3 nodes (n1, n2, n3); a mysql pair is exactly 2 nodes"),
+    ({"nodes": []}, "nodes", "must be a mapping"),
+    ({"name": "x"}, "nodes", "is missing"),
 ])
-def test_bad_specs_say_what_is_wrong(body, words):
-    with pytest.raises(LabError, match=words):
-        Topology.from_dict(body)
+def test_bad_specs_say_which_key_and_what_is_wrong(body, key, words):
+    err = refused(body)
+    assert err.message.startswith(f"topology: {key}: "), err.message
+    assert words in err.message
+
+
+@pytest.mark.parametrize("body", [None, [], "nodes"])
+def test_a_topology_that_is_no_mapping_is_one_line_too(body):
+    assert refused(body).message.startswith("topology: must be a mapping")
+
+
+def test_an_unknown_key_lists_the_known_ones():
+    assert "advert_interval, preempt" in refused({"nodes": PAIR, "vrrp": {"skew": 1}}).hint
+
+
+def test_a_range_error_gives_the_range():
+    assert "from 1 to 254" in refused(with_node(roles=["app"], priority=255)).hint
+
+
+def test_database_roles_may_be_left_out_and_one_lb_is_enough():
+    t = Topology.from_dict({"nodes": {"n1": {"roles": ["lb", "app"]}, "n2": {"roles": ["app"]}}})
+    assert not t.with_role("mysql") and len(t.with_role("lb")) == 1
+
+
+def test_python_built_topologies_pass_the_same_checks():
+    with pytest.raises(LabError, match=r"^topology: nodes.a: node names must be unique"):
+        Topology(nodes=(NodeSpec("a", ("lb", "app")), NodeSpec("a", ("app",))))
+    with pytest.raises(LabError, match=r"^topology: nodes.b.priority: must be an integer"):
+        Topology(nodes=(NodeSpec("a", ("lb", "app")), NodeSpec("b", ("app",), priority="9")))
+
+
+@pytest.mark.parametrize("text, key, words", [
+    ("nodes:\n  node1: {roles: [lb, app], priority: high}\n  node2: {roles: [lb, app]}\n",
+     "nodes.node1.priority", "must be an integer (got 'high')"),
+    ('nodes:\n  node1: {roles: [lb, app], priority: "90"}\n  node2: {roles: [lb, app]}\n',
+     "nodes.node1.priority", "must be an integer (got '90')"),
+    ('nodes: {node1: {roles: [lb, app]}, node2: {roles: [lb, app]}}\nvrrp: {preempt: "no"}\n',
+     "vrrp.preempt", "must be true or false (got 'no')"),
+    ('nodes:\n  "node1\\n": {roles: [lb, app]}\n  node2: {roles: [lb, app]}\n',
+     r"nodes.'node1\n'", "not a valid node name"),
+    ("", "", "must be a mapping (got None)"),
+])
+def test_yaml_files_are_checked_as_strictly(tmp_path, text, key, words):
+    path = tmp_path / "lab.yml"
+    path.write_text(text)
+    with pytest.raises(LabError) as err:
+        Topology.load(path)
+    assert "\n" not in err.value.message
+    assert err.value.message.startswith(f"topology: {key}: " if key else "topology: ")
+    assert words in err.value.message
+    assert str(path) in err.value.hint  # which file to fix
+
+
+def test_a_yaml_bool_is_a_bool(tmp_path):
+    """`preempt: no` unquoted is YAML's false (PyYAML reads YAML 1.1), so it is accepted."""
+    path = tmp_path / "lab.yml"
+    path.write_text("nodes: {node1: {roles: [lb, app]}, node2: {roles: [lb, app]}}\n"
+                    "vrrp: {preempt: yes}\n")
+    assert Topology.load(path).vrrp.preempt is True
+
+
+@pytest.mark.parametrize("text, line", [
+    ("nodes:\n  node1: {roles: [lb, app]}\n  node1: {roles: [app]}\n  node2: {roles: [lb]}\n", 3),
+    ("nodes:\n  node1: {roles: [lb, app], roles: [app]}\n  node2: {roles: [lb, app]}\n", 2),
+    ("name: a\nnodes: {node1: {roles: [lb, app]}, node2: {roles: [lb, app]}}\nname: b\n", 3),
+])
+def test_a_duplicate_yaml_key_is_refused(tmp_path, text, line):
+    path = tmp_path / "lab.yml"
+    path.write_text(text)
+    with pytest.raises(LabError) as err:
+        Topology.load(path)
+    assert "\n" not in err.value.message
+    assert f"not valid YAML: line {line}," in err.value.message
+    assert "duplicate key" in err.value.message
+
+
+def test_a_yaml_merge_key_may_still_be_overridden(tmp_path):
+    path = tmp_path / "lab.yml"
+    path.write_text("nodes:\n  node1: &b {roles: [lb, app], priority: 100}\n"
+                    "  node2: {<<: *b, priority: 90}\n")
+    assert Topology.load(path).node("node2").priority == 90
 
 
 def test_missing_and_broken_files(tmp_path):
@@ -46,8 +206,11 @@ def test_missing_and_broken_files(tmp_path):
         Topology.load(tmp_path / "nope.yml")
     bad = tmp_path / "bad.yml"
     bad.write_text("nodes: [unclosed")
-    with pytest.raises(LabError, match="not valid YAML"):
+    with pytest.raises(LabError, match="not valid YAML: line 1, column 17: ") as err:
         Topology.load(bad)
+    assert "\n" not in err.value.message
+    with pytest.raises(LabError, match="cannot be read"):
+        Topology.load(tmp_path)  # a directory
 
 
 def test_unknown_node_lists_the_real_ones():
