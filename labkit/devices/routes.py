@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from labkit import devices
+from labkit import devices, names
 from labkit.appserver.membership import Membership
 from labkit.devices import mediation
 from labkit.devices.coordinator import Coordinator, announce, apply_moves
@@ -34,8 +34,9 @@ log = logging.getLogger("labkit.devices")
 router = APIRouter(tags=["devices"])
 
 
-DeviceName = Annotated[str, StringConstraints(pattern=r"^dev[0-9]{4}$")]
-NodeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{0,15}$")]
+DeviceName = Annotated[str, StringConstraints(pattern=names.DEVICE_NAME_PATTERN)]
+NodeName = Annotated[str, StringConstraints(pattern=names.NODE_NAME_PATTERN)]
+DevicePath = Annotated[str, Path(pattern=names.DEVICE_NAME_PATTERN)]
 
 
 class Strict(BaseModel):
@@ -154,7 +155,7 @@ def _names(layout: Any, count: int | None, names: list[str] | None) -> list[str]
             raise HTTPException(422, f"the fleet has {size} devices; count must be 1..{size}")
         return devices.device_names(count)
     assert names is not None
-    bad = [n for n in names if not devices.NAME.match(n) or devices.device_index(n) > size]
+    bad = [n for n in names if not names.valid_device_name(n) or devices.device_index(n) > size]
     if bad:
         raise HTTPException(422, f"no such device(s): {', '.join(bad[:5])} (the fleet has "
                                  f"dev0001..{devices.device_name(size)})")
@@ -183,7 +184,7 @@ def list_devices(request: Request) -> dict[str, Any]:
 
 
 @router.get("/api/devices/{name}")
-def get_device(request: Request, name: str = Path(pattern=r"^dev[0-9]{4}$")) -> dict[str, Any]:
+def get_device(request: Request, name: DevicePath) -> dict[str, Any]:
     layout, _node, _m = _state(request)
     with Store(layout, timeout=1.0) as store:
         row = next((r for r in store.devices() if r["name"] == name), None)
@@ -243,7 +244,7 @@ def forget(body: Forget, request: Request) -> dict[str, Any]:
 
 
 @router.delete("/api/devices/{name}")
-def forget_one(request: Request, name: str = Path(pattern=r"^dev[0-9]{4}$")) -> dict[str, Any]:
+def forget_one(request: Request, name: DevicePath) -> dict[str, Any]:
     """Forget one device."""
     answer = _forget(request, [name])
     if not answer["forgotten"]:
