@@ -8,6 +8,10 @@ program). Before exec'ing the server it makes sure that:
 * a former primary whose peer has since been promoted is rewound with `pg_rewind -R` onto the
   new timeline (or, if that fails, cloned afresh) and comes back as its standby.
 
+initdb's postgresql.conf gets labkit's shared settings (templates/postgresql.conf.j2) and its
+pg_hba.conf is replaced (templates/pg_hba.conf.j2); a clone copies both from the primary. What
+differs per node (listen_addresses, port, ...) is on the server's command line.
+
 PostgreSQL refuses to run as root: when the lab runs as root the server and its tools run as the
 `postgres` user, while this launcher (which reads the lab's secrets) stays root until the exec.
 """
