@@ -150,6 +150,45 @@ def recover(node: str, lab: str | None = LabOpt) -> None:
 
 
 @app.command()
+def config(target: str = typer.Argument(..., help="NODE/SERVICE, e.g. node1/apache or "
+                                        "node1/mysql (or node1/supervisord)"),
+           file: str | None = typer.Option(None, "--file", help="Only this file, e.g. "
+                                           "pg_hba.conf."),
+           lab: str | None = LabOpt) -> None:
+    """Print the config files a service runs with, as `labkit up` rendered them."""
+    from labkit.layout import Layout
+
+    files = Cluster(Layout.load(lab)).config_files(target)
+    if not files:
+        raise LabError(f"{target} has no config file: its settings are its command line, "
+                       f"in {target.partition('/')[0]}/supervisord")
+    if file is not None:
+        if file not in files:
+            raise LabError(f"{target} has no file {file!r}; its files are: {', '.join(files)}")
+        files = {file: files[file]}
+    written = {name: path for name, path in files.items() if path.exists()}
+    if not written:
+        name, path = next(iter(files.items()))
+        raise LabError(f"{target}'s {name} is not written yet (no {path})",
+                       "`labkit up` writes it")
+    for name, path in files.items():
+        if len(files) > 1:  # as head(1) and tail(1) name each of several files
+            print(f"==> {path} <=={'' if name in written else '  (not written yet)'}")
+        if name in written:
+            sys.stdout.write(_config_text(path))
+        if len(files) > 1:
+            print()
+
+
+def _config_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:  # a root lab's PostgreSQL data, read by another user
+        raise LabError(f"cannot read {path}: {exc.strerror}",
+                       "run `labkit config` as the user that started the lab") from None
+
+
+@app.command()
 def events(follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
            as_json: bool = typer.Option(False, "--json"),
            lab: str | None = LabOpt) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ssl
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -22,6 +23,7 @@ from labkit.component import all_components
 from labkit.errors import LabError
 from labkit.layout import Layout, default_lab_name, rundir_of
 from labkit.layout import up_log as layout_up_log
+from labkit.supervisor import Supervisor
 from labkit.tls import ensure_certificate
 from labkit.topology import Topology
 
@@ -29,6 +31,10 @@ if TYPE_CHECKING:
     from labkit.cassandra.nbi import FilesClient
     from labkit.db.handles import MySQLTier, PostgresTier
     from labkit.devices.handle import DevicesTier
+
+
+#: `labkit config NODE/supervisord`: the node's supervisor, which runs every service of the node
+SUPERVISORD = "supervisord"
 
 
 def _quiet(_msg: str) -> None:
@@ -163,6 +169,30 @@ class Cluster:
             self.backend.fail_service(node, service)
         else:
             self.backend.fail(node, mode)
+
+    # -- configuration ------------------------------------------------------------------------
+    def config_files(self, target: str) -> dict[str, Path]:
+        """The files the servers of `NODE/SERVICE` run with, by short name (`labkit config`).
+        SERVICE is one `labkit fail` accepts, or `supervisord` for the node's supervisor."""
+        node, _, service = target.partition("/")
+        names = [n.name for n in self.layout.nodes]
+        if node not in names:
+            raise LabError(f"lab {self.layout.lab} has no node {node!r}; its nodes are: "
+                           f"{', '.join(names)}")
+        services = self._config_files_by_service(node)
+        if service not in services:
+            raise LabError(f"{node} runs no service {service!r}; give NODE/SERVICE with one of: "
+                           f"{', '.join(services)}")
+        return services[service]
+
+    def _config_files_by_service(self, node: str) -> dict[str, dict[str, Path]]:
+        """service → its component's files, for every service `labkit fail` knows on `node`."""
+        roles = self.layout.topology.node(node).roles
+        files = {program: comp.config_files(self.layout, node)
+                 for comp in all_components(self.layout.backend) if comp.role in roles
+                 for program in comp.programs}
+        files[SUPERVISORD] = {"supervisord.conf": Supervisor.of(self.layout.paths, node).conf}
+        return files
 
     def recover(self, node: str) -> None:
         self.backend.recover(node)

@@ -5,10 +5,11 @@ Each tier package keeps its servers' components beside the rest of the tier (`lb
 from the tier registry.
 
 A component is one kind of server, configured for one node. It writes its configuration under the
-node's directory and says which long-running programs the node's supervisor must keep alive. The
-backend starts those programs; the component then says when they are ready, and what it looks
-like right now. Cluster-wide steps (setting up replication between two instances, creating a
-keyspace) go in `after_up`, which runs once all nodes are started.
+node's directory, rendered from a template in its tier's `templates/` folder (`templating.render`),
+and says which long-running programs the node's supervisor must keep alive. The backend starts
+those programs; the component then says when they are ready, and what it looks like right now.
+Cluster-wide steps (setting up replication between two instances, creating a keyspace) go in
+`after_up`, which runs once all nodes are started.
 """
 
 from __future__ import annotations
@@ -81,6 +82,12 @@ class Component(ABC):
     @abstractmethod
     def configure(self, ctx: NodeContext) -> list[Program]:
         """Write config files for this node; return the programs its supervisor should run."""
+
+    def config_files(self, layout: Layout, node: str) -> dict[str, Path]:
+        """The files this component's servers run with on `node`, by a short name (`httpd.conf`,
+        `my.cnf`): what `labkit config NODE/SERVICE` prints. Empty for a server whose settings
+        are all on its command line."""
+        return {}
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:  # noqa: B027 - optional hook
         """Block until this node's instance answers; raise LabError with its log tail if not."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from labkit import wait
+from labkit import templating, wait
 from labkit.errors import LabError
 from labkit.layout import RunDir
 
@@ -73,37 +73,14 @@ class Supervisor:
 
     # -- configuration ------------------------------------------------------------------------
     def write_config(self, programs: list[Program]) -> None:
+        """supervisord.conf from templates/supervisord.conf.j2 beside this module."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        lines = [
-            "[unix_http_server]", f"file={self.sock}", "chmod=0700", "",
-            "[supervisord]", f"logfile={self.log_dir / 'supervisord.log'}",
-            f"pidfile={self.pidfile}", "logfile_maxbytes=5MB", "logfile_backups=1",
-            f"childlogdir={self.log_dir}", f"identifier=labkit-{self.name}", "nodaemon=true",
-            "silent=true", "", "[rpcinterface:supervisor]",
-            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
-        ]
-        for p in programs:
-            env = ",".join(f'{k}="{_percent(v)}"' for k, v in sorted(p.environment.items()))
-            lines += [
-                f"[program:{p.name}]",
-                "command=" + _percent(" ".join(_quote(a) for a in p.command)),
-                f"priority={p.priority}", "autostart=true",
-                f"autorestart={'true' if p.autorestart else 'false'}",
-                f"startsecs={p.startsecs}", "startretries=1000",
-                f"stopwaitsecs={p.stopwaitsecs}", f"stopsignal={p.stopsignal}",
-                "stopasgroup=true", "killasgroup=true", "redirect_stderr=true",
-                f"stdout_logfile={self.log_dir / (p.name + '.log')}",
-                "stdout_logfile_maxbytes=10MB", "stdout_logfile_backups=1",
-            ]
-            if p.directory:
-                lines.append(f"directory={p.directory}")
-            if env:
-                lines.append(f"environment={env}")
-            if p.user:
-                lines.append(f"user={p.user}")
-            lines.append("")
-        self.conf.write_text("\n".join(lines))
+        lines = [(p, _percent(" ".join(_quote(a) for a in p.command)), _environment(p))
+                 for p in programs]
+        self.conf.write_text(templating.render(
+            __file__, "supervisord.conf.j2", name=self.name, sock=self.sock,
+            pidfile=self.pidfile, log_dir=self.log_dir, programs=lines))
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> int:
@@ -177,6 +154,11 @@ def _quote(arg: str) -> str:
     if arg and all(c.isalnum() or c in "-_./=:,@+%" for c in arg):
         return arg
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _environment(program: Program) -> str:
+    """A program's environment as supervisord's KEY="value",... list."""
+    return ",".join(f'{k}="{_percent(v)}"' for k, v in sorted(program.environment.items()))
 
 
 def _percent(text: str) -> str:

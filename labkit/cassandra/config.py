@@ -3,8 +3,8 @@
 Sized for a laptop: a 128 MiB heap, C1-only JIT, serial GC, small caches and thread pools, JMX off
 (two JVMs on one host would fight over port 7199) and every directory under the node's own run
 directory. The ring starts fast: every node is a seed with a fixed token, so no node bootstraps
-or waits for gossip to settle. Settings follow Cassandra 5.0's cassandra.yaml and
-jvm17-server.options.
+or waits for gossip to settle. Settings follow Cassandra 5.0's cassandra.yaml (the files are
+rendered from the templates in `templates/`) and jvm17-server.options.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from labkit import templating
 from labkit.cassandra import jars
 from labkit.layout import Layout
 
@@ -40,19 +38,6 @@ JPMS = [
         "jdk.compiler/com.sun.tools.javac", "java.base/java.lang", "java.base/java.util")),
 ]
 
-LOGBACK = """<configuration>
-  <!-- Rendered by labkit: everything to stdout, which the node's supervisor writes to
-       log/cassandra.log. -->
-  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
-    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
-  </appender>
-  <logger name="org.apache.cassandra.net.OutboundConnection" level="WARN"/>
-  <logger name="org.apache.cassandra.utils.NoSpamLogger" level="WARN"/>
-  <root level="INFO"><appender-ref ref="STDOUT"/></root>
-</configuration>
-"""
-
-
 def ring_nodes(layout: Layout) -> list[str]:
     return [n.name for n in layout.topology.with_role("cassandra")]
 
@@ -72,93 +57,33 @@ def home(layout: Layout, node: str) -> Path:
     return layout.paths.service(node, "cassandra")
 
 
+def conf_dir(layout: Layout, node: str) -> Path:
+    return home(layout, node) / "conf"
+
+
 def render(layout: Layout, node: str) -> Path:
     """Write the node's conf/ and return the file of java arguments the launcher runs."""
     base = home(layout, node)
-    conf = base / "conf"
+    conf = conf_dir(layout, node)
     conf.mkdir(parents=True, exist_ok=True)
-    (conf / "cassandra.yaml").write_text(
-        f"# Rendered by labkit for {node}; edits are overwritten by `labkit up`.\n"
-        + yaml.safe_dump(settings(layout, node, base), sort_keys=False))
-    (conf / "cassandra-rackdc.properties").write_text(f"dc={DC}\nrack={RACK}\n")
-    (conf / "logback.xml").write_text(LOGBACK)
+    (conf / "cassandra.yaml").write_text(cassandra_yaml(layout, node, base))
+    (conf / "cassandra-rackdc.properties").write_text(
+        templating.render(__file__, "cassandra-rackdc.properties.j2", dc=DC, rack=RACK))
+    (conf / "logback.xml").write_text(templating.render(__file__, "logback.xml.j2"))
     args = base / "java.json"
     args.write_text(json.dumps(java_command(layout, node, base), indent=1))
     return args
 
 
-def settings(layout: Layout, node: str, base: Path) -> dict[str, Any]:
-    addr, ports = layout.address(node), layout.ports
-    seeds = ",".join(f"{layout.address(n)}:{ports.cassandra_storage}" for n in ring_nodes(layout))
-    return {
-        "cluster_name": f"labkit-{layout.lab}",
-        "num_tokens": 1,
-        "initial_token": str(token(layout, node)),
-        "auto_bootstrap": False,
-        "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
-        "seed_provider": [{"class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
-                           "parameters": [{"seeds": seeds}]}],
-        "listen_address": addr,
-        "rpc_address": addr,
-        "storage_port": ports.cassandra_storage,
-        "native_transport_port": ports.cassandra_cql,
-        "start_native_transport": True,
-        # the rack-aware snitch reads from the coordinator's own replica first: reads at ONE
-        # pinned to a node show that node's copy; the dynamic snitch would reorder them
-        "endpoint_snitch": "GossipingPropertyFileSnitch",
-        "dynamic_snitch": False,
-        "data_file_directories": [str(base / "data")],
-        "commitlog_directory": str(base / "commitlog"),
-        "saved_caches_directory": str(base / "saved_caches"),
-        "hints_directory": str(base / "hints"),
-        "cdc_raw_directory": str(base / "cdc_raw"),
-        "commitlog_sync": "periodic",
-        "commitlog_sync_period": "10000ms",
-        "commitlog_segment_size": "8MiB",
-        "commitlog_total_space": "64MiB",
-        "authenticator": "PasswordAuthenticator",
-        "authorizer": "AllowAllAuthorizer",
-        "role_manager": "CassandraRoleManager",
-        # logins and role checks read one replica: the default (QUORUM) locks everyone out
-        # while a node is down
-        "auth_read_consistency_level": "LOCAL_ONE",
-        "auth_write_consistency_level": "ONE",
-        "credentials_validity": "60000ms",
-        "roles_validity": "60000ms",
-        # a crashed peer is convicted after ~10 s of silence instead of ~18 s
-        "phi_convict_threshold": 5,
-        "read_request_timeout": "2000ms",
-        "range_request_timeout": "4000ms",
-        "write_request_timeout": "2000ms",
-        "request_timeout": "4000ms",
-        "hinted_handoff_enabled": True,
-        "max_hint_window": "3h",
-        "hinted_handoff_throttle": "16MiB",
-        "hints_flush_period": "2000ms",
-        "concurrent_reads": 4,
-        "concurrent_writes": 8,
-        "concurrent_counter_writes": 2,
-        "concurrent_materialized_view_writes": 2,
-        "concurrent_compactors": 1,
-        "memtable_flush_writers": 1,
-        "native_transport_max_threads": 16,
-        # blobs waiting in the CQL queue live on the heap: past this, clients wait their turn
-        "native_transport_max_request_data_in_flight": "6MiB",
-        "native_transport_max_request_data_in_flight_per_ip": "3MiB",
-        # blob bytes wait for their flush off the heap (16 MiB, flushed at half): the small
-        # heap keeps its room for requests in flight
-        "memtable_allocation_type": "offheap_buffers",
-        "memtable_heap_space": "16MiB",
-        "memtable_offheap_space": "16MiB",
-        "key_cache_size": "4MiB",
-        "counter_cache_size": "0MiB",
-        "prepared_statements_cache_size": "4MiB",
-        "file_cache_size": "8MiB",
-        "networking_cache_size": "4MiB",
-        "disk_access_mode": "standard",
-        "auto_snapshot": False,
-        "cdc_enabled": False,
-    }
+def cassandra_yaml(layout: Layout, node: str, base: Path) -> str:
+    """cassandra.yaml from templates/cassandra.yaml.j2: a template, not a dumped dict, so the
+    learner reads each setting beside the reason it has its value."""
+    ports = layout.ports
+    return templating.render(
+        __file__, "cassandra.yaml.j2", node=node, cluster_name=f"labkit-{layout.lab}",
+        initial_token=token(layout, node), address=layout.address(node), base=base,
+        seeds=[f"{layout.address(n)}:{ports.cassandra_storage}" for n in ring_nodes(layout)],
+        storage_port=ports.cassandra_storage, cql_port=ports.cassandra_cql)
 
 
 def java_command(layout: Layout, node: str, base: Path) -> list[str]:

@@ -8,6 +8,7 @@ the lab's login role and the file store's keyspace, two copies of every file.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from labkit import events
@@ -31,6 +32,11 @@ class Cassandra(Component):
         # killed, which loses nothing: every acknowledged write is in the commit log
         return [ctx.python_program("cassandra", "labkit.cassandra.launch", priority=30,
                                    startsecs=3, stopwaitsecs=8)]
+
+    def config_files(self, layout: Layout, node: str) -> dict[str, Path]:
+        conf = config.conf_dir(layout, node)
+        return {name: conf / name
+                for name in ("cassandra.yaml", "cassandra-rackdc.properties", "logback.xml")}
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
         wait_for_port(ctx.address, ctx.layout.ports.cassandra_cql, timeout,

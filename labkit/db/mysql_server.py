@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from labkit import wait
+from labkit import templating, wait
 from labkit.component import (
     Component,
     NodeContext,
@@ -51,52 +51,14 @@ class MariaDB(Component):
 
     def configure(self, ctx: NodeContext) -> list[Program]:
         base = ctx.layout.paths.service(ctx.node, "mysql")
-        data, run = base / "data", base / "run"
-        run.mkdir(parents=True, exist_ok=True)
+        data = base / "data"
+        (base / "run").mkdir(parents=True, exist_ok=True)
         (base / "tmp").mkdir(exist_ok=True)
-        lay = ctx.layout
-        index = [n.name for n in lay.nodes].index(ctx.node) + 1
-        root_user = "user=root\n" if os.geteuid() == 0 else ""
         init = base / "init.sql"
-        init.write_text(self.init_sql(lay))
+        init.write_text(self.init_sql(ctx.layout))
         os.chmod(init, 0o600)
-        conf = base / "my.cnf"
-        conf.write_text(f"""# Rendered by labkit for {ctx.node}.
-# [mysqld]: every MariaDB reads it; [mariadbd] is only read from 10.11 (Ubuntu 22.04 has 10.6).
-[mysqld]
-{root_user}datadir={data}
-socket={run}/mysqld.sock
-tmpdir={base / "tmp"}
-pid-file={run}/mysqld.pid
-bind-address={ctx.address}
-port={lay.ports.mysql}
-server-id={index}
-log-bin={data}/binlog
-binlog-format=ROW
-log-slave-updates=ON
-gtid-strict-mode=ON
-sync-binlog=1
-innodb-flush-log-at-trx-commit=1
-# semi-sync: switched on by the watcher, on the active only; never times out by itself
-rpl-semi-sync-master-enabled=OFF
-rpl-semi-sync-slave-enabled=ON
-rpl-semi-sync-master-timeout=3600000
-rpl-semi-sync-master-wait-point=AFTER_SYNC
-# a promoting standby's STOP SLAVE tries to reach the dead active to end its dump thread: be brief
-loose-rpl-semi-sync-slave-kill-conn-timeout=1
-slave-net-timeout=4
-read-only=ON
-skip-slave-start=ON
-skip-name-resolve=ON
-init-file={init}
-innodb-buffer-pool-size=32M
-innodb-log-buffer-size=4M
-key-buffer-size=1M
-performance-schema=OFF
-max-connections=80
-table-open-cache=200
-character-set-server=utf8mb4
-""")
+        conf = self.config_files(ctx.layout, ctx.node)["my.cnf"]
+        conf.write_text(self.config_text(ctx, base))
         if not (data / "mysql").exists():
             self.initialise(data, base)
         return [
@@ -105,6 +67,18 @@ character-set-server=utf8mb4
             ctx.python_program("mysqlwatch", "labkit.db.mysql_watch", priority=45,
                                stopwaitsecs=3),
         ]
+
+    def config_files(self, layout: Layout, node: str) -> dict[str, Path]:
+        return {"my.cnf": layout.paths.service(node, "mysql") / "my.cnf"}
+
+    @staticmethod
+    def config_text(ctx: NodeContext, base: Path) -> str:
+        """my.cnf from templates/my.cnf.j2."""
+        lay = ctx.layout
+        return templating.render(
+            __file__, "my.cnf.j2", node=ctx.node, as_root=os.geteuid() == 0, base=base,
+            address=ctx.address, port=lay.ports.mysql,
+            server_id=[n.name for n in lay.nodes].index(ctx.node) + 1)
 
     @staticmethod
     def init_sql(lay: Layout) -> str:

@@ -8,6 +8,10 @@ program). Before exec'ing the server it makes sure that:
 * a former primary whose peer has since been promoted is rewound with `pg_rewind -R` onto the
   new timeline (or, if that fails, cloned afresh) and comes back as its standby.
 
+initdb's postgresql.conf gets labkit's shared settings (templates/postgresql.conf.j2) and its
+pg_hba.conf is replaced (templates/pg_hba.conf.j2); a clone copies both from the primary. What
+differs per node (listen_addresses, port, ...) is on the server's command line.
+
 PostgreSQL refuses to run as root: when the lab runs as root the server and its tools run as the
 `postgres` user, while this launcher (which reads the lab's secrets) stays root until the exec.
 """
@@ -21,34 +25,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from labkit import events
+from labkit import events, templating
 from labkit.db import witness
 from labkit.db.postgres import TIER, bin_dir, nodes
 from labkit.layout import Layout, node_program_args
-
-SHARED_CONF = """
-# labkit: settings shared by both instances (node-specific ones are given on the command line)
-wal_level = replica
-max_wal_senders = 5
-max_replication_slots = 5
-wal_keep_size = 128MB
-wal_log_hints = on
-hot_standby = on
-hot_standby_feedback = on
-wal_sender_timeout = 5s
-wal_receiver_timeout = 5s
-wal_receiver_status_interval = 1s
-synchronous_commit = on
-shared_buffers = 16MB
-max_connections = 40
-password_encryption = scram-sha-256
-logging_collector = off
-log_min_messages = warning
-"""
-HBA = """local all all trust
-host all all 127.0.0.0/8 scram-sha-256
-host replication all 127.0.0.0/8 scram-sha-256
-"""
 
 
 class PgNode:
@@ -154,11 +134,10 @@ class PgNode:
                   "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}")
         pwfile.unlink()
         with open(self.data / "postgresql.conf", "a") as fh:
-            fh.write(SHARED_CONF)
-        lab_net = f"{self.layout.prefix}.0/24"  # on compose, peers come from a bridge address
-        (self.data / "pg_hba.conf").write_text(
-            HBA + f"host all all {lab_net} scram-sha-256\n"
-            f"host replication all {lab_net} scram-sha-256\n")
+            fh.write(templating.render(__file__, "postgresql.conf.j2"))
+        # on compose, peers connect from a bridge address of the lab's network
+        (self.data / "pg_hba.conf").write_text(templating.render(
+            __file__, "pg_hba.conf.j2", lab_net=f"{self.layout.prefix}.0/24"))
         self.own(self.data)
 
     def clone(self) -> None:

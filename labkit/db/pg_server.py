@@ -6,6 +6,7 @@ in the role the witness gives it (initdb / clone / rewind) and then becomes the 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from labkit import wait
@@ -25,6 +26,14 @@ class Postgres(Component):
                                stopsignal="INT", startsecs=2),
             ctx.python_program("pgwatch", "labkit.db.pg_watch", priority=45, stopwaitsecs=3),
         ]
+
+    def config_files(self, layout: Layout, node: str) -> dict[str, Path]:
+        """In the data directory, where the launcher's initdb wrote them (a standby's are its
+        primary's copies, from pg_basebackup). postgresql.auto.conf holds what ALTER SYSTEM
+        set: the watcher's synchronous_standby_names."""
+        data = layout.paths.postgres_data(node)
+        return {name: data / name
+                for name in ("postgresql.conf", "pg_hba.conf", "postgresql.auto.conf")}
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
         if self.primary_lost(ctx.layout, [ctx.node]):

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from labkit import atomic, events, wait
+from labkit import atomic, events, templating, wait
 from labkit.component import Component, NodeContext, Program, start_failure
 from labkit.errors import LabError
 from labkit.layout import Layout, RunDir
@@ -36,6 +36,10 @@ class Keepalived(Component):
         ctx.layout.paths.vrrp(ctx.node).unlink(missing_ok=True)  # a previous run's view is stale
         return [ctx.python_program("keepalived", "labkit.lb.keepalived", "run",
                                    priority=30, stopwaitsecs=5)]
+
+    def config_files(self, layout: Layout, node: str) -> dict[str, Path]:
+        """Written by `run` at each start (the interface is known only then)."""
+        return {"keepalived.conf": conf_path(layout, node)}
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
         """Ready once keepalived has reported its first state (it starts as BACKUP)."""
@@ -55,6 +59,10 @@ def binary() -> str:
     return path
 
 
+def conf_path(layout: Layout, node: str) -> Path:
+    return layout.paths.service(node, "keepalived") / "keepalived.conf"
+
+
 def router_id(layout: Layout) -> int:
     """One VRRP router id per lab network (1..255), from its /24."""
     return int(layout.prefix.split(".")[2]) % 255 + 1
@@ -71,46 +79,22 @@ def interface_of(address: str) -> str:
 
 
 def render(layout: Layout, node: str, interface: str) -> str:
-    spec = layout.topology.node(node)
-    me = layout.address(node)
-    peers = [layout.address(n.name) for n in layout.topology.with_role("lb") if n.name != node]
+    """keepalived.conf from templates/keepalived.conf.j2, for the interface holding the node's
+    address."""
     vrrp = layout.topology.vrrp
-    script = layout.paths.service(node, "keepalived") / "notify"
-    peer_lines = "\n".join(f"        {p}" for p in peers)
-    return f"""# Rendered by labkit for {node}; rewritten at every start.
-global_defs {{
-    router_id {node}
-    enable_script_security
-    script_user root
-    vrrp_garp_master_delay 1
-    vrrp_garp_master_repeat 3
-}}
-
-vrrp_instance VIP {{
-    state BACKUP
-    version 3
-    interface {interface}
-    virtual_router_id {router_id(layout)}
-    priority {spec.priority}
-    advert_int {vrrp.advert_interval}
-    {"" if vrrp.preempt else "nopreempt"}
-    unicast_src_ip {me}
-    unicast_peer {{
-{peer_lines}
-    }}
-    virtual_ipaddress {{
-        {layout.vip}/24 dev {interface}
-    }}
-    notify {script}
-}}
-"""
+    peers = [layout.address(n.name) for n in layout.topology.with_role("lb") if n.name != node]
+    return templating.render(
+        __file__, "keepalived.conf.j2", node=node, interface=interface,
+        router_id=router_id(layout), priority=layout.topology.node(node).priority,
+        advert_int=vrrp.advert_interval, preempt=vrrp.preempt, address=layout.address(node),
+        peers=peers, vip=layout.vip, notify=layout.paths.service(node, "keepalived") / "notify")
 
 
 def run(layout: Layout, node: str) -> None:
     """Render the config for the current interface, then become keepalived (VRRP only)."""
     base = layout.paths.service(node, "keepalived")
     base.mkdir(parents=True, exist_ok=True)
-    conf = base / "keepalived.conf"
+    conf = conf_path(layout, node)
     conf.write_text(render(layout, node, interface_of(layout.address(node))))
     # keepalived runs a script by its resolved path, and the venv's python is a symlink to the
     # system's, which would lose the venv: a small shell script that execs it keeps it.

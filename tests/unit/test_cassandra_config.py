@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from labkit.cassandra import config, jars
 from labkit.cassandra.store import BadRequest, check_name, level
@@ -39,8 +40,8 @@ def test_two_copies_of_everything_and_one_on_a_single_node_ring():
 
 def test_each_node_listens_on_its_own_address_with_its_own_directories(tmp_path):
     lay = layout(2)
-    s1 = config.settings(lay, "node1", tmp_path / "n1")
-    s2 = config.settings(lay, "node2", tmp_path / "n2")
+    s1 = yaml.safe_load(config.cassandra_yaml(lay, "node1", tmp_path / "n1"))
+    s2 = yaml.safe_load(config.cassandra_yaml(lay, "node2", tmp_path / "n2"))
     assert s1["listen_address"] == s1["rpc_address"] == "127.0.9.11"
     assert s2["listen_address"] == "127.0.9.12"
     seeds = s1["seed_provider"][0]["parameters"][0]["seeds"]

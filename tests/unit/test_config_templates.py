@@ -1,0 +1,138 @@
+"""The servers' configs come from the templates beside their tiers, and `labkit config` prints
+them, without starting anything: every template renders with StrictUndefined for the default
+lab, a value left out is an error, and a bad NODE/SERVICE is one line and exit status 2."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+
+from labkit import cli, templating
+from labkit.cassandra import config as cassandra_config
+from labkit.cassandra import jars
+from labkit.component import NodeContext
+from labkit.db import mysql_server, pg_node
+from labkit.layout import Layout
+from labkit.lb import apache, keepalived
+from labkit.supervisor import Supervisor
+from labkit.topology import Topology
+
+LABKIT = Path(templating.__file__).resolve().parent
+
+
+@pytest.fixture
+def layout(tmp_path, monkeypatch) -> Layout:
+    """The default lab's layout in a temporary LABKIT_HOME (a fixed /24: nothing is claimed),
+    with the server binaries and Cassandra's jars stood in for."""
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
+    monkeypatch.setattr(apache, "apache_binary", lambda: "/usr/sbin/apache2")
+    monkeypatch.setattr(apache, "module_dir", lambda: Path("/usr/lib/apache2/modules"))
+    monkeypatch.setattr(mysql_server, "mariadb_binary", lambda: "/usr/sbin/mariadbd")
+    monkeypatch.setattr(mysql_server.MariaDB, "initialise", staticmethod(lambda data, base: None))
+    monkeypatch.setattr(jars, "classpath", lambda: [Path("/jars/jamm-0.4.0.jar")])
+    monkeypatch.setattr(jars, "java_binary", lambda: "/usr/bin/java")
+    lay = Layout(lab="unit", topology=Topology.default(), prefix="127.0.9",
+                 secrets=Layout.new_secrets())
+    lay.save()
+    return lay
+
+
+def configure_node1(lay: Layout) -> None:
+    """What `labkit up` writes for node1's Apache and MariaDB, and its supervisor's config."""
+    ctx = NodeContext(lay, "node1")
+    programs = apache.Apache().configure(ctx) + mysql_server.MariaDB().configure(ctx)
+    Supervisor.of(lay.paths, "node1").write_config(programs)
+
+
+def render_every_config(lay: Layout, tmp_path: Path) -> None:
+    configure_node1(lay)
+    cassandra_config.render(lay, "node1")
+    keepalived.render(lay, "node1", "eth0")
+    node = pg_node.PgNode.__new__(pg_node.PgNode)  # initdb's file writes, without initdb
+    node.layout, node.data, node.base, node.account = lay, tmp_path / "pg", tmp_path, None
+    node.data.mkdir()
+    node.tool = lambda *args, **kwargs: None
+    node.initdb()
+
+
+def test_every_template_renders_for_the_default_lab(layout, tmp_path, monkeypatch):
+    rendered: list[str] = []
+    real = templating.render
+
+    def recording(package_file: str, name: str, /, **values: object) -> str:
+        rendered.append(str(templating.template_dir(package_file) / name))
+        return real(package_file, name, **values)
+
+    monkeypatch.setattr(templating, "render", recording)
+    render_every_config(layout, tmp_path)
+    assert set(rendered) == {str(p) for p in LABKIT.rglob("templates/*.j2")}
+
+
+def test_the_rendered_configs_are_what_the_servers_read(layout, tmp_path):
+    render_every_config(layout, tmp_path)
+    conf = cassandra_config.conf_dir(layout, "node1")
+    assert yaml.safe_load((conf / "cassandra.yaml").read_text())["initial_token"] == str(-2**63)
+    hba = (tmp_path / "pg" / "pg_hba.conf").read_text()
+    assert "host replication all 127.0.9.0/24 scram-sha-256\n" in hba
+    assert "\nwal_level = replica\n" in (tmp_path / "pg" / "postgresql.conf").read_text()
+    httpd = (layout.paths.service("node1", "apache") / "httpd.conf").read_text()
+    assert 'BalancerMember "http://127.0.9.14:8000" route=node4 ' in httpd
+    assert "{{" not in httpd and "{%" not in httpd
+
+
+def test_a_value_the_template_needs_but_is_not_given_raises(tmp_path):
+    with pytest.raises(jinja2.UndefinedError):
+        templating.render(apache.__file__, "httpd.conf.j2", node="node1")
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "x.conf.j2").write_text("port={{ port }}\n")
+    assert templating.render(str(tmp_path / "mod.py"), "x.conf.j2", port=1) == "port=1\n"
+    with pytest.raises(jinja2.UndefinedError):
+        templating.render(str(tmp_path / "mod.py"), "x.conf.j2")
+
+
+def run_cli(monkeypatch, *args: str) -> int:
+    monkeypatch.setattr(sys, "argv", ["labkit", *args])
+    try:
+        cli.main()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_labkit_config_prints_the_file_the_server_runs_with(layout, monkeypatch, capsys):
+    configure_node1(layout)
+    assert run_cli(monkeypatch, "config", "node1/apache", "--lab", "unit") == 0
+    out = capsys.readouterr().out
+    assert out == (layout.paths.service("node1", "apache") / "httpd.conf").read_text()
+    assert "ProxySet lbmethod=byrequests" in out
+    assert run_cli(monkeypatch, "config", "node1/mysqlwatch", "--file", "my.cnf",
+                   "--lab", "unit") == 0
+    assert "rpl-semi-sync-master-wait-point=AFTER_SYNC" in capsys.readouterr().out
+    assert run_cli(monkeypatch, "config", "node1/supervisord", "--lab", "unit") == 0
+    assert "[program:apache]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, names", [
+    (["node9/apache"], "node1, node2, node3, node4"),
+    (["node1/nope"], "mysql, mysqlwatch, postgres, pgwatch, apache, vrrp, app, cassandra, "
+                      "supervisord"),
+    (["node3/mysql"], "app, supervisord"),
+    (["node1/mysql", "--file", "httpd.conf"], "my.cnf"),
+    (["node3/app"], "node3/supervisord"),
+])
+def test_a_bad_target_is_one_line_and_exit_status_2(layout, monkeypatch, capsys, args, names):
+    configure_node1(layout)
+    assert run_cli(monkeypatch, "config", *args, "--lab", "unit") == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and names in lines[0]
+
+
+def test_a_file_not_written_yet_says_so(layout, monkeypatch, capsys):
+    assert run_cli(monkeypatch, "config", "node2/postgres", "--lab", "unit") == 2
+    assert "not written yet" in capsys.readouterr().err
