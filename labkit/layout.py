@@ -159,6 +159,10 @@ class RunDir:
     def postgres_pid(self, node: str) -> Path:
         return self.postgres_data(node) / "postmaster.pid"
 
+    def mysql_diverged(self, node: str, stamp: str) -> Path:
+        """A dump of what a diverged MySQL instance held before its re-seed threw it away."""
+        return self.service(node, "mysql") / f"diverged-{stamp}.sql"
+
     def postgres_rejoining(self, node: str) -> Path:
         """Present while a demoted primary is being rewound to follow the new one."""
         return self.service(node, "postgres") / "rejoining"

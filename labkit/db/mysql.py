@@ -70,7 +70,8 @@ def instance_state(layout: Layout, node: str, timeout: float = 0.5) -> dict[str,
         return {"role": "down"}
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT @@read_only AS ro, @@gtid_current_pos AS gtid")
+            cur.execute("SELECT @@read_only AS ro, @@gtid_current_pos AS gtid, "
+                        "@@rpl_semi_sync_master_wait_point AS wait_point")
             row = cur.fetchone()
             cur.execute("SHOW SLAVE STATUS")
             replica = cur.fetchone()
@@ -90,6 +91,9 @@ def instance_state(layout: Layout, node: str, timeout: float = 0.5) -> dict[str,
             state["error"] = replica["Last_Error"] or replica["Last_IO_Error"]
     if semi:
         state["semi_sync"] = semi["Value"] == "ON"
+        # AFTER_SYNC: a commit becomes visible only once the standby has it; AFTER_COMMIT
+        # (MariaDB's default) lets other clients read a commit the standby may never get
+        state["wait_point"] = row["wait_point"]
     return state
 
 

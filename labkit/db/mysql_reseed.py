@@ -6,7 +6,9 @@ froze (semi-sync AFTER_SYNC writes the binlog first). No client saw them succeed
 them loses nothing acknowledged — but GTID replication refuses to start from a diverged position
 (error 1236). The cure a DBA would apply, done by the watcher: throw the local copy of the data
 away and load a consistent dump of the active (`mariadb-dump --gtid`), which also sets the GTID
-position to replicate from.
+position to replicate from. "No client saw them succeed" holds only while every rule of the
+watchers holds, so the local copy is not destroyed unseen: it is dumped first, into the node's
+MySQL directory (`RunDir.mysql_diverged`), and the event names that file.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ def client(name: str) -> str:
     return path
 
 
-def reseed(layout: Layout, node: str, source: str) -> str:
+def reseed(layout: Layout, node: str, source: str, keep: Path) -> str:
     """Replace `node`'s application data with a dump of `source`; returns the GTID it starts from.
 
-    The caller has stopped replication on `node` and made it read-only. The load runs with
-    binary logging off, so the copied rows keep the source's GTIDs and are not logged twice.
+    `node`'s own data is dumped to `keep` first (0600: it holds the lab's rows). The caller has
+    stopped replication on `node` and made it read-only. The load runs with binary logging off,
+    so the copied rows keep the source's GTIDs and are not logged twice.
     """
     secret = layout.secrets["mysql_root"]
     with tempfile.TemporaryDirectory(prefix="labkit-reseed-") as tmp:
@@ -45,16 +48,14 @@ def reseed(layout: Layout, node: str, source: str) -> str:
         creds.write_text(f"[client]\nuser=root\npassword={secret}\n")
         os.chmod(creds, 0o600)
         port = str(layout.ports.mysql)
-        dump = subprocess.run(
-            [client("mariadb-dump"), f"--defaults-extra-file={creds}",
-             f"--host={layout.address(source)}", f"--port={port}", "--single-transaction",
-             "--gtid", "--master-data=2", "--databases", DATABASE],
-            capture_output=True, text=True, timeout=300, check=False)
-        if dump.returncode != 0:
-            raise RuntimeError(f"mariadb-dump from {source} failed: {dump.stderr[-300:]}")
-        gtid = _dump_gtid(dump.stdout)
+        own = _dump(creds, layout.address(node), port, node)
+        fd = os.open(keep, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(own)
+        dump = _dump(creds, layout.address(source), port, source)
+        gtid = _dump_gtid(dump)
         script = (f"SET SESSION sql_log_bin = 0;\nRESET MASTER;\n"
-                  f"DROP DATABASE IF EXISTS {DATABASE};\n{dump.stdout}\n"
+                  f"DROP DATABASE IF EXISTS {DATABASE};\n{dump}\n"
                   f"SET GLOBAL gtid_slave_pos = '{gtid}';\n")
         load = subprocess.run(
             [client("mariadb"), f"--defaults-extra-file={creds}",
@@ -63,6 +64,18 @@ def reseed(layout: Layout, node: str, source: str) -> str:
         if load.returncode != 0:
             raise RuntimeError(f"loading the dump into {node} failed: {load.stderr[-300:]}")
     return gtid
+
+
+def _dump(creds: Path, host: str, port: str, node: str) -> str:
+    """A consistent dump of the lab's database on one instance, with its GTID position."""
+    dump = subprocess.run(
+        [client("mariadb-dump"), f"--defaults-extra-file={creds}", f"--host={host}",
+         f"--port={port}", "--single-transaction", "--gtid", "--master-data=2",
+         "--databases", DATABASE],
+        capture_output=True, text=True, timeout=300, check=False)
+    if dump.returncode != 0:
+        raise RuntimeError(f"mariadb-dump from {node} failed: {dump.stderr[-300:]}")
+    return dump.stdout
 
 
 def _dump_gtid(dump: str) -> str:

@@ -39,6 +39,7 @@ from labkit.db.watcher import TierWatcher
 from labkit.layout import Layout, node_program_args
 
 ALONE_AFTER = 3.0  # seconds without a semi-sync standby before the active stops waiting for one
+APPLY_WAIT = 30.0  # seconds a standby gives its applier to apply its relay log before promoting
 
 
 class MysqlWatcher(TierWatcher):
@@ -75,10 +76,15 @@ class MysqlWatcher(TierWatcher):
             if cur.fetchone():
                 cur.execute("STOP SLAVE")
                 cur.execute("RESET SLAVE ALL")
+            semi = semi_sync_state(cur)
+            if not term.alone and not semi["enabled"]:
+                # before the instance is writable: a commit made in between would be
+                # acknowledged without waiting for the standby (e.g. after a restart)
+                cur.execute("SET GLOBAL rpl_semi_sync_master_enabled = ON")
+                semi = semi_sync_state(cur)
             cur.execute("SELECT @@read_only AS ro")
             if cur.fetchone()["ro"]:
                 cur.execute("SET GLOBAL read_only = OFF")
-            semi = semi_sync_state(cur)
             if term.alone:
                 self.rejoin_standby(cur, term, semi)
             else:
@@ -86,8 +92,6 @@ class MysqlWatcher(TierWatcher):
 
     def watch_standby(self, cur: Any, term: witness.Term, semi: dict[str, Any]) -> None:
         """Commits wait for the standby; if it is gone for a while, go on alone (witness first)."""
-        if not semi["enabled"]:
-            cur.execute("SET GLOBAL rpl_semi_sync_master_enabled = ON")  # e.g. after a restart
         # gone: disconnected, or connected but silent (frozen) while commits wait for it
         stuck = semi["waiting"] > 0 and semi["acked"] == self.last_acked
         self.last_acked = semi["acked"]
@@ -194,13 +198,15 @@ class MysqlWatcher(TierWatcher):
                                  f"re-seeding it from {self.peer}")
         cur.execute("STOP SLAVE")
         cur.execute("RESET SLAVE ALL")
+        keep = self.layout.paths.mysql_diverged(self.node, time.strftime("%Y%m%d-%H%M%S"))
         try:
-            gtid = mysql_reseed.reseed(self.layout, self.node, self.peer)
+            gtid = mysql_reseed.reseed(self.layout, self.node, self.peer, keep)
         except (RuntimeError, OSError) as exc:
             self.say("mysql_error", f"{self.node} re-seed failed: {exc}")
             return
         self.start_replication(cur, peer_address)
-        self.say("mysql", f"{self.node} re-seeded from {self.peer} at GTID {gtid}")
+        self.say("mysql", f"{self.node} re-seeded from {self.peer} at GTID {gtid}; what it "
+                          f"held before is kept in {keep}")
 
     def start_replication(self, cur: Any, peer_address: str) -> None:
         secret = self.layout.secrets["mysql_repl"]
@@ -229,9 +235,8 @@ class MysqlWatcher(TierWatcher):
             cur.execute("SHOW SLAVE STATUS")
             replica = cur.fetchone() or {}
             received = replica.get("Gtid_IO_Pos", "")
-            if received:
-                cur.execute("SELECT MASTER_GTID_WAIT(%s, 30) AS w", (received,))
-                cur.fetchone()
+            if received and not self.applied(cur, replica, received):
+                return
             cur.execute("STOP SLAVE")
             cur.execute("RESET SLAVE ALL")
             # the old active is gone: the new one starts alone (no standby to wait for)
@@ -242,6 +247,30 @@ class MysqlWatcher(TierWatcher):
             cur.execute("SELECT @@gtid_current_pos AS g")
             gtid = cur.fetchone()["g"]
         self.promoted("active MySQL", new.epoch, apply_wait=time.time() - t0, gtid=gtid)
+
+    def applied(self, cur: Any, replica: dict[str, Any], received: str) -> bool:
+        """Has this standby applied every transaction it received (its relay log)?
+
+        Semi-sync acknowledges a commit once the standby has *received* it, so relay-logged
+        transactions are acknowledged to clients. `RESET SLAVE ALL` deletes the relay log:
+        promoting before they are applied would lose them. An applier stopped by an error will
+        not apply them at all, so the standby refuses at once and says why; a slow one gets
+        `APPLY_WAIT` seconds.
+        """
+        if replica.get("Slave_SQL_Running") != "Yes":
+            why = (f"its applier stopped ({replica.get('Last_SQL_Errno')}: "
+                   f"{(replica.get('Last_SQL_Error') or 'stopped')[:120]})")
+        else:
+            cur.execute("SELECT MASTER_GTID_WAIT(%s, %s) AS w", (received, APPLY_WAIT))
+            if cur.fetchone()["w"] == 0:
+                return True
+            why = f"its applier did not reach {received} within {APPLY_WAIT:.0f}s"
+        self.say("mysql_wait", f"{self.node} will not take over: it received transactions "
+                               f"up to {received} from {self.peer} (acknowledged to clients) "
+                               f"but {why}. Bring {self.peer} back, or repair the applier "
+                               "(SHOW SLAVE STATUS) so it can catch up")
+        return False
+
 
 def semi_sync_state(cur: Any) -> dict[str, Any]:
     """Is semi-sync switched on here, is it in effect, and how many standbys acknowledge."""
