@@ -5,6 +5,9 @@ witness names the active; a standby remembers the last epoch in which it was ful
 (`synced_epoch`, kept on disk so a restart does not forget it); and a standby only takes over
 after the active has been silent for `FAILOVER_AFTER` seconds *and* the standby itself still
 reaches some other node (otherwise it is more likely the one cut off).
+
+An unreadable witness stops the watcher's work (no promotion, no going alone, no fencing) and is
+said as a `<tier>_witness` event until someone repairs the file.
 """
 
 from __future__ import annotations
@@ -59,8 +62,11 @@ class TierWatcher:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
         while self.running:
-            with contextlib.suppress(*self.server_errors):  # our server is (re)starting
-                self.step()
+            try:
+                with contextlib.suppress(*self.server_errors):  # our server is (re)starting
+                    self.step()
+            except witness.WitnessCorrupt as exc:  # nobody can tell who is active: do nothing
+                self.say(f"{self.tier}_witness", str(exc))
             time.sleep(POLL)
 
     def step(self) -> None:
