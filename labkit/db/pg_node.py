@@ -124,7 +124,8 @@ class PgNode:
             fresh = not (self.data / "PG_VERSION").exists()
             if fresh and term is None and self.node == nodes(self.layout)[0]:
                 self.initdb()
-                witness.claim(self.layout.rundir, TIER, self.node, 0)
+                # alone until a standby has streamed everything (the primary's watcher clears it)
+                witness.claim(self.layout.rundir, TIER, self.node, 0, alone=True)
                 self.say(f"{self.node}: new PostgreSQL primary (epoch 1)")
                 return
             if term is None or term.active == self.node:

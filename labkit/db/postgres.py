@@ -120,8 +120,12 @@ def tier_status(layout: Layout) -> dict[str, Any]:
     try:
         term = witness.read(layout.rundir, TIER)
     except witness.WitnessCorrupt as exc:
-        return {**out, "epoch": None, "problem": str(exc)}
-    out["epoch"] = term.epoch if term else 0
+        return {**out, "epoch": None, "alone": None, "problem": str(exc)}
+    # the primary commits without a synchronous standby (the standby may not take over)
+    out.update(epoch=term.epoch if term else 0, alone=bool(term and term.alone))
     if not active:
         out["problem"] = "no PostgreSQL primary: both down, or a promotion is running"
+        if term and term.alone:
+            out["problem"] = (f"no PostgreSQL primary: {term.active} committed alone and is "
+                              "down; its standby lacks those commits and waits for it")
     return out

@@ -79,7 +79,7 @@ class TierWatcher:
         """True once the active has been silent long enough and this standby may replace it.
 
         `caught_up` says whether this standby holds every commit the active acknowledged in
-        `term`; when it does not, it waits and says `why_not`.
+        `term`; when it does not, it waits and says `why_not` ("<node> will not take over: ...").
         """
         if self.peer_answers():
             self.peer_silent_since = None
@@ -94,7 +94,7 @@ class TierWatcher:
                                           "node, so it is probably the one cut off")
             return False
         if not caught_up:
-            self.say(f"{self.tier}_wait", f"{self.node} cannot take over: {why_not}")
+            self.say(f"{self.tier}_wait", f"{self.node} will not take over: {why_not}")
             return False
         return True
 

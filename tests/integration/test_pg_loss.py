@@ -39,7 +39,7 @@ def pg_lab(labkit_home):
 def refusal_or_promotion(lab, standby: str, since: float) -> str | None:
     """'refused' once the standby said it will not take over, 'promoted' once it did."""
     if [e for e in lab.events(since) if e["kind"] == "postgres_wait"
-            and e.get("node") == standby and "will not take over" in e.get("message", "")]:
+            and e.get("node") == standby and "committed alone" in e.get("message", "")]:
         return "refused"
     if lab.postgres.active() == standby:
         return "promoted"
