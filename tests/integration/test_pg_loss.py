@@ -77,3 +77,28 @@ def test_standby_outage_then_primary_crash_loses_no_acknowledged_write(pg_lab):
                          f"({standby} {outcome}; {alone} acknowledged while it was frozen)")
     assert outcome == "refused"
     assert lab.postgres.active() == primary
+
+
+def test_a_primary_thawed_after_its_standby_took_over_acknowledges_nothing_lost(pg_lab):
+    """#18 item 4: the frozen primary resumes with commits waiting for a standby that has been
+    promoted meanwhile; it must be fenced, never relax synchronous replication for them."""
+    lab = pg_lab
+    primary, standby = pg_pair(lab)
+    load = lab.postgres.write_load(rate=20)
+    wait_until(lambda: len(load.acked) >= 20, 30, "20 acknowledged rows before the fault")
+    since = time.time()
+    lab.fail(primary, "freeze")
+    wait_until(lambda: lab.postgres.active() == standby, 60, f"{standby} promoted")
+    lab.recover(primary)  # thaw: it wakes up believing it is still the primary
+    pg_pair(lab)
+    count = len(load.acked)
+    wait_until(lambda: len(load.acked) >= count + 10, 60, f"writes going on at {standby}")
+    load.stop()
+
+    with lab.postgres.connect() as conn:
+        missing = load.missing(conn)
+    assert not missing, f"{len(missing)} of {len(load.acked)} acknowledged rows lost"
+    assert lab.postgres.active() == standby
+    relaxed = [e for e in lab.events(since) if e["kind"] == "postgres_alone"
+               and e.get("node") == primary]
+    assert not relaxed, f"the replaced primary went on alone: {relaxed}"
