@@ -46,6 +46,7 @@ SCHEMA = [
 
 #: pg_stat_replication rows of a streaming standby
 STANDBY = "state = 'streaming' AND application_name <> 'pg_basebackup'"
+SYNC_SETTLE = 0.2  # seconds after a standby shows as sync before the catch-up LSN is taken
 
 
 class PgWatcher(TierWatcher):
@@ -89,6 +90,8 @@ class PgWatcher(TierWatcher):
             self.catch_up_lsn = None  # taken only once synchronous replication is in effect
             self.say("postgres", f"{self.node}: synchronous replication on: commits wait for "
                                  f"{self.peer} again (synchronous_standby_names = '*')")
+            if term.alone and self.sync_in_effect(conn):
+                self.end_alone(conn, term)  # at once: until then a failover is refused
         elif term.alone:
             self.end_alone(conn, term)
 
@@ -115,6 +118,23 @@ class PgWatcher(TierWatcher):
         checkpointer and the walsenders (milliseconds, well within one POLL)."""
         conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{names}'")
         conn.execute("SELECT pg_reload_conf()")
+
+    @staticmethod
+    def sync_in_effect(conn: psycopg.Connection, timeout: float = 2.0) -> bool:
+        """Wait until pg_stat_replication lists a synchronous standby after a reload.
+
+        The walsenders and the checkpointer (which tells committing backends to wait) take the
+        reload in the same moment; SYNC_SETTLE more covers the checkpointer being a little
+        later than the walsender.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if conn.execute(f"SELECT count(*) AS n FROM pg_stat_replication WHERE {STANDBY} "
+                            "AND sync_state = 'sync'").fetchone()["n"]:
+                time.sleep(SYNC_SETTLE)
+                return True
+            time.sleep(0.1)
+        return False
 
     def record_alone(self, term: witness.Term) -> bool:
         """Record in the witness, under its lock, that this primary commits alone; if it is no

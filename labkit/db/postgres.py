@@ -126,6 +126,7 @@ def tier_status(layout: Layout) -> dict[str, Any]:
     if not active:
         out["problem"] = "no PostgreSQL primary: both down, or a promotion is running"
         if term and term.alone:
-            out["problem"] = (f"no PostgreSQL primary: {term.active} committed alone and is "
-                              "down; its standby lacks those commits and waits for it")
+            out["problem"] = (f"no PostgreSQL primary: both down, or {term.active} (which "
+                              "committed alone) is down and its standby, lacking those commits, "
+                              "waits for it")
     return out
