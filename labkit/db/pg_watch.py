@@ -208,7 +208,7 @@ class PgWatcher(TierWatcher):
                     f"synchronous_standby_names = ''), and {self.node} lacks those commits; "
                     f"recover {term.active}, or accept the loss with `python -m "
                     f"labkit.db.witness --lab {self.layout.lab} force {TIER} {self.node}`")
-        return (f"it never streamed from {term.active} in epoch {term.epoch}; waiting for it")
+        return f"it never streamed from {term.active} in epoch {term.epoch}; waiting for it"
 
     def peer_answers(self) -> bool:
         try:
