@@ -43,7 +43,10 @@ def connect(layout: Layout, node: str, user: str = "labkit", database: str | Non
 def connect_active(layout: Layout, timeout: float = 2.0, **kwargs: Any
                    ) -> pymysql.connections.Connection:
     """A connection to the writable instance, found as the module docstring says."""
-    term = witness.read(layout.rundir, TIER)
+    try:
+        term = witness.read(layout.rundir, TIER)
+    except witness.WitnessCorrupt:
+        term = None  # read_only still tells the writable one; the witness only orders the tries
     order = nodes(layout)
     if term and term.active in order:
         order = [term.active] + [n for n in order if n != term.active]
@@ -102,7 +105,13 @@ def tier_status(layout: Layout) -> dict[str, Any]:
     active = [n for n, s in instances.items() if s["role"] == "active"]
     standby = [n for n, s in instances.items() if s["role"] == "standby"]
     lags = [s.get("lag") for s in instances.values() if s.get("lag") is not None]
-    term = witness.read(layout.rundir, TIER)
+    try:
+        term = witness.read(layout.rundir, TIER)
+    except witness.WitnessCorrupt as exc:
+        return {"active": active[0] if len(active) == 1 else (active or None),
+                "standby": standby[0] if len(standby) == 1 else (standby or None),
+                "lag": max(lags) if lags else None, "epoch": None, "instances": instances,
+                "alone": None, "problem": str(exc)}
     out: dict[str, Any] = {
         "active": active[0] if len(active) == 1 else (active or None),
         "standby": standby[0] if len(standby) == 1 else (standby or None),

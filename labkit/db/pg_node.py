@@ -41,6 +41,7 @@ class PgNode:
         self.run_dir = self.base / "run"
         self.bin = Path(bin_dir())
         self.account = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        self.said: str | None = None
 
     # -- helpers ------------------------------------------------------------------------------
     def tool(self, name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -68,6 +69,12 @@ class PgNode:
         events.emit(self.layout.events_path, "postgres", node=self.node, tier=TIER,
                     message=message)
 
+    def say_once(self, message: str) -> None:
+        """`say`, but not again while the launcher loops on the same reason."""
+        if message != self.said:
+            self.said = message
+            self.say(message)
+
     def peer_answers(self) -> bool:
         return self.tool("pg_isready", "-h", self.layout.address(self.peer), "-p",
                          str(self.layout.ports.postgres), "-t", "1", check=False).returncode == 0
@@ -88,11 +95,17 @@ class PgNode:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.own(self.base)
         while True:
-            term = witness.read(self.layout.rundir, TIER)
+            try:
+                term = witness.read(self.layout.rundir, TIER)
+            except witness.WitnessCorrupt as exc:
+                self.say_once(f"{self.node} waits: {exc.message}")  # no role is safe to assume
+                time.sleep(2)
+                continue
             fresh = not (self.data / "PG_VERSION").exists()
             if fresh and term is None and self.node == nodes(self.layout)[0]:
                 self.initdb()
-                witness.claim(self.layout.rundir, TIER, self.node, 0)
+                # alone until a standby has streamed everything (the primary's watcher clears it)
+                witness.claim(self.layout.rundir, TIER, self.node, 0, alone=True)
                 self.say(f"{self.node}: new PostgreSQL primary (epoch 1)")
                 return
             if term is None or term.active == self.node:

@@ -3,13 +3,22 @@
 Run as `python -m labkit.db.pg_watch --lab LAB --node NODE` under the node's supervisor.
 
 * Primary (per the witness): keep the schema, and keep synchronous replication on while the
-  standby streams (so an acknowledged commit is on both) and off while it is gone (so the
-  primary does not block forever) — what Patroni calls synchronous mode.
-* Standby: when the primary stops answering for `FAILOVER_AFTER` seconds (labkit.db.watcher)
-  and this standby was streaming from it in the current epoch, promote (`pg_promote`) and
-  record the new epoch.
+  standby streams (synchronous_standby_names = '*': an acknowledged commit is flushed on both)
+  and off while it is gone (so the primary does not block forever) — what Patroni calls
+  synchronous mode. Before it relaxes synchronous_standby_names it records in the witness that
+  it goes on alone (under the witness lock, and only while it is still the active of the epoch);
+  once the standby streams again, is synchronous, and has flushed the primary's WAL up to an LSN
+  taken after synchronous replication was back on, it clears `alone`.
+* Standby: when the primary stops answering for `FAILOVER_AFTER` seconds (labkit.db.watcher),
+  this standby streamed from it in the current epoch, and the primary did not go on alone,
+  promote (`pg_promote`) and record the new epoch. If the primary went on alone the standby
+  lacks commits a client saw succeed: it refuses, says why, and waits for the primary (or for a
+  person to accept the loss with `python -m labkit.db.witness ... force`).
 * A running primary that the witness says is no longer active (it was frozen while its peer
-  took over) is shut down at once; its launcher rewinds it into a standby when it restarts.
+  took over) is shut down at once; its launcher rewinds it into a standby when it restarts. A
+  primary that finds, at the moment it would relax synchronous replication, that it is no longer
+  the active of the current epoch shuts down the same way instead of relaxing: relaxing would
+  acknowledge the commits waiting for the standby, which the new primary never got.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 
 import psycopg
 
@@ -34,6 +44,10 @@ SCHEMA = [
     " seq BIGINT NOT NULL, created DOUBLE PRECISION NOT NULL, UNIQUE (client, seq))",
 ]
 
+#: pg_stat_replication rows of a streaming standby
+STANDBY = "state = 'streaming' AND application_name <> 'pg_basebackup'"
+SYNC_SETTLE = 0.2  # seconds after a standby shows as sync before the catch-up LSN is taken
+
 
 class PgWatcher(TierWatcher):
     tier = TIER
@@ -44,6 +58,8 @@ class PgWatcher(TierWatcher):
         super().__init__(layout, node, nodes(layout))
         self.schema_ready = False
         self.rejoin_marker = layout.paths.postgres_rejoining(node)
+        #: the primary's LSN once synchronous replication was back on, while it is still alone
+        self.catch_up_lsn: str | None = None
 
     def step(self) -> None:
         term = witness.read(self.layout.rundir, TIER)
@@ -52,32 +68,111 @@ class PgWatcher(TierWatcher):
         with connect(self.layout, self.node, database="postgres", timeout=1) as conn:
             standby = conn.execute("SELECT pg_is_in_recovery() AS r").fetchone()["r"]
             if term.active == self.node:
-                if standby:
+                if standby:  # named active by hand (`witness force`)
                     conn.execute("SELECT pg_promote(true, 30)")
-                self.keep_primary(conn)
+                    conn.execute("CHECKPOINT")  # pg_rewind reads the new timeline there
+                self.keep_primary(conn, term)
             elif not standby:
                 self.fence(term)
             else:
                 self.keep_standby(conn, term)
 
-    def keep_primary(self, conn: psycopg.Connection) -> None:
-        if not self.schema_ready:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'labkit'").fetchone():
-                conn.execute("CREATE DATABASE labkit")
-            with connect(self.layout, self.node, timeout=1) as app:
-                for ddl in SCHEMA:
-                    app.execute(ddl)
-            self.schema_ready = True
-        streaming = conn.execute("SELECT count(*) AS n FROM pg_stat_replication "
-                                 "WHERE state = 'streaming'").fetchone()["n"] > 0
-        want = "*" if streaming else ""
+    def keep_primary(self, conn: psycopg.Connection, term: witness.Term) -> None:
+        self.keep_schema(conn)
         have = conn.execute("SHOW synchronous_standby_names").fetchone()[
             "synchronous_standby_names"]
-        if have != want:
-            conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{want}'")
-            conn.execute("SELECT pg_reload_conf()")
-            self.say("postgres", f"{self.node}: synchronous replication "
-                                 f"{'on' if want else 'off (standby gone)'}")
+        if have != "*" and not term.alone and not self.record_alone(term):
+            return  # commits without a synchronous standby that the witness did not know of
+        if not self.standby_streams(conn):
+            self.go_alone(conn, term, have)
+        elif have != "*":
+            self.set_sync(conn, "*")
+            self.catch_up_lsn = None  # taken only once synchronous replication is in effect
+            self.say("postgres", f"{self.node}: synchronous replication on: commits wait for "
+                                 f"{self.peer} again (synchronous_standby_names = '*')")
+            if term.alone and self.sync_in_effect(conn):
+                self.end_alone(conn, term)  # at once: until then a failover is refused
+        elif term.alone:
+            self.end_alone(conn, term)
+
+    def keep_schema(self, conn: psycopg.Connection) -> None:
+        if self.schema_ready:
+            return
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'labkit'").fetchone():
+            conn.execute("CREATE DATABASE labkit")
+        with connect(self.layout, self.node, timeout=1) as app:
+            for ddl in SCHEMA:
+                app.execute(ddl)
+        self.schema_ready = True
+
+    @staticmethod
+    def standby_streams(conn: psycopg.Connection) -> bool:
+        """A standby's walsender is streaming (a frozen standby's stays so until
+        wal_sender_timeout); a base backup's WAL stream (a clone being made) is no standby."""
+        return conn.execute(f"SELECT count(*) AS n FROM pg_stat_replication WHERE {STANDBY}"
+                            ).fetchone()["n"] > 0
+
+    @staticmethod
+    def set_sync(conn: psycopg.Connection, names: str) -> None:
+        """Set synchronous_standby_names; it is in effect once the reload has reached the
+        checkpointer and the walsenders (milliseconds, well within one POLL)."""
+        conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{names}'")
+        conn.execute("SELECT pg_reload_conf()")
+
+    @staticmethod
+    def sync_in_effect(conn: psycopg.Connection, timeout: float = 2.0) -> bool:
+        """Wait until pg_stat_replication lists a synchronous standby after a reload.
+
+        The walsenders and the checkpointer (which tells committing backends to wait) take the
+        reload in the same moment; SYNC_SETTLE more covers the checkpointer being a little
+        later than the walsender.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if conn.execute(f"SELECT count(*) AS n FROM pg_stat_replication WHERE {STANDBY} "
+                            "AND sync_state = 'sync'").fetchone()["n"]:
+                time.sleep(SYNC_SETTLE)
+                return True
+            time.sleep(0.1)
+        return False
+
+    def record_alone(self, term: witness.Term) -> bool:
+        """Record in the witness, under its lock, that this primary commits alone; if it is no
+        longer the active of the epoch (its standby was promoted while it was frozen), fence
+        instead and answer False."""
+        if witness.set_alone(self.layout.rundir, TIER, self.node, term.epoch, True):
+            return True
+        self.fence(witness.read(self.layout.rundir, TIER) or term)
+        return False
+
+    def go_alone(self, conn: psycopg.Connection, term: witness.Term, have: str) -> None:
+        """The standby is gone: stop waiting for it, but only after the witness says so."""
+        self.catch_up_lsn = None
+        if have == "":
+            return
+        if not self.record_alone(term):
+            return  # relaxing now would acknowledge commits the new primary never got
+        self.set_sync(conn, "")
+        self.say("postgres_alone", f"{self.node} goes on alone: no standby streams, so commits "
+                                   "no longer wait for one (synchronous_standby_names = '') and "
+                                   f"{self.peer} may not take over until it has caught up")
+
+    def end_alone(self, conn: psycopg.Connection, term: witness.Term) -> None:
+        """Clear `alone` once the synchronous standby has flushed up to an LSN taken after
+        synchronous replication was back in effect: every commit acknowledged alone lies below
+        it (flushed WAL is what a promotion replays)."""
+        if self.catch_up_lsn is None:
+            self.catch_up_lsn = conn.execute(
+                "SELECT pg_current_wal_lsn()::text AS lsn").fetchone()["lsn"]
+        row = conn.execute(
+            "SELECT coalesce(bool_or(flush_lsn >= %s::pg_lsn), false) AS caught_up "
+            f"FROM pg_stat_replication WHERE {STANDBY} AND sync_state = 'sync'",
+            (self.catch_up_lsn,)).fetchone()
+        if row["caught_up"] and witness.set_alone(self.layout.rundir, TIER, self.node,
+                                                  term.epoch, False):
+            self.say("postgres", f"{self.peer} has caught up (flushed up to LSN "
+                                 f"{self.catch_up_lsn}): commits on {self.node} wait for it "
+                                 "again, and it may take over if this primary fails")
 
     def fence(self, term: witness.Term) -> None:
         """A primary the witness has replaced: stop it now; it comes back rewound."""
@@ -94,17 +189,26 @@ class PgWatcher(TierWatcher):
         if rec and rec["status"] == "streaming" and self.synced_epoch != term.epoch:
             self.remember_synced(term.epoch)
             self.say("postgres", f"{self.node}: streaming standby of {self.peer}")
-        if not self.may_take_over(term, self.synced_epoch == term.epoch,
-                                  f"it never streamed from {term.active} in epoch "
-                                  f"{term.epoch}; waiting for it"):
+        caught_up = self.synced_epoch == term.epoch and not term.alone
+        if not self.may_take_over(term, caught_up, self.why_not(term)):
             return
-        new = witness.claim(self.layout.rundir, TIER, self.node, term.epoch)
+        new = witness.claim(self.layout.rundir, TIER, self.node, term.epoch, alone=True)
         if new is None:
             return
         conn.execute("SELECT pg_promote(true, 30)")
         # the new timeline reaches pg_control only at a checkpoint; pg_rewind reads it there
         conn.execute("CHECKPOINT")
         self.promoted("PostgreSQL primary", new.epoch)
+
+    def why_not(self, term: witness.Term) -> str:
+        """What the learner reads when this standby refuses to take over."""
+        if term.alone:
+            since = time.strftime("%H:%M:%S", time.localtime(term.alone_since or term.since))
+            return (f"{term.active} committed alone since {since} (epoch {term.epoch}, "
+                    f"synchronous_standby_names = ''), and {self.node} lacks those commits; "
+                    f"recover {term.active}, or accept the loss with `python -m "
+                    f"labkit.db.witness --lab {self.layout.lab} force {TIER} {self.node}`")
+        return f"it never streamed from {term.active} in epoch {term.epoch}; waiting for it"
 
     def peer_answers(self) -> bool:
         try:

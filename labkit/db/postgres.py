@@ -46,7 +46,10 @@ def dsn(layout: Layout, hosts: list[str], database: str = DATABASE, **extra: str
 
 def connect_primary(layout: Layout, autocommit: bool = True) -> psycopg.Connection:
     """A connection to whichever instance accepts writes right now."""
-    term = witness.read(layout.rundir, TIER)
+    try:
+        term = witness.read(layout.rundir, TIER)
+    except witness.WitnessCorrupt:
+        term = None  # libpq still finds the writable one; the witness only orders the tries
     order = nodes(layout)
     if term and term.active in order:
         order = [term.active] + [n for n in order if n != term.active]
@@ -111,11 +114,19 @@ def tier_status(layout: Layout) -> dict[str, Any]:
     for s in instances.values():
         for r in s.get("replicas", []):
             lag = max(lag or 0.0, r["lag"])
-    term = witness.read(layout.rundir, TIER)
     out: dict[str, Any] = {"active": active[0] if len(active) == 1 else (active or None),
                            "standby": standby[0] if len(standby) == 1 else (standby or None),
-                           "lag": lag, "epoch": term.epoch if term else 0,
-                           "instances": instances}
+                           "lag": lag, "instances": instances}
+    try:
+        term = witness.read(layout.rundir, TIER)
+    except witness.WitnessCorrupt as exc:
+        return {**out, "epoch": None, "alone": None, "problem": str(exc)}
+    # the primary commits without a synchronous standby (the standby may not take over)
+    out.update(epoch=term.epoch if term else 0, alone=bool(term and term.alone))
     if not active:
         out["problem"] = "no PostgreSQL primary: both down, or a promotion is running"
+        if term and term.alone:
+            out["problem"] = (f"no PostgreSQL primary: both down, or {term.active} (which "
+                              "committed alone) is down and its standby, lacking those commits, "
+                              "waits for it")
     return out

@@ -5,6 +5,9 @@ witness names the active; a standby remembers the last epoch in which it was ful
 (`synced_epoch`, kept on disk so a restart does not forget it); and a standby only takes over
 after the active has been silent for `FAILOVER_AFTER` seconds *and* the standby itself still
 reaches some other node (otherwise it is more likely the one cut off).
+
+An unreadable witness stops the watcher's work (no promotion, no going alone, no fencing) and is
+said as a `<tier>_witness` event until someone repairs the file.
 """
 
 from __future__ import annotations
@@ -59,8 +62,11 @@ class TierWatcher:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
         while self.running:
-            with contextlib.suppress(*self.server_errors):  # our server is (re)starting
-                self.step()
+            try:
+                with contextlib.suppress(*self.server_errors):  # our server is (re)starting
+                    self.step()
+            except witness.WitnessCorrupt as exc:  # nobody can tell who is active: do nothing
+                self.say(f"{self.tier}_witness", str(exc))
             time.sleep(POLL)
 
     def step(self) -> None:
@@ -73,7 +79,7 @@ class TierWatcher:
         """True once the active has been silent long enough and this standby may replace it.
 
         `caught_up` says whether this standby holds every commit the active acknowledged in
-        `term`; when it does not, it waits and says `why_not`.
+        `term`; when it does not, it waits and says `why_not` ("<node> will not take over: ...").
         """
         if self.peer_answers():
             self.peer_silent_since = None
@@ -88,7 +94,7 @@ class TierWatcher:
                                           "node, so it is probably the one cut off")
             return False
         if not caught_up:
-            self.say(f"{self.tier}_wait", f"{self.node} cannot take over: {why_not}")
+            self.say(f"{self.tier}_wait", f"{self.node} will not take over: {why_not}")
             return False
         return True
 

@@ -9,6 +9,16 @@ watcher that promotes; every promotion increments the epoch.
 acknowledgements): from then on the standby lacks commits a client saw succeed, so it must not be
 promoted until it has caught up and the active clears the flag. Promotion and going alone both
 happen under the witness lock, so exactly one of them wins when each side thinks the other died.
+
+A witness file that exists but cannot be read (`WitnessCorrupt`) is not "no witness": that would
+let a first node start epoch 1 over data it may not have, and let a standby promote without
+knowing who went on alone. It stops every promotion until a person repairs it, for example by
+naming the active explicitly:
+
+    python -m labkit.db.witness --lab LAB force TIER NODE [--epoch N]
+
+`force` is also the one way to promote a standby although the active went on alone: it accepts
+that the commits the active acknowledged alone are lost.
 """
 
 from __future__ import annotations
@@ -22,7 +32,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labkit import atomic
+from labkit import atomic, events
+from labkit.errors import LabError
 from labkit.layout import RunDir
 
 if TYPE_CHECKING:
@@ -35,6 +46,21 @@ class Term:
     active: str
     since: float
     alone: bool = False
+    #: when the active last stopped waiting for a synchronous standby (None while it waits)
+    alone_since: float | None = None
+
+
+class WitnessCorrupt(LabError):
+    """The witness file exists but holds no readable term: every promotion stops until it is
+    repaired, because nobody can tell who is active or whether the active went on alone."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        tier = path.stem
+        super().__init__(f"the {tier} witness {path} is unreadable ({why}): no {tier} "
+                         "instance will be promoted until it is repaired",
+                         f"name the active yourself: python -m labkit.db.witness --lab LAB "
+                         f"force {tier} NODE --epoch N (N above every epoch seen so far)")
+        self.path = path
 
 
 def _path(rundir: Path, tier: str) -> Path:
@@ -42,16 +68,40 @@ def _path(rundir: Path, tier: str) -> Path:
 
 
 def read(rundir: Path, tier: str) -> Term | None:
+    """The current term; None only when there is no witness file yet (a new lab).
+
+    Raises WitnessCorrupt when the file is there but unreadable.
+    """
+    path = _path(rundir, tier)
     try:
-        return Term(**json.loads(_path(rundir, tier).read_text()))
-    except (FileNotFoundError, ValueError, TypeError):
+        text = path.read_text()
+    except FileNotFoundError:
         return None
+    try:
+        return _term(json.loads(text))
+    except (ValueError, TypeError) as exc:
+        raise WitnessCorrupt(path, str(exc)[:120] or type(exc).__name__) from None
+
+
+def _term(data: object) -> Term:
+    """A Term from the file's JSON, checking the types the watchers rely on."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    term = Term(**data)
+    if not (type(term.epoch) is int and term.epoch >= 1 and isinstance(term.active, str)
+            and term.active and isinstance(term.alone, bool)):
+        raise ValueError(f"bad term {data!r}"[:100])
+    return term
 
 
 def claim(rundir: Path, tier: str, node: str, expected_epoch: int,
           alone: bool = False) -> Term | None:
     """Become active for epoch expected_epoch + 1, unless someone else already moved the epoch
-    (or the active of this epoch went on alone: its standby lacks acknowledged commits)."""
+    (or the active of this epoch went on alone: its standby lacks acknowledged commits).
+
+    `alone`: the new active starts without a synchronous standby. Raises WitnessCorrupt (and
+    claims nothing) when the witness is unreadable.
+    """
     path = _path(rundir, tier)
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o777)  # watchers may run as the servers' own users
@@ -60,7 +110,8 @@ def claim(rundir: Path, tier: str, node: str, expected_epoch: int,
         current = read(rundir, tier)
         if (current.epoch if current else 0) != expected_epoch or (current and current.alone):
             return None
-        term = Term(expected_epoch + 1, node, time.time(), alone)
+        now = time.time()
+        term = Term(expected_epoch + 1, node, now, alone, now if alone else None)
         _write(path, term)
         return term
 
@@ -78,8 +129,35 @@ def set_alone(rundir: Path, tier: str, node: str, epoch: int, alone: bool) -> bo
         if current is None or current.epoch != epoch or current.active != node:
             return False
         if current.alone != alone:
-            _write(path, replace(current, alone=alone))
+            _write(path, replace(current, alone=alone, alone_since=time.time() if alone else None))
         return True
+
+
+def force(rundir: Path, tier: str, node: str, epoch: int | None = None) -> Term:
+    """A person's decision: `node` is the active of a new epoch, whatever the witness said.
+
+    For a standby the lab refused to promote (the active went on alone), this accepts that the
+    commits the old active acknowledged alone are lost. For an unreadable witness it restores a
+    term; the epoch must then be given, above every epoch the watchers have seen. The new active
+    starts alone: nothing says its peer has its commits.
+    """
+    path = _path(rundir, tier)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            current = read(rundir, tier)
+        except WitnessCorrupt:
+            if epoch is None:
+                raise
+            current = None
+        new_epoch = epoch if epoch is not None else (current.epoch if current else 0) + 1
+        if current and new_epoch <= current.epoch:
+            raise LabError(f"epoch {new_epoch} is not above the current epoch {current.epoch}")
+        now = time.time()
+        term = Term(new_epoch, node, now, alone=True, alone_since=now)
+        _write(path, term)
+        return term
 
 
 def _write(path: Path, term: Term) -> None:
@@ -100,3 +178,38 @@ def cut_off(layout: Layout, node: str, peer: str) -> bool:
         except OSError:
             continue
     return bool(others)
+
+
+def main() -> None:
+    """`python -m labkit.db.witness --lab LAB force TIER NODE [--epoch N]`."""
+    import argparse
+
+    from labkit.layout import Layout
+
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lab", required=True)
+    parser.add_argument("action", choices=["force"])
+    parser.add_argument("tier", choices=["mysql", "postgres"])
+    parser.add_argument("node")
+    parser.add_argument("--epoch", type=int)
+    args = parser.parse_args()
+    layout = Layout.load(args.lab)
+    layout.topology.node(args.node)
+    try:
+        old = read(layout.rundir, args.tier)
+    except WitnessCorrupt as exc:
+        old, was = None, exc.message
+    else:
+        was = (f"{old.active} in epoch {old.epoch}{' (alone)' if old.alone else ''}"
+               if old else "nobody")
+    term = force(layout.rundir, args.tier, args.node, args.epoch)
+    message = (f"{args.node} named the active {args.tier} of epoch {term.epoch} by hand (was "
+               f"{was}); commits only another instance had are given up")
+    events.emit(layout.events_path, f"{args.tier}_forced", node=args.node, tier=args.tier,
+                message=message)
+    print(message)
+
+
+if __name__ == "__main__":
+    main()

@@ -60,14 +60,16 @@ def converged(lab, old: str, new: str, client: str, acked: list[int]) -> bool:
 
 
 def pg_pair(lab) -> tuple[str, str]:
-    """(primary, standby) once the standby streams from the primary."""
+    """(primary, standby) once the standby streams from the primary and has caught up (the
+    primary no longer commits alone, so the standby may take over)."""
     def whole():
         st = lab.postgres.status()
         standby = st["instances"].get(st["standby"]) if isinstance(st["standby"], str) else None
-        if isinstance(st["active"], str) and standby and standby.get("streaming"):
+        if isinstance(st["active"], str) and standby and standby.get("streaming") \
+                and not st["alone"]:
             return st["active"], st["standby"]
         return None
-    return wait_until(whole, 120, "a PostgreSQL primary with a streaming standby")
+    return wait_until(whole, 120, "a PostgreSQL primary with a caught-up streaming standby")
 
 
 def seqs_on(lab, node: str, client: str) -> set[int]:
