@@ -10,8 +10,25 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from labkit.db import mysql
+from labkit.topology import DevicesSpec, NodeSpec, Topology
+from tests.integration.conftest import running_lab
 from tests.integration.db_helpers import pair, wait_until
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def lab(labkit_home):
+    """A small lab of its own: the MySQL pair on nodes that carry nothing else."""
+    topology = Topology(nodes=(NodeSpec("node1", ("lb", "app")),
+                               NodeSpec("node2", ("mysql",)),
+                               NodeSpec("node3", ("mysql",))),
+                        devices=DevicesSpec(count=0))
+    with running_lab("pytest-mysqlloss", lambda _c: None, topology=topology) as cluster:
+        yield cluster
 
 
 def _standby_root(lab, node: str):
@@ -40,7 +57,7 @@ def test_a_standby_whose_applier_stopped_refuses_to_promote_and_loses_nothing(la
         refusal = wait_until(
             lambda: [e for e in lab.events(since)
                      if e["kind"] in ("mysql_wait", "mysql_failover") and e["node"] == standby],
-            60, f"{standby} deciding whether to take over")
+            180, f"{standby} deciding whether to take over")
         assert refusal[0]["kind"] == "mysql_wait", refusal[0]["message"]
         assert "will not take over" in refusal[0]["message"]
         assert "applier stopped" in refusal[0]["message"]
