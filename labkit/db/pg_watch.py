@@ -13,7 +13,7 @@ Run as `python -m labkit.db.pg_watch --lab LAB --node NODE` under the node's sup
   this standby streamed from it in the current epoch, and the primary did not go on alone,
   promote (`pg_promote`) and record the new epoch. If the primary went on alone the standby
   lacks commits a client saw succeed: it refuses, says why, and waits for the primary (or for a
-  person to accept the loss with `python -m labkit.db.witness ... force`).
+  person to accept the loss with `labkit db force`).
 * A running primary that the witness says is no longer active (it was frozen while its peer
   took over) is shut down at once; its launcher rewinds it into a standby when it restarts. A
   primary that finds, at the moment it would relax synchronous replication, that it is no longer
@@ -206,8 +206,8 @@ class PgWatcher(TierWatcher):
             since = time.strftime("%H:%M:%S", time.localtime(term.alone_since or term.since))
             return (f"{term.active} committed alone since {since} (epoch {term.epoch}, "
                     f"synchronous_standby_names = ''), and {self.node} lacks those commits; "
-                    f"recover {term.active}, or accept the loss with `python -m "
-                    f"labkit.db.witness --lab {self.layout.lab} force {TIER} {self.node}`")
+                    f"recover {term.active}, or accept the loss with `labkit db force {TIER} "
+                    f"{self.node} --lab {self.layout.lab}`")
         return f"it never streamed from {term.active} in epoch {term.epoch}; waiting for it"
 
     def peer_answers(self) -> bool:

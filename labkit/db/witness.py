@@ -15,7 +15,7 @@ let a first node start epoch 1 over data it may not have, and let a standby prom
 knowing who went on alone. It stops every promotion until a person repairs it, for example by
 naming the active explicitly:
 
-    python -m labkit.db.witness --lab LAB force TIER NODE [--epoch N]
+    labkit db force TIER NODE [--epoch N] [--lab LAB]
 
 `force` is also the one way to promote a standby although the active went on alone: it accepts
 that the commits the active acknowledged alone are lost.
@@ -58,8 +58,8 @@ class WitnessCorrupt(LabError):
         tier = path.stem
         super().__init__(f"the {tier} witness {path} is unreadable ({why}): no {tier} "
                          "instance will be promoted until it is repaired",
-                         f"name the active yourself: python -m labkit.db.witness --lab LAB "
-                         f"force {tier} NODE --epoch N (N above every epoch seen so far)")
+                         f"name the active yourself: labkit db force {tier} NODE --epoch N "
+                         "(N above every epoch seen so far)")
         self.path = path
 
 
@@ -180,36 +180,20 @@ def cut_off(layout: Layout, node: str, peer: str) -> bool:
     return bool(others)
 
 
-def main() -> None:
-    """`python -m labkit.db.witness --lab LAB force TIER NODE [--epoch N]`."""
-    import argparse
 
-    from labkit.layout import Layout
-
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lab", required=True)
-    parser.add_argument("action", choices=["force"])
-    parser.add_argument("tier", choices=["mysql", "postgres"])
-    parser.add_argument("node")
-    parser.add_argument("--epoch", type=int)
-    args = parser.parse_args()
-    layout = Layout.load(args.lab)
-    layout.topology.node(args.node)
+def force_by_hand(layout: Layout, tier: str, node: str, epoch: int | None = None) -> str:
+    """`labkit db force`: name `node` the active by hand, say so in the event log, and return
+    the sentence said."""
+    layout.topology.node(node)  # a LabError naming the nodes for an unknown one
     try:
-        old = read(layout.rundir, args.tier)
+        old = read(layout.rundir, tier)
     except WitnessCorrupt as exc:
         old, was = None, exc.message
     else:
         was = (f"{old.active} in epoch {old.epoch}{' (alone)' if old.alone else ''}"
                if old else "nobody")
-    term = force(layout.rundir, args.tier, args.node, args.epoch)
-    message = (f"{args.node} named the active {args.tier} of epoch {term.epoch} by hand (was "
+    term = force(layout.rundir, tier, node, epoch)
+    message = (f"{node} named the active {tier} of epoch {term.epoch} by hand (was "
                f"{was}); commits only another instance had are given up")
-    events.emit(layout.events_path, f"{args.tier}_forced", node=args.node, tier=args.tier,
-                message=message)
-    print(message)
-
-
-if __name__ == "__main__":
-    main()
+    events.emit(layout.events_path, f"{tier}_forced", node=node, tier=tier, message=message)
+    return message
