@@ -12,7 +12,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 import xmlrpc.client
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,20 +94,22 @@ class Supervisor:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         out.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                tail = (self.log_dir / "supervisord.out").read_text(errors="replace")[-1500:]
-                raise LabError(f"the supervisor of {self.name} exited at start:\n{tail}",
-                               f"see {self.log_dir / 'supervisord.out'}")
-            if self.sock.exists():
-                try:
-                    self.rpc().getState()
-                    self.pidfile.write_text(str(proc.pid))
-                    return proc.pid
-                except (OSError, xmlrpc.client.Fault):
-                    pass
-            time.sleep(0.05)
+        def answers() -> bool:
+            if not self.sock.exists():
+                return False
+            try:
+                self.rpc().getState()
+                return True
+            except (OSError, xmlrpc.client.Fault):
+                return False
+
+        if wait.until(answers, 20, every=0.05, stop=lambda: proc.poll() is not None):
+            self.pidfile.write_text(str(proc.pid))
+            return proc.pid
+        if proc.poll() is not None:
+            tail = (self.log_dir / "supervisord.out").read_text(errors="replace")[-1500:]
+            raise LabError(f"the supervisor of {self.name} exited at start:\n{tail}",
+                           f"see {self.log_dir / 'supervisord.out'}")
         raise LabError(f"the supervisor of {self.name} did not answer within 20s",
                        f"see {self.log_dir / 'supervisord.log'}")
 

@@ -30,6 +30,7 @@ import time
 
 import psycopg
 
+from labkit import wait
 from labkit.db import witness
 from labkit.db.postgres import TIER, connect, nodes
 from labkit.db.watcher import TierWatcher
@@ -127,14 +128,14 @@ class PgWatcher(TierWatcher):
         reload in the same moment; SYNC_SETTLE more covers the checkpointer being a little
         later than the walsender.
         """
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if conn.execute(f"SELECT count(*) AS n FROM pg_stat_replication WHERE {STANDBY} "
-                            "AND sync_state = 'sync'").fetchone()["n"]:
-                time.sleep(SYNC_SETTLE)
-                return True
-            time.sleep(0.1)
-        return False
+        def listed() -> bool:
+            return conn.execute(f"SELECT count(*) AS n FROM pg_stat_replication WHERE {STANDBY} "
+                                "AND sync_state = 'sync'").fetchone()["n"] > 0
+
+        if not wait.until(listed, timeout):
+            return False
+        time.sleep(SYNC_SETTLE)
+        return True
 
     def record_alone(self, term: witness.Term) -> bool:
         """Record in the witness, under its lock, that this primary commits alone; if it is no
