@@ -22,6 +22,8 @@ Progress = Callable[[str], None]
 
 class Backend(ABC):
     name: str
+    #: how the nodes are networked, for `status` ("loopback", "compose bridge", "netns (root)")
+    network: str
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
@@ -59,13 +61,29 @@ class Backend(ABC):
                 views[n.name] = "down"
         return views
 
-    @staticmethod
-    def vip_summary(owner: str | None, claimants: list[str], views: dict[str, str]
+    def vip_summary(self, owner: str | None, claimants: list[str], views: dict[str, str]
                     ) -> dict[str, Any]:
-        """What `vip()` answers: a split brain is more than one LB node believing it is master."""
+        """What `vip()` answers: a split brain is more than one LB node believing it is master.
+
+        A crashed or stopped node owns nothing, whatever a record written before it died says
+        (the local segment keeps its last owner until another node claims the VIP)."""
+        dead = {n for n, v in views.items() if v == "down"}
+        if owner is not None and (owner in dead or self.node_state(owner) in ("crashed", "down")):
+            owner = None
         believers = sorted(n for n, v in views.items() if v == "master")
-        return {"owner": owner, "claimants": claimants, "views": views,
-                "split_brain": len(believers) > 1, "believers": believers}
+        return {"owner": owner, "claimants": [n for n in claimants if n not in dead],
+                "views": views, "split_brain": len(believers) > 1, "believers": believers}
+
+    def vip_owner(self, timeout: float = 0.5) -> str | None:
+        """The node whose Apache answers on the VIP right now (where the network delivers it,
+        on backends where the VIP is a real address; each Apache names itself in a header)."""
+        import httpx
+
+        try:
+            r = httpx.head(f"{self.layout.vip_url}/server-status", timeout=timeout)
+        except httpx.HTTPError:
+            return None
+        return r.headers.get("x-labkit-lb")
 
     def resources(self, kind: str = "rss") -> dict[str, dict[str, int]]:
         """node → {service: resident bytes} (`rss`, or `pss`: shared pages shared out);
