@@ -9,15 +9,32 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from labkit import events
-from labkit.component import NodeContext, all_components
+from labkit.component import NodeContext, Program, all_components
 from labkit.errors import LabError
 from labkit.layout import Layout
+from labkit.supervisor import LAB_SUPERVISOR
 
 if TYPE_CHECKING:
     from labkit.supervisor import Supervisor
 
 FAULT_MODES = ("crash", "freeze", "isolate")
 Progress = Callable[[str], None]
+
+
+def node_programs(layout: Layout, node: str, backend: str) -> list[Program]:
+    """The programs of a node's roles, configured (files written) for this backend's components:
+    what its supervisord runs, on the host, in a namespace or in a container alike."""
+    ctx = NodeContext(layout, node)
+    roles = layout.topology.node(node).roles
+    return [p for comp in all_components(backend) if comp.role in roles
+            for p in comp.configure(ctx)]
+
+
+def lab_wide_programs(layout: Layout, backend: str) -> list[Program]:
+    """The lab-wide components' programs (the device fleet), for the lab's own supervisor."""
+    ctx = NodeContext(layout, LAB_SUPERVISOR)
+    return [p for comp in all_components(backend) if comp.role == "lab"
+            for p in comp.configure(ctx)]
 
 
 class Backend(ABC):

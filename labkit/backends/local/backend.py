@@ -22,9 +22,9 @@ from typing import Any
 import psutil
 
 from labkit import atomic
-from labkit.backends.base import Backend, Progress
+from labkit.backends.base import Backend, Progress, lab_wide_programs, node_programs
 from labkit.backends.local import firewall, processes
-from labkit.component import NodeContext, Program, all_components
+from labkit.component import Program
 from labkit.errors import LabError
 from labkit.lb.segment import read_state
 from labkit.supervisor import LAB_SUPERVISOR, Supervisor
@@ -39,20 +39,10 @@ class LocalBackend(Backend):
         return Supervisor.of(self.layout.paths, node)
 
     def node_programs(self, node: str) -> list[Program]:
-        spec = self.layout.topology.node(node)
-        ctx = NodeContext(self.layout, node)
-        programs: list[Program] = []
-        for comp in all_components(self.name):
-            if comp.role in spec.roles:
-                programs += comp.configure(ctx)
-        return programs
+        return node_programs(self.layout, node, self.name)
 
     def lab_programs(self) -> list[Program]:
-        progs = self.network_programs()
-        for comp in all_components(self.name):
-            if comp.role == "lab":
-                progs += comp.configure(NodeContext(self.layout, LAB_SUPERVISOR))
-        return progs
+        return self.network_programs() + lab_wide_programs(self.layout, self.name)
 
     def network_programs(self) -> list[Program]:
         """The lab's network as programs: on loopback, the segment that carries the VIP."""
@@ -65,7 +55,11 @@ class LocalBackend(Backend):
         """Start a node's supervisord with the node's programs."""
         sup = self.supervisor(node)
         sup.write_config(self.node_programs(node))
-        sup.start()
+        sup.start(through=self.start_through(node))
+
+    def start_through(self, node: str) -> list[str]:
+        """The command a node's supervisord starts through: none on loopback."""
+        return []
 
     # -- faults bookkeeping -------------------------------------------------------------------
     @property

@@ -25,10 +25,9 @@ class NetnsBackend(LocalBackend):
         """No segment program: the lab's bridge carries the VIP."""
         return []
 
-    def start_node(self, node: str) -> None:
-        sup = self.supervisor(node)
-        sup.write_config(self.node_programs(node))
-        sup.start(through=network.in_namespace(self.layout, node))
+    def start_through(self, node: str) -> list[str]:
+        """`ip netns exec NAME`: supervisord and all it runs live in the node's namespace."""
+        return network.in_namespace(self.layout, node)
 
     def fresh_network(self, progress: Progress) -> None:
         network.check()
