@@ -100,7 +100,7 @@ class RunDir:
 
     @property
     def faults(self) -> Path:
-        """node → fault mode, as the local backend last set it."""
+        """node → fault mode, as the local (or netns) backend last set it."""
         return self.root / "faults.json"
 
     @property

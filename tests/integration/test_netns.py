@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 
+import psutil
 import pytest
 
 from labkit import Cluster
@@ -104,8 +105,18 @@ def test_the_vip_moves_when_the_masters_node_crashes(lab):
     other = next(n for n in ("node1", "node2") if n != owner)
     lab.fail(owner, "crash")
     assert "SIGKILL" in lab.events()[-1]["message"]
+    assert network.pids(network.namespace(lab.layout, owner)) == []  # nothing of it runs
     wait_until(lambda: lab.backend.vip_owner() == other, 15, f"the VIP on {other}")
     assert lab.status()["vip"]["owner"] == other
+
+
+def test_a_frozen_node_is_every_process_of_its_namespace_stopped(lab):
+    ns = network.namespace(lab.layout, "node3")
+    lab.fail("node3", "freeze")
+    states = {psutil.Process(pid).status() for pid in network.pids(ns)}
+    assert states == {psutil.STATUS_STOPPED}
+    lab.recover("node3")
+    assert psutil.STATUS_STOPPED not in {psutil.Process(p).status() for p in network.pids(ns)}
 
 
 def test_an_isolated_standby_receives_nothing_then_catches_up(lab):
