@@ -110,6 +110,21 @@ def test_the_vip_moves_when_the_masters_node_crashes(lab):
     assert lab.status()["vip"]["owner"] == other
 
 
+def test_an_isolated_master_loses_the_vip_and_believes_it_still_has_it(lab):
+    owner = vrrp_master(lab)
+    other = next(n for n in ("node1", "node2") if n != owner)
+    lab.fail(owner, "isolate")
+    wait_until(lambda: lab.backend.vip_owner() == other, 15, f"the VIP on {other}")
+    # behind the cut the old master hears no adverts: it stays master, a real split brain
+    vip = wait_until(lambda: (v := lab.status()["vip"])["split_brain"] and v, 10, "split brain")
+    assert vip["believers"] == sorted((owner, other)) and vip["owner"] == other
+    t0 = time.monotonic()
+    lab.recover(owner)
+    wait_until(lambda: not lab.status()["vip"]["split_brain"], 15, "one VRRP master again")
+    wait_until(lab.backend.vip_owner, 15, "the VIP answering after the heal")
+    print(f"VIP answers {time.monotonic() - t0:.1f}s after the heal")
+
+
 def test_a_frozen_node_is_every_process_of_its_namespace_stopped(lab):
     ns = network.namespace(lab.layout, "node3")
     lab.fail("node3", "freeze")
