@@ -51,8 +51,9 @@ class NetnsBackend(LocalBackend):
         return self.vip_summary(self.vip_owner(), claimants, views)
 
     def _break(self, node: str, mode: str) -> str:
-        if mode != "isolate":
-            return super()._break(node, mode)
+        if mode != "isolate":  # the same signals as on loopback, to processes in the namespace
+            return (f"{super()._break(node, mode)}, all in its network namespace "
+                    f"{network.namespace(self.layout, node)}")
         cable = network.isolate(self.layout, node)
         self._set_fault(node, "isolated")
         return (f"{node} isolated: every frame into or out of its switch port {cable} "

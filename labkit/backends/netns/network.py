@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def check() -> None:
 def claim(rundir: Path) -> str:
     """A /24 in 10.213.0.0/16 no other lab claimed and no interface of this machine uses."""
     used = {a.address.rsplit(".", 1)[0] for addrs in psutil.net_if_addrs().values()
-            for a in addrs if a.family.name == "AF_INET"}
+            for a in addrs if a.family == socket.AF_INET}
     prefix = claims.claim_first(rundir, CANDIDATES, used)
     if prefix is None:
         raise LabError("no free /24 left in 10.213.0.0/16 for a netns lab",
