@@ -91,6 +91,14 @@ class Backend(ABC):
         return {"owner": owner, "claimants": [n for n in claimants if n not in dead],
                 "views": views, "split_brain": len(believers) > 1, "believers": believers}
 
+    def vip_on_the_network(self) -> dict[str, Any]:
+        """`vip()` where the VIP is a real address (compose, netns): the owner is whichever
+        Apache answers on it (the node whose interface holds it); the claimants are the up nodes
+        whose keepalived is VRRP master."""
+        views = self.lb_views()
+        claimants = [n for n, v in views.items() if v == "master" and self.node_state(n) == "up"]
+        return self.vip_summary(self.vip_owner(), claimants, views)
+
     def vip_owner(self, timeout: float = 0.5) -> str | None:
         """The node whose Apache answers on the VIP right now (where the network delivers it,
         on backends where the VIP is a real address; each Apache names itself in a header)."""

@@ -194,9 +194,7 @@ class ComposeBackend(Backend):
         return "up" if self.connected(c) else "isolated"
 
     def vip(self) -> dict[str, Any]:
-        views = self.lb_views()
-        claimants = [n for n, v in views.items() if v == "master" and self.node_state(n) == "up"]
-        return self.vip_summary(self.vip_owner(), claimants, views)
+        return self.vip_on_the_network()
 
     def resources(self, kind: str = "rss") -> dict[str, dict[str, int]]:
         """node → {"container": memory in use}, from the container's cgroup, which counts each

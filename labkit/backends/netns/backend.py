@@ -44,11 +44,7 @@ class NetnsBackend(LocalBackend):
             progress(f"killed {len(killed)} stray processes in the lab's namespaces")
 
     def vip(self) -> dict[str, Any]:
-        """The owner is whichever Apache answers on the VIP (the node whose interface holds it);
-        the claimants are the up nodes whose keepalived is VRRP master."""
-        views = self.lb_views()
-        claimants = [n for n, v in views.items() if v == "master" and self.node_state(n) == "up"]
-        return self.vip_summary(self.vip_owner(), claimants, views)
+        return self.vip_on_the_network()
 
     def _break(self, node: str, mode: str) -> str:
         if mode != "isolate":  # the same signals as on loopback, to processes in the namespace
