@@ -35,8 +35,9 @@ for _tier in tiers.TIERS:  # each tier's own sub-commands (`labkit files`, `labk
 def up(nodes: int | None = typer.Option(None, help="Number of nodes (default 4)."),
        topology: Path | None = typer.Option(None, help="A YAML topology file."),
        backend: str = typer.Option("local", help="local (plain processes), compose (Docker "
-                                   "containers, keepalived VRRP), or auto (compose when a "
-                                   "Docker engine answers)."),
+                                   "containers, keepalived VRRP), netns (as root: a network "
+                                   "namespace per node, keepalived VRRP), or auto (compose "
+                                   "when a Docker engine answers)."),
        lab: str | None = LabOpt) -> None:
     """Start the lab (idempotent) and return once it answers through its VIP."""
     topo = Topology.load(topology) if topology else None
@@ -79,7 +80,8 @@ def status(lab: str | None = LabOpt,
     out = Console()
     vip = st["vip"]
     owner = vip["owner"] or "nobody"
-    out.print(f"lab [bold]{st['lab']}[/] ({st['backend']}), VIP {vip['url']} → [bold]{owner}[/]"
+    out.print(f"lab [bold]{st['lab']}[/] ({st['backend']}, network {st.get('network', '?')}), "
+              f"VIP {vip['url']} → [bold]{owner}[/]"
               + ("  [red]SPLIT BRAIN: " + ", ".join(vip["believers"]) + " all think they own it[/]"
                  if vip.get("split_brain") else ""))
     table = Table("node", "address", "state", "roles", "services")
@@ -91,7 +93,7 @@ def status(lab: str | None = LabOpt,
                       services)
     out.print(table)
     for key, value in st.items():
-        if key not in ("lab", "backend", "running", "vip", "nodes"):
+        if key not in ("lab", "backend", "network", "running", "vip", "nodes"):
             _print_section(out, key, value)
 
 

@@ -215,7 +215,8 @@ class Cluster:
                           "services": self.backend.services(n.name)})
         vip = self.backend.vip()
         out: dict[str, Any] = {
-            "lab": lay.lab, "backend": lay.backend, "running": self.backend.is_running(),
+            "lab": lay.lab, "backend": lay.backend, "network": self.backend.network,
+            "running": self.backend.is_running(),
             "vip": {"address": lay.vip, "port": lay.ports.http, "https_port": lay.ports.https,
                     "url": lay.vip_url, "https_url": lay.vip_https_url, **vip},
             "nodes": nodes,

@@ -21,6 +21,9 @@ from labkit.topology import NodeSpec, Topology
 VIP_HOST = 100  #: the VIP is <prefix>.100
 FIRST_NODE_HOST = 11  #: node1 is <prefix>.11, node2 .12, ...
 FLEET_HOST = 200  #: the device fleet's first address (devices take .200 and up)
+#: backends where each node has its own network stack on a real bridge (containers, network
+#: namespaces): the VIP is an address keepalived moves, and multicast crosses the bridge
+OWN_NETWORK_STACKS = ("compose", "netns")
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class RunDir:
 
     @property
     def faults(self) -> Path:
-        """node → fault mode, as the local backend last set it."""
+        """node → fault mode, as the local (or netns) backend last set it."""
         return self.root / "faults.json"
 
     @property
@@ -215,6 +218,11 @@ class Layout:
             if self.address(n.name) == address:
                 return n.name
         return None
+
+    @property
+    def own_network_stacks(self) -> bool:
+        """Each node has its own network stack (compose, netns), not a shared loopback."""
+        return self.backend in OWN_NETWORK_STACKS
 
     @property
     def fleet_address(self) -> str:

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import xmlrpc.client
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,14 +83,17 @@ class Supervisor:
             pidfile=self.pidfile, log_dir=self.log_dir, programs=lines))
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> int:
-        """Start supervisord detached (its own session, so faults can target it); return its pid."""
+    def start(self, through: Sequence[str] = ()) -> int:
+        """Start supervisord detached (its own session, so faults can target it); return its pid.
+
+        `through` is a command that execs supervisord in place (`ip netns exec NAME`: the node's
+        network namespace), so the pid is still supervisord's own."""
         if self.pid() is not None:
             return self.pid()  # type: ignore[return-value]
         self.sock.unlink(missing_ok=True)
         out = open(self.log_dir / "supervisord.out", "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(
-            [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)],
+            [*through, sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

@@ -40,7 +40,7 @@ PUBLISH_EVERY = 1.0  #: seconds between rewrites of the view file (status treats
 
 
 def transport(layout: Layout) -> str:
-    return "unicast" if layout.backend == "local" else "multicast"
+    return "multicast" if layout.own_network_stacks else "unicast"
 
 
 def multicast_group(layout: Layout) -> str:

@@ -1,4 +1,5 @@
-"""Backends start a topology somewhere: `local` (plain processes on loopback) or `compose`."""
+"""Backends start a topology somewhere: `local` (plain processes on loopback), `compose`
+(containers) or `netns` (as root: processes in network namespaces on a bridge)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from labkit.errors import LabError
 from labkit.layout import Layout
 from labkit.topology import Topology
 
-BACKENDS = ("local", "compose")
+BACKENDS = ("local", "compose", "netns")
 CHOICES = (*BACKENDS, "auto")
 
 
@@ -34,7 +35,12 @@ def resolve_backend(name: str, existing: Layout | None,
 
 
 def check_topology(backend: str, topology: Topology | None) -> None:
-    """Refuse, before anything is written, a topology this backend cannot start."""
+    """Refuse, before anything is written, a topology this backend cannot start (or, for netns,
+    a machine it cannot run on: it needs root)."""
+    if backend == "netns":
+        from labkit.backends.netns import network as netns_network
+
+        netns_network.check()
     if backend == "compose" and topology is not None:
         from labkit.backends.compose.backend import check_topology as check
 
@@ -42,7 +48,12 @@ def check_topology(backend: str, topology: Topology | None) -> None:
 
 
 def claim_prefix(backend: str, rundir: Path) -> str:
-    """A /24 of the lab's own: 127.x.y on loopback (local) or 172.31.y on a bridge (compose)."""
+    """A /24 of the lab's own: 127.x.y on loopback (local), 172.31.y on a Docker bridge (compose)
+    or 10.213.y on the lab's own bridge (netns)."""
+    if backend == "netns":
+        from labkit.backends.netns import network as netns_network
+
+        return netns_network.claim(rundir)
     if backend == "compose":
         from labkit.backends.compose import images, network
 
@@ -61,4 +72,8 @@ def backend_for(layout: Layout) -> Backend:
         from labkit.backends.compose import ComposeBackend
 
         return ComposeBackend(layout)
+    if layout.backend == "netns":
+        from labkit.backends.netns.backend import NetnsBackend
+
+        return NetnsBackend(layout)
     raise LabError(f"unknown backend {layout.backend!r}", f"choose one of: {', '.join(BACKENDS)}")

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from labkit import events
-from labkit.component import NodeContext, all_components
+from labkit.component import NodeContext, Program, all_components
 from labkit.errors import LabError
 from labkit.layout import Layout
+from labkit.supervisor import LAB_SUPERVISOR
 
 if TYPE_CHECKING:
     from labkit.supervisor import Supervisor
@@ -20,8 +21,26 @@ FAULT_MODES = ("crash", "freeze", "isolate")
 Progress = Callable[[str], None]
 
 
+def node_programs(layout: Layout, node: str, backend: str) -> list[Program]:
+    """The programs of a node's roles, configured (files written) for this backend's components:
+    what its supervisord runs, on the host, in a namespace or in a container alike."""
+    ctx = NodeContext(layout, node)
+    roles = layout.topology.node(node).roles
+    return [p for comp in all_components(backend) if comp.role in roles
+            for p in comp.configure(ctx)]
+
+
+def lab_wide_programs(layout: Layout, backend: str) -> list[Program]:
+    """The lab-wide components' programs (the device fleet), for the lab's own supervisor."""
+    ctx = NodeContext(layout, LAB_SUPERVISOR)
+    return [p for comp in all_components(backend) if comp.role == "lab"
+            for p in comp.configure(ctx)]
+
+
 class Backend(ABC):
     name: str
+    #: how the nodes are networked, for `status` ("loopback", "compose bridge", "netns (root)")
+    network: str
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
@@ -59,13 +78,37 @@ class Backend(ABC):
                 views[n.name] = "down"
         return views
 
-    @staticmethod
-    def vip_summary(owner: str | None, claimants: list[str], views: dict[str, str]
+    def vip_summary(self, owner: str | None, claimants: list[str], views: dict[str, str]
                     ) -> dict[str, Any]:
-        """What `vip()` answers: a split brain is more than one LB node believing it is master."""
+        """What `vip()` answers: a split brain is more than one LB node believing it is master.
+
+        A crashed or stopped node owns nothing, whatever a record written before it died says
+        (the local segment keeps its last owner until another node claims the VIP)."""
+        dead = {n for n, v in views.items() if v == "down"}
+        if owner is not None and (owner in dead or self.node_state(owner) in ("crashed", "down")):
+            owner = None
         believers = sorted(n for n, v in views.items() if v == "master")
-        return {"owner": owner, "claimants": claimants, "views": views,
-                "split_brain": len(believers) > 1, "believers": believers}
+        return {"owner": owner, "claimants": [n for n in claimants if n not in dead],
+                "views": views, "split_brain": len(believers) > 1, "believers": believers}
+
+    def vip_on_the_network(self) -> dict[str, Any]:
+        """`vip()` where the VIP is a real address (compose, netns): the owner is whichever
+        Apache answers on it (the node whose interface holds it); the claimants are the up nodes
+        whose keepalived is VRRP master."""
+        views = self.lb_views()
+        claimants = [n for n, v in views.items() if v == "master" and self.node_state(n) == "up"]
+        return self.vip_summary(self.vip_owner(), claimants, views)
+
+    def vip_owner(self, timeout: float = 0.5) -> str | None:
+        """The node whose Apache answers on the VIP right now (where the network delivers it,
+        on backends where the VIP is a real address; each Apache names itself in a header)."""
+        import httpx
+
+        try:
+            r = httpx.head(f"{self.layout.vip_url}/server-status", timeout=timeout)
+        except httpx.HTTPError:
+            return None
+        return r.headers.get("x-labkit-lb")
 
     def resources(self, kind: str = "rss") -> dict[str, dict[str, int]]:
         """node → {service: resident bytes} (`rss`, or `pss`: shared pages shared out);

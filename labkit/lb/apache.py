@@ -57,9 +57,9 @@ class Apache(Component):
     def config_text(self, ctx: NodeContext, root: Path) -> str:
         """httpd.conf from templates/httpd.conf.j2."""
         lay = ctx.layout
-        # On compose, keepalived puts the VIP itself on the master's interface: both Apaches
-        # listen on it too (ip_nonlocal_bind), so whichever node holds it answers.
-        addresses = [ctx.address, *([lay.vip] if lay.backend == "compose" else [])]
+        # On compose and netns, keepalived puts the VIP itself on the master's interface: both
+        # Apaches listen on it too (ip_nonlocal_bind), so whichever node holds it answers.
+        addresses = [ctx.address, *([lay.vip] if lay.own_network_stacks else [])]
         members = [{"address": lay.address(n.name), "route": n.name}
                    for n in lay.topology.with_role("app")]
         return templating.render(

@@ -1,9 +1,10 @@
-"""keepalived on each `lb` node of the compose backend: real VRRP moving a real VIP address.
+"""keepalived on each `lb` node of the compose and netns backends: real VRRP moving a real VIP.
 
-On containers each load-balancer node has its own network stack, so the VIP can be what it is in
-production: an address that the VRRP master adds to its interface (and announces with gratuitous
-ARP), and that the backup takes over when the master's adverts stop. Apache listens on the VIP on
-both nodes (`ip_nonlocal_bind`), so whichever holds the address answers.
+In a container or a network namespace each load-balancer node has its own network stack, so the
+VIP can be what it is in production: an address that the VRRP master adds to its interface (and
+announces with gratuitous ARP), and that the backup takes over when the master's adverts stop.
+Apache listens on the VIP on both nodes (`ip_nonlocal_bind`), so whichever holds the address
+answers.
 
 The supervisor runs `python -m labkit.lb.keepalived run`, which renders the config for
 the interface that holds the node's address *now* (an isolated node comes back on a new interface)
@@ -54,8 +55,9 @@ class Keepalived(Component):
 def binary() -> str:
     path = shutil.which("keepalived") or "/usr/sbin/keepalived"
     if not os.path.exists(path):
-        raise LabError("keepalived is not installed", "the compose node image installs it: "
-                       "rebuild it with `make compose-setup`")
+        raise LabError("keepalived is not installed",
+                       "the compose node image installs it (`make compose-setup`); for the netns "
+                       "backend run scripts/ensure-system-packages as root")
     return path
 
 

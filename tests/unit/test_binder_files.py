@@ -12,9 +12,10 @@ from labkit.topology import Topology
 ROOT = Path(__file__).resolve().parents[2]
 BINDER = ROOT / "binder"
 #: system packages the lab needs on a machine but not on Binder: repo2docker brings its own
-#: Python environment, a non-root Binder user cannot use nftables (isolate falls back), and the
+#: Python environment, a non-root Binder user cannot use nftables (isolate falls back) nor the
+#: netns backend (keepalived), and the
 #: browser is only for the test suite (Ubuntu 22.04's chromium-browser is a snap stub anyway).
-NOT_ON_BINDER = {"python3-venv", "nftables", "chromium"}
+NOT_ON_BINDER = {"python3-venv", "nftables", "keepalived", "chromium"}
 
 
 def _packages(path: Path) -> set[str]:

@@ -21,7 +21,6 @@ import subprocess
 import time
 from typing import Any
 
-import httpx
 import yaml
 
 from labkit.backends.base import Backend, Progress
@@ -72,6 +71,7 @@ def cassandra_cache() -> str:
 
 class ComposeBackend(Backend):
     name = "compose"
+    network = "compose bridge"
 
     def __init__(self, layout: Any) -> None:
         super().__init__(layout)
@@ -194,17 +194,7 @@ class ComposeBackend(Backend):
         return "up" if self.connected(c) else "isolated"
 
     def vip(self) -> dict[str, Any]:
-        views = self.lb_views()
-        claimants = [n for n, v in views.items() if v == "master" and self.node_state(n) == "up"]
-        return self.vip_summary(self.vip_owner(), claimants, views)
-
-    def vip_owner(self, timeout: float = 0.5) -> str | None:
-        """The node whose Apache answers on the VIP right now: where the bridge delivers it."""
-        try:
-            r = httpx.head(f"{self.layout.vip_url}/server-status", timeout=timeout)
-        except httpx.HTTPError:
-            return None
-        return r.headers.get("x-labkit-lb")
+        return self.vip_on_the_network()
 
     def resources(self, kind: str = "rss") -> dict[str, dict[str, int]]:
         """node → {"container": memory in use}, from the container's cgroup, which counts each

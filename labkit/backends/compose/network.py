@@ -60,14 +60,8 @@ def claim(rundir: Path, engine: Any) -> str:
     if wanted:
         claims.reclaim(wanted, rundir)  # fails, naming the other lab, if it is taken
         return wanted
-    busy = used_by_docker(engine)
-    for prefix in CANDIDATES:
-        if prefix in busy:
-            continue
-        try:
-            claims.reclaim(prefix, rundir)
-        except LabError:
-            continue
+    prefix = claims.claim_first(rundir, CANDIDATES, used_by_docker(engine))
+    if prefix:
         return prefix
     raise LabError("no free /24 left in 172.31.200-250 for a compose lab",
                    "stop another compose lab, or set LABKIT_SUBNET")

@@ -19,8 +19,9 @@ import os
 import sys
 from pathlib import Path
 
+from labkit.backends.base import lab_wide_programs, node_programs
 from labkit.backends.compose.network import JUPYTER_HOST
-from labkit.component import NodeContext, Program, all_components
+from labkit.component import Program
 from labkit.errors import LabError
 from labkit.layout import Layout, default_lab_name, rundir_of
 from labkit.supervisor import LAB_SUPERVISOR, Supervisor
@@ -55,22 +56,6 @@ def load() -> Layout:
         raise LabError(f"the compose file's VIP {vip} is not the lab's VIP {layout.vip}",
                        "set LABKIT_SUBNET to the lab's subnet")
     return layout
-
-
-def node_programs(layout: Layout, node: str) -> list[Program]:
-    spec = layout.topology.node(node)
-    ctx = NodeContext(layout, node)
-    programs: list[Program] = []
-    for comp in all_components(BACKEND):
-        if comp.role in spec.roles:
-            programs += comp.configure(ctx)
-    return programs
-
-
-def fleet_programs(layout: Layout) -> list[Program]:
-    ctx = NodeContext(layout, LAB_SUPERVISOR)
-    return [p for comp in all_components(BACKEND) if comp.role == "lab"
-            for p in comp.configure(ctx)]
 
 
 def supervisor(layout: Layout, name: str) -> Supervisor:
@@ -130,11 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.node:
             sup = supervisor(layout, args.node)
             clear_stale_pidfiles(sup.home)
-            become_supervisor(sup, node_programs(layout, args.node))
+            become_supervisor(sup, node_programs(layout, args.node, BACKEND))
         elif args.fleet:
             sup = supervisor(layout, LAB_SUPERVISOR)
             clear_stale_pidfiles(sup.home)
-            become_supervisor(sup, fleet_programs(layout))
+            become_supervisor(sup, lab_wide_programs(layout, BACKEND))
         else:
             jupyter(layout)
     except LabError as exc:

@@ -22,9 +22,9 @@ from typing import Any
 import psutil
 
 from labkit import atomic
-from labkit.backends.base import Backend, Progress
+from labkit.backends.base import Backend, Progress, lab_wide_programs, node_programs
 from labkit.backends.local import firewall, processes
-from labkit.component import NodeContext, Program, all_components
+from labkit.component import Program
 from labkit.errors import LabError
 from labkit.lb.segment import read_state
 from labkit.supervisor import LAB_SUPERVISOR, Supervisor
@@ -32,29 +32,34 @@ from labkit.supervisor import LAB_SUPERVISOR, Supervisor
 
 class LocalBackend(Backend):
     name = "local"
+    network = "loopback"
 
     # -- supervisors --------------------------------------------------------------------------
     def supervisor(self, node: str) -> Supervisor:
         return Supervisor.of(self.layout.paths, node)
 
     def node_programs(self, node: str) -> list[Program]:
-        spec = self.layout.topology.node(node)
-        ctx = NodeContext(self.layout, node)
-        programs: list[Program] = []
-        for comp in all_components():
-            if comp.role in spec.roles:
-                programs += comp.configure(ctx)
-        return programs
+        return node_programs(self.layout, node, self.name)
 
     def lab_programs(self) -> list[Program]:
+        return self.network_programs() + lab_wide_programs(self.layout, self.name)
+
+    def network_programs(self) -> list[Program]:
+        """The lab's network as programs: on loopback, the segment that carries the VIP."""
         import sys
 
-        progs = [Program("segment", [sys.executable, "-m", "labkit.lb.segment",
-                                     "--lab", self.layout.lab], priority=10, stopwaitsecs=3)]
-        for comp in all_components():
-            if comp.role == "lab":
-                progs += comp.configure(NodeContext(self.layout, LAB_SUPERVISOR))
-        return progs
+        return [Program("segment", [sys.executable, "-m", "labkit.lb.segment",
+                                    "--lab", self.layout.lab], priority=10, stopwaitsecs=3)]
+
+    def start_node(self, node: str) -> None:
+        """Start a node's supervisord with the node's programs."""
+        sup = self.supervisor(node)
+        sup.write_config(self.node_programs(node))
+        sup.start(through=self.start_through(node))
+
+    def start_through(self, node: str) -> list[str]:
+        """The command a node's supervisord starts through: none on loopback."""
+        return []
 
     # -- faults bookkeeping -------------------------------------------------------------------
     @property
@@ -110,21 +115,18 @@ class LocalBackend(Backend):
         lab_sup = self.supervisor(LAB_SUPERVISOR)
         fresh = not self.is_running()
         if fresh:
-            self.check_ports()
-            firewall.clear(self.layout.lab)
+            self.fresh_network(progress)
             self._faults_path.unlink(missing_ok=True)
             atomic.write_json(self.layout.paths.isolated, [])
-        progress("starting the lab network (VIP segment)")
+        progress("starting the lab-wide supervisor")
         lab_sup.write_config(self.lab_programs())
         lab_sup.start()
         for n in self.layout.nodes:
             if self.faults().get(n.name):
                 continue  # a node a learner broke stays broken until `recover`
-            sup = self.supervisor(n.name)
-            if sup.pid() is None:
+            if self.supervisor(n.name).pid() is None:
                 progress(f"starting {n.name} ({', '.join(n.roles)})")
-                sup.write_config(self.node_programs(n.name))
-                sup.start()
+                self.start_node(n.name)
         self.wait_components(progress, [n.name for n in self.layout.nodes
                                         if not self.faults().get(n.name)])
 
@@ -146,9 +148,18 @@ class LocalBackend(Backend):
         sup.stop()
         if pid and sup.pid() is not None:
             processes.kill_tree(pid)
+        self.remove_network(progress)
+        self._faults_path.unlink(missing_ok=True)
+
+    def fresh_network(self, progress: Progress) -> None:
+        """Before a fresh start: the lab's ports are free, no old isolation rules remain."""
+        self.check_ports()
+        firewall.clear(self.layout.lab)
+
+    def remove_network(self, progress: Progress) -> None:
+        """After the supervisors stopped: nothing may still hold the lab's addresses."""
         self._reap_strays()
         firewall.clear(self.layout.lab)
-        self._faults_path.unlink(missing_ok=True)
 
     def _reap_strays(self) -> None:
         """Kill anything still bound to the lab's addresses (e.g. a node killed mid-start)."""
@@ -219,8 +230,7 @@ class LocalBackend(Backend):
     def _mend(self, node: str, state: str) -> None:
         sup = self.supervisor(node)
         if state == "crashed":
-            sup.write_config(self.node_programs(node))
-            sup.start()
+            self.start_node(node)
         elif state == "frozen":
             pid = sup.pid()
             if pid is not None:

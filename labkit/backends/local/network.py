@@ -62,6 +62,20 @@ def claim(rundir: Path) -> str:
                    f"remove stale claims in {CLAIMS} or stop other labs")
 
 
+def claim_first(rundir: Path, candidates: list[str], busy: set[str]) -> str | None:
+    """Claim the first candidate /24 that is not busy and no other lab holds (the compose and
+    netns backends' private ranges); None when every one is taken."""
+    for prefix in candidates:
+        if prefix in busy:
+            continue
+        try:
+            reclaim(prefix, rundir)
+        except LabError:
+            continue
+        return prefix
+    return None
+
+
 def owns(prefix: str, rundir: Path) -> bool:
     try:
         return (CLAIMS / prefix).read_text().strip() == str(rundir)

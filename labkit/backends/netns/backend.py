@@ -1,0 +1,64 @@
+"""The netns backend: the local backend's process trees, each node inside its own namespace.
+
+Everything about processes is the local backend's (one supervisord per node, started through
+`ip netns exec`, so it and all it runs live in the node's namespace): crash is SIGKILL to the
+node's process tree, freeze is SIGSTOP. What differs is the network (labkit.backends.netns.network):
+each node has its own stack on a real bridge, so the VIP is what it is on compose, an address
+keepalived adds on the VRRP master, and isolation cuts the node's cable at the switch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labkit.backends.base import Progress
+from labkit.backends.local.backend import LocalBackend
+from labkit.backends.netns import network
+from labkit.component import Program
+
+
+class NetnsBackend(LocalBackend):
+    name = "netns"
+    network = "netns (root)"
+
+    def network_programs(self) -> list[Program]:
+        """No segment program: the lab's bridge carries the VIP."""
+        return []
+
+    def start_through(self, node: str) -> list[str]:
+        """`ip netns exec NAME`: supervisord and all it runs live in the node's namespace."""
+        return network.in_namespace(self.layout, node)
+
+    def fresh_network(self, progress: Progress) -> None:
+        network.check()
+        lay = self.layout
+        progress(f"network namespaces {', '.join(network.namespaces(lay))} on "
+                 f"{lay.prefix}.0/24 (this host: {lay.prefix}.{network.HOST_ADDRESS} on "
+                 f"{network.host_link(lay)}, device fleet {lay.fleet_address})")
+        network.create(lay)
+
+    def remove_network(self, progress: Progress) -> None:
+        progress("removing the lab's namespaces, bridge and cables")
+        killed = network.destroy(self.layout)
+        if killed:
+            progress(f"killed {len(killed)} stray processes in the lab's namespaces")
+
+    def vip(self) -> dict[str, Any]:
+        return self.vip_on_the_network()
+
+    def _break(self, node: str, mode: str) -> str:
+        if mode != "isolate":  # the same signals as on loopback, to processes in the namespace
+            return (f"{super()._break(node, mode)}, all in its network namespace "
+                    f"{network.namespace(self.layout, node)}")
+        cable = network.isolate(self.layout, node)
+        self._set_fault(node, "isolated")
+        return (f"{node} isolated: every frame into or out of its switch port {cable} "
+                f"(namespace {network.switch(self.layout)}) is dropped, both ways, every "
+                "protocol (ARP, IP, VRRP, multicast); the node keeps running")
+
+    def _mend(self, node: str, state: str) -> None:
+        if state != "isolated":
+            super()._mend(node, state)
+            return
+        network.heal(self.layout, node)
+        self._set_fault(node, None)

@@ -1,0 +1,223 @@
+"""The netns backend's network: one namespace per node, joined by a bridge in a switch namespace.
+
+Mininet's model, as root, for the lab whose /24 is 10.213.Y:
+
+    lk-Y-sw      the lab's switch: bridge br0 with one port per node (p11, p12, ...) and `host`
+    lk-Y-NODE    a node: lo, and eth0 holding its address (.11, .12, ...), cabled to its port
+    lk-Y         on the host, cabled to the switch's `host` port: .1, so clients on the host (the
+                 CLI, notebooks, tests) reach every node and the VIP directly, and .200, the
+                 device fleet's address (the lab-wide supervisor runs on the host)
+
+The bridge sits in a namespace of its own, not on the host: with br_netfilter loaded the host's
+bridged frames pass iptables' FORWARD chain, where Docker's policy is DROP. In the switch
+namespace only the lab's own rules apply. A node namespace has no route but its /24, so nothing
+in the lab can send anywhere else; a blackhole route keeps the host's traffic for the /24 on this
+machine once the lab is down.
+
+Isolation cuts the node's cable at the switch: an nftables bridge table drops every frame into or
+out of its port (ARP, IP, VRRP adverts, multicast). The node keeps running and keeps believing
+what it believed (an isolated VRRP master stays master: a real split brain).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import psutil
+
+from labkit import wait
+from labkit.backends.compose.network import keep_on_this_machine
+from labkit.backends.local import network as claims
+from labkit.errors import LabError
+from labkit.layout import Layout
+
+CANDIDATES = [f"10.213.{third}" for third in range(1, 255)]
+HOST_ADDRESS = 1  #: the host's own address on the lab's bridge
+BRIDGE = "br0"  #: inside the switch namespace, so one name serves every lab
+
+
+def unavailable() -> str | None:
+    """Why this machine cannot run a netns lab, or None."""
+    if os.geteuid() != 0:
+        return "the netns backend needs root (rootless network namespaces are not built yet)"
+    if shutil.which("ip") is None or shutil.which("nft") is None:
+        return "`ip` (iproute2) and `nft` (nftables) are needed for the netns backend"
+    return None
+
+
+def check() -> None:
+    """Fail at once, before anything is written, where a netns lab cannot start."""
+    why = unavailable()
+    if why:
+        raise LabError(why, "use `--backend local` (plain processes on loopback)")
+
+
+def claim(rundir: Path) -> str:
+    """A /24 in 10.213.0.0/16 no other lab claimed and no interface of this machine uses."""
+    used = {a.address.rsplit(".", 1)[0] for addrs in psutil.net_if_addrs().values()
+            for a in addrs if a.family == socket.AF_INET}
+    prefix = claims.claim_first(rundir, CANDIDATES, used)
+    if prefix is None:
+        raise LabError("no free /24 left in 10.213.0.0/16 for a netns lab",
+                       "stop another lab, or remove stale claims in " + str(claims.CLAIMS))
+    return prefix
+
+
+# -- names ----------------------------------------------------------------------------------------
+def lab_id(layout: Layout) -> str:
+    """Short and unique on this machine: the claimed /24's third octet."""
+    return f"lk-{layout.prefix.rsplit('.', 1)[1]}"
+
+
+def namespace(layout: Layout, node: str) -> str:
+    return f"{lab_id(layout)}-{node}"
+
+
+def switch(layout: Layout) -> str:
+    return f"{lab_id(layout)}-sw"
+
+
+def host_link(layout: Layout) -> str:
+    """The host's end of the cable to the switch (interface names are at most 15 bytes)."""
+    return lab_id(layout)
+
+
+def port(layout: Layout, node: str) -> str:
+    """The node's port on the switch, named by its address (p11 for .11)."""
+    return f"p{layout.address(node).rsplit('.', 1)[1]}"
+
+
+def namespaces(layout: Layout) -> list[str]:
+    return [switch(layout), *(namespace(layout, n.name) for n in layout.nodes)]
+
+
+def in_namespace(layout: Layout, node: str) -> list[str]:
+    """The command prefix that runs a program inside the node's namespace."""
+    return ["ip", "netns", "exec", namespace(layout, node)]
+
+
+# -- making and removing --------------------------------------------------------------------------
+def ip(*args: str, ns: str | None = None) -> None:
+    cmd = ["ip", *(["-n", ns] if ns else []), *args]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise LabError(f"`{' '.join(cmd)}` failed: {res.stderr.strip()}")
+
+
+def existing_namespaces() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def create(layout: Layout) -> None:
+    """The switch, the host's cable to it and every node's namespace (anything left of an earlier
+    run is removed first)."""
+    destroy(layout)
+    sw, p = switch(layout), layout.prefix
+    ip("netns", "add", sw)
+    ip("link", "set", "lo", "up", ns=sw)
+    # snooping off: the bridge floods multicast (the app servers' heartbeats) to every port
+    ip("link", "add", BRIDGE, "type", "bridge", "mcast_snooping", "0", ns=sw)
+    ip("link", "set", BRIDGE, "up", ns=sw)
+    host = host_link(layout)
+    ip("link", "add", host, "type", "veth", "peer", "name", "host", "netns", sw)
+    ip("link", "set", "host", "master", BRIDGE, "up", ns=sw)
+    for host_part in (HOST_ADDRESS, int(layout.fleet_address.rsplit(".", 1)[1])):
+        ip("addr", "add", f"{p}.{host_part}/24", "dev", host)
+    ip("link", "set", host, "up")
+    keep_on_this_machine(p)
+    for n in layout.nodes:
+        add_node(layout, n.name)
+
+
+def add_node(layout: Layout, node: str) -> None:
+    """A node's namespace: lo up, eth0 with its address cabled to its switch port, and
+    ip_nonlocal_bind so Apache can listen on the VIP before keepalived adds it here."""
+    ns, sw, cable = namespace(layout, node), switch(layout), port(layout, node)
+    ip("netns", "add", ns)
+    ip("link", "set", "lo", "up", ns=ns)
+    ip("link", "add", cable, "type", "veth", "peer", "name", "eth0", "netns", ns, ns=sw)
+    ip("link", "set", cable, "master", BRIDGE, "up", ns=sw)
+    ip("addr", "add", f"{layout.address(node)}/24", "dev", "eth0", ns=ns)
+    ip("link", "set", "eth0", "up", ns=ns)
+    subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1"],
+                   check=True, capture_output=True)
+
+
+def pids(ns: str) -> list[int]:
+    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def destroy(layout: Layout) -> list[int]:
+    """Kill whatever still runs in the lab's namespaces, then remove them and the host's cable
+    (the veths inside go with their namespaces). Returns the pids it had to kill."""
+    present = existing_namespaces()
+    killed: list[int] = []
+    for ns in namespaces(layout):
+        if ns not in present:
+            continue
+        for pid in pids(ns):
+            try:
+                psutil.Process(pid).kill()
+                killed.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs([p for p in map(_process, killed) if p], timeout=5)
+        ip("netns", "del", ns)
+    host = host_link(layout)
+    subprocess.run(["ip", "link", "del", host], capture_output=True)  # gone already: fine
+    # the kernel tears namespaces down in the background: wait until the cable is really gone
+    wait.until(lambda: not link_exists(host), 10)
+    return killed
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+
+
+def link_exists(name: str) -> bool:
+    return Path("/sys/class/net", name).exists()
+
+
+def leftovers(layout: Layout) -> list[str]:
+    """Every namespace or host interface of the lab that still exists (empty after `down`)."""
+    found = sorted(set(namespaces(layout)) & existing_namespaces())
+    return found + ([host_link(layout)] if link_exists(host_link(layout)) else [])
+
+
+# -- isolation ------------------------------------------------------------------------------------
+def _cut_table(node: str) -> str:
+    return f"isolate_{node}"
+
+
+def isolate(layout: Layout, node: str) -> str:
+    """Drop every frame into or out of the node's switch port; returns the port cut."""
+    cable = port(layout, node)
+    script = f"""table bridge {_cut_table(node)} {{
+    chain cut {{
+        type filter hook forward priority -10; policy accept;
+        iifname "{cable}" counter drop comment "from {node}"
+        oifname "{cable}" counter drop comment "to {node}"
+    }}
+}}
+"""
+    res = subprocess.run(["ip", "netns", "exec", switch(layout), "nft", "-f", "-"],
+                         input=script, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise LabError(f"nftables refused the isolation rules: {res.stderr.strip()}")
+    return cable
+
+
+def heal(layout: Layout, node: str) -> None:
+    """Remove the node's cut (other isolated nodes stay cut)."""
+    subprocess.run(["ip", "netns", "exec", switch(layout), "nft", "delete", "table", "bridge",
+                    _cut_table(node)], capture_output=True)
+

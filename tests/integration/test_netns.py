@@ -1,0 +1,181 @@
+"""The netns backend with real servers: a namespace per node, keepalived moving a real VIP, and
+faults that do what they say (crash = SIGKILL, isolate = every frame at the node's switch port).
+
+A small lab of its own for this module (two LB + MySQL nodes and one app node, no devices), so
+it stays quick and never touches the session's shared lab. Root only: the namespaces, veths and
+the bridge need CAP_NET_ADMIN.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from labkit import Cluster
+from labkit.backends.local import network as claims
+from labkit.backends.netns import network
+from labkit.topology import DevicesSpec, NodeSpec, Topology
+from tests.integration.conftest import running_lab, wait_healthy, wait_in_rotation
+from tests.integration.db_helpers import pair, rows, wait_until
+
+
+def _why_not() -> str | None:
+    if os.geteuid() != 0:
+        return "the netns backend needs root (rootless namespaces are not built yet)"
+    if shutil.which("ip") is None or subprocess.run(["ip", "netns", "list"],
+                                                    capture_output=True).returncode != 0:
+        return "`ip netns` is not available on this machine"
+    if shutil.which("keepalived") is None:
+        return "keepalived is not installed (run scripts/ensure-system-packages as root)"
+    return None
+
+
+pytestmark = [pytest.mark.lab, pytest.mark.skipif(_why_not() is not None,
+                                                  reason=_why_not() or "")]
+
+TOPOLOGY = Topology(nodes=(NodeSpec("node1", ("lb", "app", "mysql"), priority=100),
+                           NodeSpec("node2", ("lb", "app", "mysql"), priority=90),
+                           NodeSpec("node3", ("app",))),
+                    devices=DevicesSpec(count=0))
+APPS = {"node1", "node2", "node3"}
+
+
+@pytest.fixture(scope="module")
+def netns_lab() -> Iterator[Cluster]:
+    with running_lab("pytest-netns", topology=TOPOLOGY, backend="netns") as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def lab(netns_lab: Cluster) -> Iterator[Cluster]:
+    """The module's lab, whole before the test and restored after it."""
+    wait_healthy(netns_lab)
+    yield netns_lab
+    if netns_lab.backend.is_running():
+        netns_lab.recover_all()
+        wait_healthy(netns_lab)
+        wait_in_rotation(netns_lab, APPS)
+
+
+def inside(lab: Cluster, node: str, sql: str) -> str:
+    """Run SQL with the mariadb client inside the node's own namespace, over its unix socket:
+    the host cannot reach an isolated node, but the node itself still answers."""
+    sock = lab.layout.paths.service(node, "mysql") / "run" / "mysqld.sock"
+    res = subprocess.run([*network.in_namespace(lab.layout, node), "mariadb", "-S", str(sock),
+                          "-uroot", f"-p{lab.layout.secrets['mysql_root']}", "-N", "-B",
+                          "-e", sql], capture_output=True, text=True, timeout=10)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip()
+
+
+def reachable(address: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((address, port), timeout=1):
+        return True
+    return False
+
+
+def vrrp_master(lab: Cluster) -> str:
+    return wait_until(lab.backend.vip_owner, 30, "an Apache answering on the VIP")
+
+
+def test_the_vip_answers_from_the_host_and_lives_on_the_masters_interface(lab):
+    st = lab.status()
+    assert st["network"] == "netns (root)"
+    owner = vrrp_master(lab)
+    assert st["vip"]["owner"] == owner
+    out = subprocess.run(["ip", "-n", network.namespace(lab.layout, owner), "-4", "-o", "addr",
+                          "show", "dev", "eth0"], capture_output=True, text=True, check=True)
+    assert f"{lab.layout.vip}/24" in out.stdout  # keepalived added it on the VRRP master only
+    other = next(n for n in ("node1", "node2") if n != owner)
+    out = subprocess.run(["ip", "-n", network.namespace(lab.layout, other), "-4", "-o", "addr"],
+                         capture_output=True, text=True, check=True)
+    assert lab.layout.vip not in out.stdout
+
+
+def test_the_vip_moves_when_the_masters_node_crashes(lab):
+    owner = vrrp_master(lab)
+    other = next(n for n in ("node1", "node2") if n != owner)
+    lab.fail(owner, "crash")
+    assert "SIGKILL" in lab.events()[-1]["message"]
+    assert network.pids(network.namespace(lab.layout, owner)) == []  # nothing of it runs
+    wait_until(lambda: lab.backend.vip_owner() == other, 15, f"the VIP on {other}")
+    assert lab.status()["vip"]["owner"] == other
+
+
+def test_an_isolated_master_loses_the_vip_and_believes_it_still_has_it(lab):
+    owner = vrrp_master(lab)
+    other = next(n for n in ("node1", "node2") if n != owner)
+    lab.fail(owner, "isolate")
+    wait_until(lambda: lab.backend.vip_owner() == other, 15, f"the VIP on {other}")
+    # behind the cut the old master hears no adverts: it stays master, a real split brain
+    vip = wait_until(lambda: (v := lab.status()["vip"])["split_brain"] and v, 10, "split brain")
+    assert vip["believers"] == sorted((owner, other)) and vip["owner"] == other
+    t0 = time.monotonic()
+    lab.recover(owner)
+    wait_until(lambda: not lab.status()["vip"]["split_brain"], 15, "one VRRP master again")
+    wait_until(lab.backend.vip_owner, 15, "the VIP answering after the heal")
+    print(f"VIP answers {time.monotonic() - t0:.1f}s after the heal")
+
+
+def test_a_frozen_node_is_every_process_of_its_namespace_stopped(lab):
+    ns = network.namespace(lab.layout, "node3")
+    lab.fail("node3", "freeze")
+    states = {psutil.Process(pid).status() for pid in network.pids(ns)}
+    assert states == {psutil.STATUS_STOPPED}
+    lab.recover("node3")
+    assert psutil.STATUS_STOPPED not in {psutil.Process(p).status() for p in network.pids(ns)}
+
+
+def test_an_isolated_standby_receives_nothing_then_catches_up(lab):
+    active, standby = pair(lab)
+    t0 = time.time()
+    lab.fail(standby, "isolate")
+    assert "every frame" in lab.events()[-1]["message"]
+    before = inside(lab, standby, "SELECT @@gtid_current_pos")
+    assert not reachable(lab.layout.address(standby), lab.layout.ports.mysql)  # cut from the host
+    client = f"netns-{int(t0)}"
+    with lab.mysql.connect() as conn, conn.cursor() as cur:
+        for seq in range(5):
+            cur.execute("INSERT INTO writes (client, seq, created) VALUES (%s, %s, %s)",
+                        (client, seq, time.time()))
+    time.sleep(2)
+    assert inside(lab, standby, "SELECT @@gtid_current_pos") == before  # nothing arrived
+    assert inside(lab, standby, "SELECT COUNT(*) FROM labkit.writes WHERE client = "
+                                f"'{client}'") == "0"
+    lab.recover(standby)
+    wait_until(lambda: inside(lab, standby, "SELECT COUNT(*) FROM labkit.writes WHERE client = "
+                                            f"'{client}'") == "5", 60, "the standby caught up")
+    conn = lab.mysql.connect_to(standby)
+    try:
+        assert rows(conn, client) == set(range(5))
+    finally:
+        conn.close()
+    assert lab.mysql.active() == active
+
+
+def test_an_isolated_app_node_leaves_the_balancer(lab):
+    lab.fail("node3", "isolate")
+    wait_in_rotation(lab, {"node1", "node2"}, timeout=40)
+    lab.recover("node3")
+    wait_in_rotation(lab, APPS, timeout=40)
+
+
+def test_down_leaves_no_namespace_link_or_claim(netns_lab):
+    layout = netns_lab.layout
+    assert network.leftovers(layout)  # the lab's namespaces and cable exist while it runs
+    netns_lab.down()
+    assert network.leftovers(layout) == []
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert f" {network.host_link(layout)}:" not in links
+    assert f" {network.host_link(layout)}@" not in links
+    assert not claims.owns(layout.prefix, layout.rundir)
+    listening = subprocess.run(["ss", "-ltnuH"], capture_output=True, text=True).stdout
+    assert f"{layout.prefix}." not in listening
