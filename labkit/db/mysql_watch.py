@@ -86,6 +86,8 @@ class MysqlWatcher(TierWatcher):
 
     def watch_standby(self, cur: Any, term: witness.Term, semi: dict[str, Any]) -> None:
         """Commits wait for the standby; if it is gone for a while, go on alone (witness first)."""
+        if not self.layout.topology.mysql.semi_sync:
+            return  # asynchronous by topology (unsafe on purpose): no commit ever waits
         if not semi["enabled"]:
             cur.execute("SET GLOBAL rpl_semi_sync_master_enabled = ON")  # e.g. after a restart
         # gone: disconnected, or connected but silent (frozen) while commits wait for it
@@ -109,12 +111,13 @@ class MysqlWatcher(TierWatcher):
     def rejoin_standby(self, cur: Any, term: witness.Term, semi: dict[str, Any]) -> None:
         """Alone: turn semi-sync back on once the standby streams, and end `alone` once it has
         received every commit made before semi-sync was on again."""
-        if not semi["enabled"]:
+        semi_sync = self.layout.topology.mysql.semi_sync  # off: async, unsafe by topology
+        if semi_sync and not semi["enabled"]:
             if self.peer_receiving() is None:
                 return
             cur.execute("SET GLOBAL rpl_semi_sync_master_enabled = ON")
             semi = semi_sync_state(cur)
-        if not (semi["status"] and semi["clients"] > 0):
+        if semi_sync and not (semi["status"] and semi["clients"] > 0):
             return
         cur.execute("SELECT @@gtid_binlog_pos AS g")
         mine = cur.fetchone()["g"]

@@ -70,7 +70,7 @@ class PgWatcher(TierWatcher):
             self.schema_ready = True
         streaming = conn.execute("SELECT count(*) AS n FROM pg_stat_replication "
                                  "WHERE state = 'streaming'").fetchone()["n"] > 0
-        want = "*" if streaming else ""
+        want = "*" if streaming and self.layout.topology.postgres.synchronous else ""
         have = conn.execute("SHOW synchronous_standby_names").fetchone()[
             "synchronous_standby_names"]
         if have != want:

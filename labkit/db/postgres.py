@@ -115,7 +115,9 @@ def tier_status(layout: Layout) -> dict[str, Any]:
     out: dict[str, Any] = {"active": active[0] if len(active) == 1 else (active or None),
                            "standby": standby[0] if len(standby) == 1 else (standby or None),
                            "lag": lag, "epoch": term.epoch if term else 0,
-                           "instances": instances}
+                           "instances": instances,
+                           "replication": ("synchronous" if layout.topology.postgres.synchronous
+                                           else "async (unsafe by topology)")}
     if not active:
         out["problem"] = "no PostgreSQL primary: both down, or a promotion is running"
     return out
