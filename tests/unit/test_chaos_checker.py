@@ -100,3 +100,29 @@ def test_history_round_trips_through_json_lines(tmp_path: Path):
     back = load_jsonl(path)
     assert [(o.value, o.type) for o in back] == [("x", "ok"), (None, "ok"), ("y", "info")]
     assert back[1].result == ["x"]
+
+
+@pytest.mark.parametrize(("duration", "rate", "words"), [
+    (60, 0, "--rate must be more than 0"), (60, -1, "--rate must be more than 0"),
+    (0, 10, "--duration must be a positive"), (-5, 10, "--duration must be a positive"),
+    (60, 10, "unknown chaos plan")])
+def test_a_run_that_cannot_mean_anything_is_refused(duration, rate, words):
+    from labkit.chaos import run_chaos
+    from labkit.errors import LabError
+
+    plan = "nuke" if "plan" in words else "random"
+    with pytest.raises(LabError, match=words):
+        run_chaos(None, duration=duration, seed=1, rate=rate, plan=plan)  # type: ignore[arg-type]
+
+
+def test_the_timeline_is_one_self_contained_html_file(tmp_path: Path):
+    from labkit.chaos.timeline import Band, write_timeline
+
+    h = History()
+    op = h.invoke("mysql-v1", "mysql", "add", "x")
+    h.complete(op, "ok")
+    path = write_timeline(h, [Band(0.0, 1.0, "crash", "crash mysql-active→node1")],
+                          {"mysql": availability("mysql", h.ops, 2)}, "t", tmp_path / "t.html")
+    html = path.read_text()
+    assert '<script src="http' not in html and "crash mysql-active→node1" in html
+    assert len(html) > 1_000_000  # plotly.js itself is inside
