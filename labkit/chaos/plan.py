@@ -12,8 +12,9 @@ The plans a learner chooses by name (`PLANS`):
   half at the rest (standbys, any node, single services); crash, freeze, isolate and kill;
   now and then two faults overlap, a failover happens under a fault, or a frozen primary thaws.
 * ``primary-killer``: crash the MySQL active, the PostgreSQL primary and the VIP owner in turn.
-* ``failover-under-fault``: freeze a pair's standby, then crash its active while the standby is
-  still frozen; thaw the standby first, so it is the one that must decide whether it may take over.
+* ``failover-under-fault``: crash (then, next time, freeze) a pair's standby, then crash its
+  active while the standby is still out; bring the standby back first, so it is the one that
+  must decide whether it may take over.
 * ``zombie-primary``: freeze an active long past its failover, then thaw it: the old primary
   wakes up believing it still leads and must fence itself.
 * ``split-brain``: isolate the VIP owner, then each database active. See `SPLIT_BRAIN_NOTE` for
@@ -28,7 +29,7 @@ losing acknowledged data *by design*:
    role (lb, mysql, postgres), and only when at least three nodes serve the app: one app server
    and one member of every pair always stay up.
 3. Both members of a pair are never broken at once, except inside a step that is explicitly
-   about it (`Fault.group`: "failover-under-fault" freezes the standby and crashes the active).
+   about it (`Fault.group`: "failover-under-fault" breaks the standby, then the active).
    Even then nothing acknowledged may be lost: a safe pair must refuse the lagging standby's
    promotion and wait for its active. The runner enforces rule 3 again at fault time, when roles
    are resolved, and skips (and records) a fault that would break it.
@@ -64,7 +65,8 @@ SPLIT_BRAIN_NOTE = (
 PLANS = {
     "random": "aimed and unaimed faults of every kind, some overlapping, from the seed",
     "primary-killer": "crash the MySQL active, the PostgreSQL primary and the VIP owner in turn",
-    "failover-under-fault": "freeze a pair's standby, then crash its active (thaw standby first)",
+    "failover-under-fault": "crash or freeze a pair's standby, then crash its active; the "
+                            "standby returns first",
     "zombie-primary": "freeze an active past its failover, then thaw it: it must fence itself",
     "split-brain": SPLIT_BRAIN_NOTE,
 }
@@ -167,14 +169,17 @@ def _some_service(lab: _Lab, rng: random.Random, node: str) -> str | None:
     return rng.choice(programs) if programs else None
 
 
-def _failover_under_fault(lab: _Lab, rng: random.Random, t: float,
-                          _max_fault: float) -> list[Fault]:
-    """Freeze the standby, let the active take writes alone, crash the active, thaw the standby
-    while the active is still down: may the lagging standby take over? (It must not.)"""
-    pair = rng.choice(lab.pairs)
+def _failover_under_fault(lab: _Lab, rng: random.Random, t: float, _max_fault: float,
+                          pair: str | None = None, how: str | None = None) -> list[Fault]:
+    """Break the standby (freeze or crash), let the active take writes alone, crash the active,
+    bring the standby back while the active is still down: may it take over? (Only if it holds
+    every acknowledged commit.) A frozen standby's kernel still buffers the replication stream
+    it is sent, so a crashed standby is the harder test of the two."""
+    pair = pair or rng.choice(lab.pairs)
+    how = how or rng.choice(("freeze", "crash"))
     active, standby = PAIR_ROLES[pair]
     group = f"failover-under-fault {pair}"
-    return [Fault(t, 7.0, standby, "freeze", group),
+    return [Fault(t, 7.0, standby, how, group),
             Fault(round(t + 5.0, 1), 10.0, active, "crash", group)]
 
 
@@ -197,10 +202,9 @@ def _cycle(targets: Callable[[_Lab], list[str]]) -> Step:
 
 def _shift(what: str, lab: _Lab, rng: random.Random, t: float, max_fault: float) -> list[Fault]:
     role, _, mode = what.partition(":")
-    if mode == "failover":
-        pair = ROLE_TARGETS[role]
-        return _failover_under_fault(_Lab(lab.nodes, lab.services, lab.roles, (pair,),
-                                          lab.spare), rng, t, max_fault)
+    if mode.startswith("failover-"):  # failover-crash: crash the standby first
+        return _failover_under_fault(lab, rng, t, max_fault, ROLE_TARGETS[role],
+                                     mode.removeprefix("failover-"))
     if mode == "zombie":
         return [Fault(t, round(rng.uniform(8.0, 12.0), 1), role, "freeze")]
     return [Fault(t, round(rng.uniform(4.0, 8.0), 1), role, mode)]
@@ -209,7 +213,8 @@ def _shift(what: str, lab: _Lab, rng: random.Random, t: float, max_fault: float)
 _STEPS: dict[str, Step] = {
     "random": _random_step,
     "primary-killer": _cycle(lambda lab: [f"{r}:crash" for r in AIMED if r in lab.roles]),
-    "failover-under-fault": _cycle(lambda lab: [f"{PAIR_ROLES[p][0]}:failover"
+    "failover-under-fault": _cycle(lambda lab: [f"{PAIR_ROLES[p][0]}:failover-{how}"
+                                                for how in ("crash", "freeze")
                                                 for p in lab.pairs]),
     "zombie-primary": _cycle(lambda lab: [f"{PAIR_ROLES[p][0]}:zombie" for p in lab.pairs]),
     "split-brain": _cycle(lambda lab: [f"{r}:isolate" for r in AIMED if r in lab.roles]),

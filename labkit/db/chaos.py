@@ -51,9 +51,10 @@ class MysqlNotes(SetTier):
                 raise
             raise Unknown(f"MySQL {exc.args[-1]}") from None
         finally:
+            node = self.lab.layout.node_of(conn.host)
             with contextlib.suppress(Exception):
                 conn.close()
-        return self.lab.layout.node_of(conn.host)
+        return node
 
     def replicas(self) -> list[str]:
         return mysql.nodes(self.lab.layout)
@@ -113,9 +114,10 @@ class PostgresEvents(SetTier):
                 raise
             raise Unknown(f"PostgreSQL {str(exc).strip()[:100]}") from None
         finally:
+            node = self.lab.layout.node_of(conn.info.host)  # while it is open
             with contextlib.suppress(Exception):
                 conn.close()
-        return self.lab.layout.node_of(conn.info.host)
+        return node
 
     def replicas(self) -> list[str]:
         return postgres.nodes(self.lab.layout)

@@ -67,10 +67,12 @@ def test_overlaps_and_compound_steps_do_happen():
 def test_named_plans_aim_where_they_say():
     pk = make_plan(SMALL, SERVICES, 120, 3, name="primary-killer")
     assert [f.target for f in pk[:3]] == list(AIMED) and {f.mode for f in pk} == {"crash"}
-    ff = make_plan(SMALL, SERVICES, 60, 3, name="failover-under-fault")
-    assert [(f.target, f.mode) for f in ff[:2]] == [("mysql-standby", "freeze"),
-                                                   ("mysql-active", "crash")]
-    assert ff[1].start < ff[0].end < ff[1].end  # the standby thaws while the active is down
+    ff = make_plan(SMALL, SERVICES, 150, 3, name="failover-under-fault")
+    assert [(f.target, f.mode) for f in ff[:6]] == [
+        ("mysql-standby", "crash"), ("mysql-active", "crash"),
+        ("postgres-standby", "crash"), ("postgres-primary", "crash"),
+        ("mysql-standby", "freeze"), ("mysql-active", "crash")]
+    assert ff[1].start < ff[0].end < ff[1].end  # the standby returns while the active is down
     sb = make_plan(SMALL, SERVICES, 120, 3, name="split-brain")
     assert {f.mode for f in sb} == {"isolate"}
     assert "cannot split" in PLANS["split-brain"]
