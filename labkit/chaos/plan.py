@@ -12,9 +12,9 @@ The plans a learner chooses by name (`PLANS`):
   half at the rest (standbys, any node, single services); crash, freeze, isolate and kill;
   now and then two faults overlap, a failover happens under a fault, or a frozen primary thaws.
 * ``primary-killer``: crash the MySQL active, the PostgreSQL primary and the VIP owner in turn.
-* ``failover-under-fault``: crash (then, next time, freeze) a pair's standby, then crash its
-  active while the standby is still out; bring the standby back first, so it is the one that
-  must decide whether it may take over.
+* ``failover-under-fault``: take a pair's standby out (first the way that makes it miss
+  commits, `HARDER`, then the other way), then crash its active while the standby is still out;
+  bring the standby back first, so it is the one that must decide whether it may take over.
 * ``zombie-primary``: freeze an active long past its failover, then thaw it: the old primary
   wakes up believing it still leads and must fence itself.
 * ``split-brain``: isolate the VIP owner, then each database active. See `SPLIT_BRAIN_NOTE` for
@@ -56,6 +56,12 @@ ROLE_SERVICE = {"vip-owner": "apache", "mysql-active": "mysql", "mysql-standby":
                 "postgres-primary": "postgres", "postgres-standby": "postgres"}
 PAIR_ROLES = {"mysql": ("mysql-active", "mysql-standby"),
               "postgres": ("postgres-primary", "postgres-standby")}
+#: how to take a pair's standby out first in "failover-under-fault" so that it misses commits:
+#: a frozen MariaDB still gets the binlog stream (its kernel buffers it) while a crashed one does
+#: not; a restarted PostgreSQL standby waits for its primary, a frozen one is cut off by
+#: wal_sender_timeout and later thawed, able to promote
+HARDER = {"mysql": "crash", "postgres": "freeze"}
+EASIER = {"mysql": "freeze", "postgres": "crash"}
 SPLIT_BRAIN_NOTE = (
     "split-brain on this backend: isolating the VIP owner makes a real VRRP split brain (both "
     "lb nodes believe they are master; `labkit status` shows split_brain). The database pairs "
@@ -213,9 +219,9 @@ def _shift(what: str, lab: _Lab, rng: random.Random, t: float, max_fault: float)
 _STEPS: dict[str, Step] = {
     "random": _random_step,
     "primary-killer": _cycle(lambda lab: [f"{r}:crash" for r in AIMED if r in lab.roles]),
-    "failover-under-fault": _cycle(lambda lab: [f"{PAIR_ROLES[p][0]}:failover-{how}"
-                                                for how in ("crash", "freeze")
-                                                for p in lab.pairs]),
+    "failover-under-fault": _cycle(lambda lab: [
+        f"{PAIR_ROLES[p][0]}:failover-{how}" for first in (True, False) for p in lab.pairs
+        for how in [HARDER[p] if first else EASIER[p]]]),
     "zombie-primary": _cycle(lambda lab: [f"{PAIR_ROLES[p][0]}:zombie" for p in lab.pairs]),
     "split-brain": _cycle(lambda lab: [f"{r}:isolate" for r in AIMED if r in lab.roles]),
 }

@@ -1,8 +1,9 @@
 """The checker can fail: the same aimed plan loses acknowledged writes on a lab made unsafe by
 its topology (MySQL without semi-sync, PostgreSQL asynchronous) and none on a safe one.
 
-The plan is "failover-under-fault": freeze a pair's standby (the active goes on taking writes),
-crash the active, thaw the standby while the active is still down. An asynchronous standby has
+The plan is "failover-under-fault": take a pair's standby out (crash MariaDB's, freeze
+PostgreSQL's: the ways that make each miss commits), let the active go on taking writes, crash
+the active, bring the standby back while the active is still down. An asynchronous standby has
 streamed in this epoch, so it may promote, and the writes the active acknowledged while the
 standby was frozen are gone. A safe pair knows better: MySQL's active recorded that it went on
 alone, PostgreSQL's commits waited for the frozen standby, so nothing acknowledged is missing.
@@ -51,12 +52,13 @@ def test_the_status_says_when_a_pair_is_unsafe_by_topology(lab_of):
 
 def test_failover_under_fault_loses_writes_only_when_unsafe(lab_of):
     safe, lab = lab_of
-    report = run_chaos(lab, duration=60, seed=1, rate=8, plan="failover-under-fault")
+    report = run_chaos(lab, duration=90, seed=1, rate=8, plan="failover-under-fault", heal=12)
     print(report.table())
     print(report.summary())
     made = [r for r in report.faults if r.started is not None]
     assert {(r.fault.target, r.fault.mode) for r in made} >= {
-        ("mysql-standby", "freeze"), ("mysql-active", "crash")}, report.timeline
+        ("mysql-standby", "crash"), ("mysql-active", "crash"),
+        ("postgres-standby", "freeze"), ("postgres-primary", "crash")}, report.timeline
     for tier in ("mysql", "postgres"):
         res = report.sets[tier]
         assert res.final_read, f"{tier}: no final read"

@@ -70,7 +70,7 @@ def test_named_plans_aim_where_they_say():
     ff = make_plan(SMALL, SERVICES, 150, 3, name="failover-under-fault")
     assert [(f.target, f.mode) for f in ff[:6]] == [
         ("mysql-standby", "crash"), ("mysql-active", "crash"),
-        ("postgres-standby", "crash"), ("postgres-primary", "crash"),
+        ("postgres-standby", "freeze"), ("postgres-primary", "crash"),
         ("mysql-standby", "freeze"), ("mysql-active", "crash")]
     assert ff[1].start < ff[0].end < ff[1].end  # the standby returns while the active is down
     sb = make_plan(SMALL, SERVICES, 120, 3, name="split-brain")
