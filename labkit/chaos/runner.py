@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -61,6 +62,7 @@ class ChaosReport:
     timeline: list[tuple[float, str]] = field(default_factory=list)
     history_path: Path | None = None
     timeline_path: Path | None = None
+    history: History = field(default_factory=History, repr=False)
 
     @property
     def requests(self) -> int:
@@ -101,6 +103,16 @@ class ChaosReport:
         if not self.problems:
             lines.append("  all checks green: acknowledged writes present, no orphan processes")
         return "\n".join(lines)
+
+    def figure(self) -> Any:
+        """The timeline as a plotly figure (what timeline.html shows), for a notebook."""
+        from labkit.chaos.timeline import Band, figure  # plotly: only when drawn
+
+        bands = [Band(r.started, r.ended if r.ended is not None else self.duration,
+                      r.fault.mode, f"{r.fault.mode} {r.fault.target}→{r.node}")
+                 for r in self.faults if r.started is not None]
+        return figure(self.history, bands, self.windows,
+                      f"chaos plan {self.plan_name}, seed {self.seed}")
 
     def table(self) -> str:
         """The chaos table: faults by kind and target, ops by outcome, availability."""
@@ -155,9 +167,9 @@ def run_chaos(lab: Cluster, duration: float, seed: int, rate: float = 10.0,
     schedule = faults if faults is not None else make_plan(
         lab.layout.topology, services, duration, seed, heal=heal, name=plan)
     report = ChaosReport(seed, duration, schedule, plan if faults is None else "explicit")
+    report.history = history = History()
     report.faults = [FaultRecord(f) for f in schedule]
     loads = workloads if workloads is not None else default_workloads(lab)
-    history = History()
     for w in loads:
         w.attach(history)
     _drive(lab, loads, history, report, rate, progress)
@@ -186,6 +198,7 @@ def _check_arguments(lab: Cluster, duration: float, rate: float, plan: str) -> N
 def _drive(lab: Cluster, loads: list[Workload], history: History, report: ChaosReport,
            rate: float, progress: Callable[[str], None]) -> None:
     stop = threading.Event()
+    history.t0 = time.monotonic()  # the run starts now, not when the workloads were built
     threads = [threading.Thread(target=w.run, args=(stop, rate), daemon=True,
                                 name=f"chaos-{w.process}") for w in loads]
     for th in threads:
@@ -328,16 +341,13 @@ def _final_read(target: SetTier, history: History, timeout: float = 90) -> None:
 
 
 def _save(lab: Cluster, history: History, report: ChaosReport) -> None:
-    from labkit.chaos.timeline import Band, write_timeline  # plotly: only when saving a run
-
     run = f"{time.strftime('%Y%m%d-%H%M%S')}-{report.plan_name}-seed{report.seed}"
     report.history_path = history.write_jsonl(lab.layout.paths.chaos_history(run))
-    bands = [Band(r.started, r.ended if r.ended is not None else report.duration, r.fault.mode,
-                  f"{r.fault.mode} {r.fault.target}→{r.node}")
-             for r in report.faults if r.started is not None]
-    report.timeline_path = write_timeline(
-        history, bands, report.windows, f"chaos plan {report.plan_name}, seed {report.seed}",
-        lab.layout.paths.chaos_timeline(run))
+    path = lab.layout.paths.chaos_timeline(run)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # plotly.js goes into the file: a learner on Binder has no internet for a CDN
+    report.figure().write_html(str(path), include_plotlyjs=True, full_html=True)
+    report.timeline_path = path
 
 
 def orphan_processes(lab: Cluster) -> list[str]:
