@@ -185,8 +185,9 @@ def _failover_under_fault(lab: _Lab, rng: random.Random, t: float, _max_fault: f
     how = how or rng.choice(("freeze", "crash"))
     active, standby = PAIR_ROLES[pair]
     group = f"failover-under-fault {pair}"
-    return [Fault(t, 7.0, standby, how, group),
-            Fault(round(t + 5.0, 1), 10.0, active, "crash", group)]
+    alone = 5.0 if how == "crash" else 9.0  # a frozen standby's stream ends at a timeout (5 s)
+    return [Fault(t, alone + 2.0, standby, how, group),
+            Fault(round(t + alone, 1), 10.0, active, "crash", group)]
 
 
 def _zombie(lab: _Lab, rng: random.Random, t: float, _max_fault: float) -> list[Fault]:

@@ -11,6 +11,7 @@ alone, PostgreSQL's commits waited for the frozen standby, so nothing acknowledg
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -52,9 +53,12 @@ def test_the_status_says_when_a_pair_is_unsafe_by_topology(lab_of):
 
 def test_failover_under_fault_loses_writes_only_when_unsafe(lab_of):
     safe, lab = lab_of
+    since = time.time()
     report = run_chaos(lab, duration=90, seed=1, rate=8, plan="failover-under-fault", heal=12)
     print(report.table())
     print(report.summary())
+    for ev in lab.events(since):  # shown when the test fails: what the pairs did
+        print(f"{ev['ts'] - since:6.1f} {ev.get('kind')}: {str(ev.get('message'))[:140]}")
     made = [r for r in report.faults if r.started is not None]
     assert {(r.fault.target, r.fault.mode) for r in made} >= {
         ("mysql-standby", "crash"), ("mysql-active", "crash"),
