@@ -179,9 +179,9 @@ def chaos(duration: float = typer.Option(120, help="Seconds of faults and worklo
     """Aimed faults under concurrent clients, then Jepsen-style verdicts per element."""
     from labkit.chaos import run_chaos
     from labkit.chaos.plan import PLANS
+    from labkit.chaos.runner import check_arguments
 
-    if plan not in PLANS:  # before attaching: a typo needs no running lab
-        raise LabError(f"unknown chaos plan {plan!r}", f"choose one of: {', '.join(PLANS)}")
+    check_arguments(duration, rate, plan)  # before attaching: a typo needs no running lab
     cluster = Cluster.attach(lab)
     if plan == "split-brain":
         console.print(escape(PLANS[plan]), soft_wrap=True)

@@ -162,7 +162,8 @@ def run_chaos(lab: Cluster, duration: float, seed: int, rate: float = 10.0,
               progress: Callable[[str], None] = lambda _m: None, plan: str = "random",
               faults: list[Fault] | None = None, heal: float = 8.0) -> ChaosReport:
     """Run `plan` (or the explicit `faults`) under every tier's workload, then check."""
-    _check_arguments(lab, duration, rate, plan)
+    check_arguments(duration, rate, plan)
+    _check_lab(lab)
     services = {n.name: list(lab.backend.services(n.name)) for n in lab.layout.nodes}
     schedule = faults if faults is not None else make_plan(
         lab.layout.topology, services, duration, seed, heal=heal, name=plan)
@@ -179,7 +180,8 @@ def run_chaos(lab: Cluster, duration: float, seed: int, rate: float = 10.0,
     return report
 
 
-def _check_arguments(lab: Cluster, duration: float, rate: float, plan: str) -> None:
+def check_arguments(duration: float, rate: float, plan: str = "random") -> None:
+    """Refuse a run that could not mean anything, before a lab is touched."""
     if not rate > 0:
         raise LabError(f"--rate must be more than 0 operations per second, not {rate:g}",
                        "use e.g. --rate 10")
@@ -191,6 +193,9 @@ def _check_arguments(lab: Cluster, duration: float, rate: float, plan: str) -> N
                        "use --duration 60 or more")
     if plan not in PLANS:
         raise LabError(f"unknown chaos plan {plan!r}", f"choose one of: {', '.join(PLANS)}")
+
+
+def _check_lab(lab: Cluster) -> None:
     if any(n["state"] != "up" for n in lab.status()["nodes"]):
         raise LabError("every node must be up before a chaos run", "run `labkit recover NODE`")
 
