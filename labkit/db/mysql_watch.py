@@ -126,7 +126,8 @@ class MysqlWatcher(TierWatcher):
                 self.layout.rundir, TIER, self.node, term.epoch, False):
             self.standby_missing_since = None
             self.say("mysql", f"{self.peer} has caught up: commits on {self.node} now wait for "
-                              "its acknowledgement (semi-sync)")
+                              "its acknowledgement (semi-sync)" if semi_sync else
+                              f"{self.peer} has caught up (async: unsafe by topology)")
 
     def peer_receiving(self) -> str | None:
         """The GTID position the peer has received from us, or None if it does not replicate."""
