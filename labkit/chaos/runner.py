@@ -237,10 +237,12 @@ class Nemesis:
             events.append((rec.fault.start, 1, i))
             if rec.fault.mode != "kill":
                 events.append((rec.fault.end, 0, i))  # at the same time: recover first
+        late = 0.0  # a recovery waits for the node's servers: keep the plan's spacing after it
         for at, fire, i in sorted(events):
-            _sleep_until(self.history.t0 + at)
+            _sleep_until(self.history.t0 + at + late)
             rec = self.report.faults[i]
             self.fire(rec) if fire else self.undo(rec)
+            late = max(late, self.history.now() - at - 0.5)
 
     def fire(self, rec: FaultRecord) -> None:
         target, _, service = rec.fault.target.partition("/")
