@@ -63,6 +63,7 @@ class ChaosReport:
     history_path: Path | None = None
     timeline_path: Path | None = None
     history: History = field(default_factory=History, repr=False)
+    elapsed: float = 0.0  # the run's real length: recoveries can stretch the plan
 
     @property
     def requests(self) -> int:
@@ -93,7 +94,8 @@ class ChaosReport:
     def summary(self) -> str:
         nines = "∞" if math.isinf(self.nines) else f"{self.nines:.2f}"
         done = [r for r in self.faults if r.started is not None]
-        lines = [f"chaos plan {self.plan_name}, seed {self.seed}, {self.duration:.0f}s, "
+        lines = [f"chaos plan {self.plan_name}, seed {self.seed}, {self.duration:.0f}s "
+                 f"(ran {self.elapsed:.0f}s), "
                  f"{len(done)} of {len(self.plan)} faults made",
                  f"availability {100 * self.availability:.3f}% ({nines} nines) over "
                  f"{self.requests} requests, {self.failed} not ok"]
@@ -211,9 +213,10 @@ def _drive(lab: Cluster, loads: list[Workload], history: History, report: ChaosR
     nemesis = Nemesis(lab, history, report, progress)
     try:
         nemesis.run()
-        _sleep_until(history.t0 + report.duration)
+        _sleep_until(history.t0 + report.duration + nemesis.late)
     finally:
         nemesis.recover_everything()
+        report.elapsed = history.now()
         stop.set()
         for th in threads:
             th.join(timeout=15)
@@ -226,6 +229,7 @@ class Nemesis:
     def __init__(self, lab: Cluster, history: History, report: ChaosReport,
                  progress: Callable[[str], None]) -> None:
         self.lab, self.history, self.report, self.progress = lab, history, report, progress
+        self.late = 0.0  # a recovery waits for the node's servers: the plan shifts after it
 
     def note(self, text: str) -> None:
         self.report.timeline.append((self.history.now(), text))
@@ -237,12 +241,11 @@ class Nemesis:
             events.append((rec.fault.start, 1, i))
             if rec.fault.mode != "kill":
                 events.append((rec.fault.end, 0, i))  # at the same time: recover first
-        late = 0.0  # a recovery waits for the node's servers: keep the plan's spacing after it
         for at, fire, i in sorted(events):
-            _sleep_until(self.history.t0 + at + late)
+            _sleep_until(self.history.t0 + at + self.late)
             rec = self.report.faults[i]
             self.fire(rec) if fire else self.undo(rec)
-            late = max(late, self.history.now() - at - 0.5)
+            self.late = max(self.late, self.history.now() - at - 0.5)
 
     def fire(self, rec: FaultRecord) -> None:
         target, _, service = rec.fault.target.partition("/")
@@ -327,7 +330,8 @@ def _check(lab: Cluster, loads: list[Workload], history: History, report: ChaosR
         report.sets[target.tier] = check_set(target.tier, history.of(target.tier))
         report.problems += report.sets[target.tier].problems()
     for tier in history.tiers():
-        report.windows[tier] = availability(tier, history.of(tier), report.duration)
+        report.windows[tier] = availability(tier, history.of(tier),
+                                            report.elapsed or report.duration)
     for w in loads:
         report.timeline += [(t - time.time() + history.now(), e) for t, e in w.errors[:30]]
         report.problems += w.verify()
