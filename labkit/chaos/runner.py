@@ -333,7 +333,7 @@ def _check(lab: Cluster, loads: list[Workload], history: History, report: ChaosR
         report.windows[tier] = availability(tier, history.of(tier),
                                             report.elapsed or report.duration)
     for w in loads:
-        report.timeline += [(t - time.time() + history.now(), e) for t, e in w.errors[:30]]
+        report.timeline += [(t - time.time() + history.now(), e) for t, e in w.errors[:10]]
         report.problems += w.verify()
     report.problems += orphan_processes(lab)
     report.timeline.sort()

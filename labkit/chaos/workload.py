@@ -189,7 +189,12 @@ class SetAdds(Workload):
 
 
 class SetReads(Workload):
-    """One client reading the whole set, in turn through the VIP and from every replica."""
+    """One client reading the whole set, in turn through the VIP and from every replica.
+
+    At most `max_rate` reads a second: each read returns (and the history keeps) the whole set.
+    """
+
+    max_rate = 2.0
 
     def __init__(self, lab: Cluster, target: SetTier, process: str) -> None:
         super().__init__(lab)
@@ -200,6 +205,9 @@ class SetReads(Workload):
 
     def step(self) -> None:
         raise NotImplementedError("set workloads record through tick()")
+
+    def run(self, stop: threading.Event, rate: float) -> None:
+        super().run(stop, min(rate, self.max_rate))
 
     def tick(self) -> None:
         node = next(self.where)
