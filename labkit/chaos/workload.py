@@ -107,7 +107,7 @@ class Workload(ABC):
             result, served = call()
         except Exception as exc:  # noqa: BLE001 - every failure is data for the checker
             outcome = outcome_of(exc)
-            text = f"{type(exc).__name__}: {str(exc)[:120]}"
+            text = f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"  # one line
             self.history.complete(op, outcome, error=text)
             with self._lock:
                 self.failed += 1
