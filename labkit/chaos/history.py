@@ -36,13 +36,14 @@ class Op:
     tier: str  # "mysql", "postgres", "requests", ...
     f: str  # "add" | "read" | a workload's own verb
     value: Any = None  # the element added, or None
-    node: str | None = None  # the replica read, "vip", or the node a write reached
+    node: str | None = None  # where it was sent: the replica read, "vip" or "direct"
     start: float = 0.0
     end: float | None = None
     type: str = "invoke"  # invoke until it completes: ok | fail | info
     result: list[str] | None = None  # what a read saw
     error: str | None = None
     final: bool = False  # the decisive read on the primary after recovery
+    served: str | None = None  # the database node that answered (a VIP write: where it landed)
 
     @property
     def done(self) -> bool:
@@ -74,7 +75,7 @@ class History:
         assert outcome in OUTCOMES, outcome
         op.end, op.type, op.result = self.now(), outcome, result
         op.error = error[:200] if error else None
-        op.node = node or op.node
+        op.served = node
         return op
 
     def close(self) -> None:
@@ -103,7 +104,7 @@ class History:
                 if op.done:
                     lines.append((op.end or op.start, 1, {
                         **base, "type": op.type, "time": op.end, "result": op.result,
-                        "error": op.error}))
+                        "error": op.error, "served": op.served}))
         lines.sort(key=lambda x: (x[0], x[1]))
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w") as fh:
@@ -124,7 +125,7 @@ def load_jsonl(path: Path) -> list[Op]:
             op = ops[row["index"]]
             op.end, op.type, op.result, op.error = row["time"], row["type"], row["result"], \
                 row["error"]
-            op.node = row["node"]
+            op.served = row.get("served")
     return list(ops.values())
 
 

@@ -68,7 +68,8 @@ def _label(op: Op) -> str:
     what = f"{op.f} {op.value}" if op.value else op.f
     seen = f" saw {len(op.result)}" if op.result is not None else ""
     err = f" — {op.error}" if op.error else ""
-    return f"{op.process}: {what} on {op.node or '?'} → {op.type}{seen}{err}"
+    where = op.served or op.node or "?"
+    return f"{op.process}: {what} on {where} → {op.type}{seen}{err}"
 
 
 def write_timeline(history: History, bands: list[Band], windows: dict[str, Availability],

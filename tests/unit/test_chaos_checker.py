@@ -100,6 +100,7 @@ def test_history_round_trips_through_json_lines(tmp_path: Path):
     back = load_jsonl(path)
     assert [(o.value, o.type) for o in back] == [("x", "ok"), (None, "ok"), ("y", "info")]
     assert back[1].result == ["x"]
+    assert (back[0].node, back[0].served) == (None, "node1")
 
 
 @pytest.mark.parametrize(("duration", "rate", "words"), [
