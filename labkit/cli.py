@@ -213,18 +213,29 @@ def events(follow: bool = typer.Option(False, "--follow", "-f", help="Keep print
 @app.command()
 def chaos(duration: float = typer.Option(120, help="Seconds of faults and workload."),
           seed: int = typer.Option(1, help="Same seed, same fault plan."),
-          rate: float = typer.Option(10, help="Operations per second per workload."),
+          rate: float = typer.Option(10, help="Operations per second per client."),
+          plan: str = typer.Option("random", help="random, primary-killer, "
+                                   "failover-under-fault, zombie-primary or split-brain."),
           lab: str | None = LabOpt) -> None:
-    """Random faults under a workload, then check that nothing acknowledged was lost."""
+    """Aimed faults under concurrent clients, then Jepsen-style verdicts per element."""
     from labkit.chaos import run_chaos
+    from labkit.chaos.plan import PLANS
+    from labkit.chaos.runner import check_arguments
 
+    check_arguments(duration, rate, plan)  # before attaching: a typo needs no running lab
     cluster = Cluster.attach(lab)
-    report = run_chaos(cluster, duration, seed, rate, progress=lambda m: console.log(m))
+    if plan == "split-brain":
+        console.print(escape(PLANS[plan]), soft_wrap=True)
+    report = run_chaos(cluster, duration, seed, rate, plan=plan,
+                       progress=lambda m: console.log(escape(m)))
     out = Console()
     out.print("[bold]timeline[/]")
     for t, what in report.timeline:
-        out.print(f"  t+{t:6.1f}s  {what}")
-    out.print(report.summary())
+        out.print(f"  t+{t:6.1f}s  {escape(what)}", soft_wrap=True)
+    out.print(escape(report.table()), soft_wrap=True)
+    out.print(escape(report.summary()), soft_wrap=True)
+    out.print(f"history:  {report.history_path}\ntimeline: {report.timeline_path}",
+              soft_wrap=True)
     if not report.passed:
         raise typer.Exit(1)
 

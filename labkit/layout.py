@@ -170,6 +170,19 @@ class RunDir:
         """Present while a demoted primary is being rewound to follow the new one."""
         return self.service(node, "postgres") / "rejoining"
 
+    # -- chaos runs ---------------------------------------------------------------------------
+    def chaos_run(self, run: str) -> Path:
+        """One chaos run's files (`run` is e.g. 20261202-161800-seed7)."""
+        return self.root / "chaos" / run
+
+    def chaos_history(self, run: str) -> Path:
+        """Every operation of the run, invoke and completion, as JSON lines."""
+        return self.chaos_run(run) / "history.jsonl"
+
+    def chaos_timeline(self, run: str) -> Path:
+        """The run's timeline: operations, fault bands, availability (self-contained HTML)."""
+        return self.chaos_run(run) / "timeline.html"
+
 
 @dataclass
 class Layout:

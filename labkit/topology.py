@@ -9,6 +9,8 @@ in the spirit of a Containerlab topology file. It loads from YAML or is built in
       node3: {roles: [app]}
       node4: {roles: [app]}
     vrrp: {advert_interval: 0.5, preempt: false}
+    mysql: {semi_sync: true}          # false: asynchronous replication, unsafe on purpose
+    postgres: {synchronous: true}     # false: asynchronous streaming, unsafe on purpose
 
 Every Topology, from YAML, layout.json or Python, passes one gate (`_validate`): a strict pydantic
 schema for shape, types and ranges (an unknown key, `priority: "90"` or `preempt: "no"` is a
@@ -74,6 +76,23 @@ class DevicesSpec:
 
 
 @dataclass(frozen=True)
+class MysqlSpec:
+    """The MySQL pair's durability. `semi_sync: false` makes the tier unsafe on purpose: the
+    active acknowledges a commit before its standby has it, so a failover can lose it (the chaos
+    checker's lesson: it must see those losses)."""
+
+    semi_sync: bool = True
+
+
+@dataclass(frozen=True)
+class PostgresSpec:
+    """The PostgreSQL pair's durability. `synchronous: false` keeps synchronous_standby_names
+    empty: commits return before the standby has the WAL, so a promotion can lose them."""
+
+    synchronous: bool = True
+
+
+@dataclass(frozen=True)
 class Topology:
     """A whole lab: its name, nodes and cluster-wide settings."""
 
@@ -82,6 +101,8 @@ class Topology:
     vrrp: VrrpSpec = field(default_factory=VrrpSpec)
     devices: DevicesSpec = field(default_factory=DevicesSpec)
     membership_timeout: float = 3.0
+    mysql: MysqlSpec = field(default_factory=MysqlSpec)
+    postgres: PostgresSpec = field(default_factory=PostgresSpec)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -127,6 +148,8 @@ class Topology:
             "devices": {"count": self.devices.count, "latency_ms": self.devices.latency_ms,
                         "auto_rebalance": self.devices.auto_rebalance},
             "membership_timeout": self.membership_timeout,
+            "mysql": {"semi_sync": self.mysql.semi_sync},
+            "postgres": {"synchronous": self.postgres.synchronous},
         }
 
     # -- queries ------------------------------------------------------------------------------
@@ -168,15 +191,26 @@ class _DevicesSchema(_Strict):
     auto_rebalance: bool = DevicesSpec.auto_rebalance
 
 
+class _MysqlSchema(_Strict):
+    semi_sync: bool = MysqlSpec.semi_sync
+
+
+class _PostgresSchema(_Strict):
+    synchronous: bool = PostgresSpec.synchronous
+
+
 class _TopologySchema(_Strict):
     name: str = Topology.name
     nodes: dict[str, _NodeSchema | None]  # `node3:` with nothing after it plays app
     vrrp: _VrrpSchema | None = None
     devices: _DevicesSchema | None = None
     membership_timeout: float = Field(Topology.membership_timeout, ge=0.5, le=60)
+    mysql: _MysqlSchema | None = None
+    postgres: _PostgresSchema | None = None
 
 
-_SECTIONS: dict[str, type[_Strict]] = {"vrrp": _VrrpSchema, "devices": _DevicesSchema}
+_SECTIONS: dict[str, type[_Strict]] = {"vrrp": _VrrpSchema, "devices": _DevicesSchema,
+                                       "mysql": _MysqlSchema, "postgres": _PostgresSchema}
 #: what to write instead, by the key that is wrong
 _EXAMPLES = {
     "nodes": "nodes: {node1: {roles: [lb, app]}, node2: {roles: [lb, app]}}",
@@ -187,6 +221,8 @@ _EXAMPLES = {
     "devices": "devices: {count: 100, latency_ms: 0, auto_rebalance: false}",
     "count": "count: 100", "latency_ms": "latency_ms: 0", "auto_rebalance": "auto_rebalance: false",
     "membership_timeout": "membership_timeout: 3.0",
+    "mysql": "mysql: {semi_sync: true}", "semi_sync": "semi_sync: true",
+    "postgres": "postgres: {synchronous: true}", "synchronous": "synchronous: true",
 }
 _TYPES = {"int_type": "must be an integer", "float_type": "must be a number",
           "bool_type": "must be true or false", "string_type": "must be a string",
@@ -206,12 +242,14 @@ def _parse(data: Any) -> _TopologySchema:
 def _build(spec: _TopologySchema) -> Topology:
     """The frozen dataclasses from a checked schema (their __post_init__ checks the rules)."""
     vrrp, devices = spec.vrrp or _VrrpSchema(), spec.devices or _DevicesSchema()
+    my, pg = spec.mysql or _MysqlSchema(), spec.postgres or _PostgresSchema()
     nodes = tuple(NodeSpec(name, tuple(body.roles), body.priority)
                   for name, body in spec.nodes.items() for body in [body or _NodeSchema()])
     return Topology(nodes=nodes, name=spec.name,
                     vrrp=VrrpSpec(vrrp.advert_interval, vrrp.preempt),
                     devices=DevicesSpec(devices.count, devices.latency_ms, devices.auto_rebalance),
-                    membership_timeout=spec.membership_timeout)
+                    membership_timeout=spec.membership_timeout,
+                    mysql=MysqlSpec(my.semi_sync), postgres=PostgresSpec(pg.synchronous))
 
 
 def _schema_error(err: ErrorDetails) -> LabError:

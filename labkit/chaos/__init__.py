@@ -1,8 +1,10 @@
-"""Chaos runs: random faults under a steady workload, then Jepsen-style checks.
+"""Chaos runs: a nemesis that aims, concurrent clients, then Jepsen-style verdicts.
 
-`plan` turns a seed into a fault schedule (same seed, same plan); `workloads` are the clients
-that keep writing through the VIP and later check that every acknowledged write survived;
-`runner` drives both and reports availability in percent and in nines.
+`plan` turns a seed into a fault schedule naming roles (same seed, same plan); `workload` is the
+base of every tier's clients, each operation recorded in `history` (invoke → ok / fail / info);
+`checker` gives every element of the database sets its verdict (ok, lost, stale, unknown, …)
+and counts availability per request and per window; `runner` drives it all and writes the
+history and the timeline (`timeline`) into the lab's run directory.
 """
 
 from labkit.chaos.runner import ChaosReport, run_chaos

@@ -1,47 +1,228 @@
-"""A fault schedule made from a seed: the same seed always gives the same plan.
+"""A nemesis that aims: fault plans made from a seed, named by roles and resolved at fault time.
 
-By default the plan never breaks more than the cluster survives: one node at a time, and a
-fault always ends (recover) before the next begins, leaving the cluster time to heal.
+A plan names *role targets* as well as nodes: ``vip-owner``, ``mysql-active``,
+``mysql-standby``, ``postgres-primary``, ``postgres-standby``. Which node that is gets decided
+when the fault fires (from the VIP's owner, ``lab.mysql.active()``, ``lab.postgres.active()``),
+and the run's timeline records the node it hit. So the same seed always gives the same plan,
+yet the faults keep landing on whoever holds the role *now*, after earlier failovers moved it.
+
+The plans a learner chooses by name (`PLANS`):
+
+* ``random``: half the faults aim at the VIP owner, the MySQL active or the PostgreSQL primary,
+  half at the rest (standbys, any node, single services); crash, freeze, isolate and kill;
+  now and then two faults overlap, a failover happens under a fault, or a frozen primary thaws.
+* ``primary-killer``: crash the MySQL active, the PostgreSQL primary and the VIP owner in turn.
+* ``failover-under-fault``: take a pair's standby out (first the way that makes it miss
+  commits, `HARDER`, then the other way), then crash its active while the standby is still out;
+  bring the standby back first, so it is the one that must decide whether it may take over.
+* ``zombie-primary``: freeze an active long past its failover, then thaw it: the old primary
+  wakes up believing it still leads and must fence itself.
+* ``split-brain``: isolate the VIP owner, then each database active. See `SPLIT_BRAIN_NOTE` for
+  what this backend can and cannot split.
+
+The rules every plan keeps, so that it never asks for more than the topology survives without
+losing acknowledged data *by design*:
+
+1. Every fault ends (recover, thaw, rejoin) at least `heal` seconds before the run ends, and
+   each step of the plan is followed by `heal` seconds for the cluster to settle.
+2. At most two faults at once. An overlapping second fault only hits a node that holds no paired
+   role (lb, mysql, postgres), and only when at least three nodes serve the app: one app server
+   and one member of every pair always stay up.
+3. Both members of a pair are never broken at once, except inside a step that is explicitly
+   about it (`Fault.group`: "failover-under-fault" breaks the standby, then the active).
+   Even then nothing acknowledged may be lost: a safe pair must refuse the lagging standby's
+   promotion and wait for its active. The runner enforces rule 3 again at fault time, when roles
+   are resolved, and skips (and records) a fault that would break it.
+4. A service kill lasts no time: the node's supervisor restarts the program at once.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from labkit.errors import LabError
 from labkit.topology import Topology
 
 NODE_MODES = ("crash", "freeze", "isolate")
+#: role target → the paired role it names (vip-owner: the lb pair)
+ROLE_TARGETS = {"vip-owner": "lb", "mysql-active": "mysql", "mysql-standby": "mysql",
+                "postgres-primary": "postgres", "postgres-standby": "postgres"}
+#: the targets that matter most: a fault there forces a failover
+AIMED = ("vip-owner", "mysql-active", "postgres-primary")
+#: the server program a role's kill aims at
+ROLE_SERVICE = {"vip-owner": "apache", "mysql-active": "mysql", "mysql-standby": "mysql",
+                "postgres-primary": "postgres", "postgres-standby": "postgres"}
+PAIR_ROLES = {"mysql": ("mysql-active", "mysql-standby"),
+              "postgres": ("postgres-primary", "postgres-standby")}
+#: how to take a pair's standby out first in "failover-under-fault" so that it misses commits:
+#: a frozen MariaDB still gets the binlog stream (its kernel buffers it) while a crashed one does
+#: not; a restarted PostgreSQL standby waits for its primary, a frozen one is cut off by
+#: wal_sender_timeout and later thawed, able to promote
+HARDER = {"mysql": "crash", "postgres": "freeze"}
+EASIER = {"mysql": "freeze", "postgres": "crash"}
+SPLIT_BRAIN_NOTE = (
+    "split-brain on this backend: isolating the VIP owner makes a real VRRP split brain (both "
+    "lb nodes believe they are master; `labkit status` shows split_brain). The database pairs "
+    "cannot split: their witness is a file both members always reach, which the local backend "
+    "cannot partition, so isolating an active makes its standby take over and the old active "
+    "fence itself: a failover, not a split brain.")
+PLANS = {
+    "random": "aimed and unaimed faults of every kind, some overlapping, from the seed",
+    "primary-killer": "crash the MySQL active, the PostgreSQL primary and the VIP owner in turn",
+    "failover-under-fault": "crash or freeze a pair's standby, then crash its active; the "
+                            "standby returns first",
+    "zombie-primary": "freeze an active past its failover, then thaw it: it must fence itself",
+    "split-brain": SPLIT_BRAIN_NOTE,
+}
 
 
 @dataclass(frozen=True)
 class Fault:
     start: float  # seconds after the run starts
-    duration: float  # seconds until recovery
-    target: str  # node, or node/service
+    duration: float  # seconds until recovery (0 for a kill: the supervisor restarts it)
+    target: str  # a node or a role target, optionally /service (for a kill)
     mode: str  # crash | freeze | isolate | kill
+    group: str = ""  # a step that breaks both members of a pair on purpose (rule 3)
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
 
     def describe(self) -> str:
-        return f"t+{self.start:5.1f}s {self.mode:<7} {self.target} for {self.duration:.1f}s"
+        why = f"  [{self.group}]" if self.group else ""
+        return (f"t+{self.start:5.1f}s {self.mode:<7} {self.target} "
+                f"for {self.duration:.1f}s{why}")
+
+
+@dataclass(frozen=True)
+class _Lab:
+    """What a plan may aim at in this topology."""
+
+    nodes: tuple[str, ...]
+    services: dict[str, list[str]]
+    roles: tuple[str, ...]  # the role targets this topology has
+    pairs: tuple[str, ...]  # mysql, postgres (those it has)
+    spare: tuple[str, ...]  # nodes with no paired role: where an overlap may land (rule 2)
+
+
+def _lab(topology: Topology, services: dict[str, list[str]]) -> _Lab:
+    roles = tuple(r for r, role in ROLE_TARGETS.items() if topology.with_role(role))
+    pairs = tuple(p for p in PAIR_ROLES if len(topology.with_role(p)) == 2)
+    spare = tuple(n.name for n in topology.nodes if not set(n.roles) & {"lb", "mysql", "postgres"})
+    if len(topology.with_role("app")) < 3:
+        spare = ()
+    return _Lab(tuple(n.name for n in topology.nodes), services, roles, pairs, spare)
 
 
 def make_plan(topology: Topology, services: dict[str, list[str]], duration: float, seed: int,
-              heal: float = 8.0, max_fault: float = 10.0) -> list[Fault]:
-    """Faults spaced so each is recovered and healed before the next one starts."""
-    rng = random.Random(seed)
-    nodes = [n.name for n in topology.nodes]
+              heal: float = 8.0, max_fault: float = 10.0, name: str = "random") -> list[Fault]:
+    """The plan `name` for this topology, from `seed`: the same arguments, the same plan."""
+    if name not in PLANS:
+        raise LabError(f"unknown chaos plan {name!r}", f"choose one of: {', '.join(PLANS)}")
+    lab, rng = _lab(topology, services), random.Random(f"{name}:{seed}")
+    make = _STEPS[name]
     plan: list[Fault] = []
     t = round(rng.uniform(2.0, 5.0), 1)
-    while True:
-        length = round(rng.uniform(3.0, max_fault), 1)
-        if t + length + heal > duration:
+    for turn in range(10_000):
+        step = make(lab, rng, t, max_fault, turn)
+        if not step:
             break
-        node = rng.choice(nodes)
-        if rng.random() < 0.25 and services.get(node):
-            target, mode = f"{node}/{rng.choice(sorted(services[node]))}", "kill"
-            length = 0.0
-        else:
-            target, mode = node, rng.choice(NODE_MODES)
-        plan.append(Fault(round(t, 1), length, target, mode))
-        t = round(t + length + heal + rng.uniform(0.0, 4.0), 1)
+        end = max(f.end for f in step)
+        if end + heal > duration:
+            break
+        plan += step
+        t = round(end + heal + rng.uniform(0.0, 4.0), 1)
     return plan
+
+
+Step = Callable[[_Lab, random.Random, float, float, int], list[Fault]]
+
+
+def _random_step(lab: _Lab, rng: random.Random, t: float, max_fault: float,
+                 _turn: int) -> list[Fault]:
+    r = rng.random()
+    if r < 0.12 and lab.pairs:
+        return _failover_under_fault(lab, rng, t, max_fault)
+    if r < 0.22 and lab.pairs:
+        return _zombie(lab, rng, t, max_fault)
+    first = _single(lab, rng, t, max_fault)
+    if lab.spare and first.duration and rng.random() < 0.25:  # rule 2: a spare node only
+        node = rng.choice(lab.spare)
+        start = round(first.start + rng.uniform(0.5, first.duration), 1)
+        return [first, Fault(start, round(rng.uniform(2.0, max_fault), 1), node,
+                             rng.choice(NODE_MODES))]
+    return [first]
+
+
+def _single(lab: _Lab, rng: random.Random, t: float, max_fault: float) -> Fault:
+    """One fault: half the time at a role that forces a failover, half at the rest."""
+    aimed = [r for r in AIMED if r in lab.roles]
+    if aimed and rng.random() < 0.5:
+        target = rng.choice(aimed)
+    else:
+        target = rng.choice([r for r in lab.roles if r not in AIMED] + list(lab.nodes))
+    if rng.random() < 0.25:
+        service = ROLE_SERVICE.get(target) or _some_service(lab, rng, target)
+        if service:
+            return Fault(t, 0.0, f"{target}/{service}", "kill")
+    return Fault(t, round(rng.uniform(3.0, max_fault), 1), target, rng.choice(NODE_MODES))
+
+
+def _some_service(lab: _Lab, rng: random.Random, node: str) -> str | None:
+    programs = sorted(lab.services.get(node, []))
+    return rng.choice(programs) if programs else None
+
+
+def _failover_under_fault(lab: _Lab, rng: random.Random, t: float, _max_fault: float,
+                          pair: str | None = None, how: str | None = None) -> list[Fault]:
+    """Break the standby (freeze or crash), let the active take writes alone, crash the active,
+    bring the standby back while the active is still down: may it take over? (Only if it holds
+    every acknowledged commit.) A frozen standby's kernel still buffers the replication stream
+    it is sent, so a crashed standby is the harder test of the two."""
+    pair = pair or rng.choice(lab.pairs)
+    how = how or rng.choice(("freeze", "crash"))
+    active, standby = PAIR_ROLES[pair]
+    group = f"failover-under-fault {pair}"
+    alone = 5.0 if how == "crash" else 9.0  # a frozen standby's stream ends at a timeout (5 s)
+    return [Fault(t, alone + 2.0, standby, how, group),
+            Fault(round(t + alone, 1), 10.0, active, "crash", group)]
+
+
+def _zombie(lab: _Lab, rng: random.Random, t: float, _max_fault: float) -> list[Fault]:
+    """Freeze an active long enough for its standby to take over, then thaw it."""
+    active = PAIR_ROLES[rng.choice(lab.pairs)][0]
+    return [Fault(t, round(rng.uniform(8.0, 12.0), 1), active, "freeze")]
+
+
+def _cycle(targets: Callable[[_Lab], list[str]]) -> Step:
+    """A step maker that walks through the same targets in turn ("role:what")."""
+    def step(lab: _Lab, rng: random.Random, t: float, max_fault: float,
+             turn: int) -> list[Fault]:
+        choices = targets(lab)
+        if not choices:
+            return []
+        return _shift(choices[turn % len(choices)], lab, rng, t, max_fault)
+    return step
+
+
+def _shift(what: str, lab: _Lab, rng: random.Random, t: float, max_fault: float) -> list[Fault]:
+    role, _, mode = what.partition(":")
+    if mode.startswith("failover-"):  # failover-crash: crash the standby first
+        return _failover_under_fault(lab, rng, t, max_fault, ROLE_TARGETS[role],
+                                     mode.removeprefix("failover-"))
+    if mode == "zombie":
+        return [Fault(t, round(rng.uniform(8.0, 12.0), 1), role, "freeze")]
+    return [Fault(t, round(rng.uniform(4.0, 8.0), 1), role, mode)]
+
+
+_STEPS: dict[str, Step] = {
+    "random": _random_step,
+    "primary-killer": _cycle(lambda lab: [f"{r}:crash" for r in AIMED if r in lab.roles]),
+    "failover-under-fault": _cycle(lambda lab: [
+        f"{PAIR_ROLES[p][0]}:failover-{how}" for first in (True, False) for p in lab.pairs
+        for how in [HARDER[p] if first else EASIER[p]]]),
+    "zombie-primary": _cycle(lambda lab: [f"{PAIR_ROLES[p][0]}:zombie" for p in lab.pairs]),
+    "split-brain": _cycle(lambda lab: [f"{r}:isolate" for r in AIMED if r in lab.roles]),
+}

@@ -119,6 +119,8 @@ def tier_status(layout: Layout) -> dict[str, Any]:
         "epoch": term.epoch if term else 0, "instances": instances,
         # the active commits without a synchronous standby (the standby may not take over)
         "alone": bool(term and term.alone),
+        "replication": ("semi-sync" if layout.topology.mysql.semi_sync
+                        else "async (unsafe by topology)"),
     }
     if not active:
         out["problem"] = ("no MySQL instance is active: both down, or a failover is running"

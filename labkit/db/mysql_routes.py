@@ -88,10 +88,14 @@ def _server_node(request: Request, cur: Any) -> str | None:
 
 
 @router.get("")
-def list_notes(request: Request, limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
+def list_notes(request: Request, limit: int = Query(50, ge=1, le=100_000),
+               prefix: str = Query("", max_length=200, description="only notes whose text "
+                                   "starts with this (a chaos client reads back its own)"),
+               ) -> dict[str, Any]:
     with active_cursor(_layout(request)) as cur:
-        cur.execute("SELECT id, text, written_by, created FROM notes ORDER BY id DESC LIMIT %s",
-                    (limit,))
+        cur.execute("SELECT id, text, written_by, created FROM notes "
+                    "WHERE LEFT(text, CHAR_LENGTH(%s)) = %s ORDER BY id DESC LIMIT %s",
+                    (prefix, prefix, limit))
         rows = cur.fetchall()
         cur.execute("SELECT COUNT(*) AS n FROM notes")
         total = cur.fetchone()["n"]

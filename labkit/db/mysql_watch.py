@@ -79,7 +79,7 @@ class MysqlWatcher(TierWatcher):
                 cur.execute("STOP SLAVE")
                 cur.execute("RESET SLAVE ALL")
             semi = semi_sync_state(cur)
-            if not term.alone and not semi["enabled"]:
+            if not term.alone and not semi["enabled"] and self.layout.topology.mysql.semi_sync:
                 # before the instance is writable: a commit made in between would be
                 # acknowledged without waiting for the standby (e.g. after a restart)
                 cur.execute("SET GLOBAL rpl_semi_sync_master_enabled = ON")
@@ -94,6 +94,8 @@ class MysqlWatcher(TierWatcher):
 
     def watch_standby(self, cur: Any, term: witness.Term, semi: dict[str, Any]) -> None:
         """Commits wait for the standby; if it is gone for a while, go on alone (witness first)."""
+        if not self.layout.topology.mysql.semi_sync:
+            return  # asynchronous by topology (unsafe on purpose): no commit ever waits
         # gone: disconnected, or connected but silent (frozen) while commits wait for it
         stuck = semi["waiting"] > 0 and semi["acked"] == self.last_acked
         self.last_acked = semi["acked"]
@@ -115,12 +117,13 @@ class MysqlWatcher(TierWatcher):
     def rejoin_standby(self, cur: Any, term: witness.Term, semi: dict[str, Any]) -> None:
         """Alone: turn semi-sync back on once the standby streams, and end `alone` once it has
         received every commit made before semi-sync was on again."""
-        if not semi["enabled"]:
+        semi_sync = self.layout.topology.mysql.semi_sync  # off: async, unsafe by topology
+        if semi_sync and not semi["enabled"]:
             if self.peer_receiving() is None:
                 return
             cur.execute("SET GLOBAL rpl_semi_sync_master_enabled = ON")
             semi = semi_sync_state(cur)
-        if not (semi["status"] and semi["clients"] > 0):
+        if semi_sync and not (semi["status"] and semi["clients"] > 0):
             return
         cur.execute("SELECT @@gtid_binlog_pos AS g")
         mine = cur.fetchone()["g"]
@@ -129,7 +132,8 @@ class MysqlWatcher(TierWatcher):
                 self.layout.rundir, TIER, self.node, term.epoch, False):
             self.standby_missing_since = None
             self.say("mysql", f"{self.peer} has caught up: commits on {self.node} now wait for "
-                              "its acknowledgement (semi-sync)")
+                              "its acknowledgement (semi-sync)" if semi_sync else
+                              f"{self.peer} has caught up (async: unsafe by topology)")
 
     def peer_receiving(self) -> str | None:
         """The GTID position the peer has received from us, or None if it does not replicate."""

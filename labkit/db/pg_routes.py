@@ -5,6 +5,10 @@ node's loss; here every app server counts the requests it serves and, every `WIN
 writes one `metrics` row to the PostgreSQL primary. A window that cannot be written (the pair is
 failing over) is carried into the next one, so counts are delayed, never dropped. Monitoring never
 gets in the way of the NBI: its failures are only logged.
+
+An operator (or a chaos client) may also record an event of its own: `POST
+/api/monitoring/events` answers with the row's id once the primary committed it, and `GET
+/api/monitoring/events?prefix=` reads them back.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from pydantic import BaseModel, Field
 
 from labkit.db import postgres
 from labkit.errors import LabError
@@ -94,3 +99,39 @@ def recent_metrics(request: Request, limit: int = Query(20, ge=1, le=500)) -> di
     except LabError as exc:
         raise HTTPException(503, exc.message, headers={"Retry-After": "2"}) from None
     return {"metrics": rows}
+
+
+class EventIn(BaseModel):
+    kind: str = Field("note", min_length=1, max_length=40)
+    detail: str = Field(min_length=1, max_length=1000)
+
+
+@router.post("/events", status_code=201)
+def record_event(body: EventIn, request: Request) -> dict[str, Any]:
+    """One event row on the primary; 201 means committed (synchronously replicated when the
+    topology keeps the pair synchronous). 503: no primary reached, nothing written."""
+    layout = request.app.state.layout
+    try:
+        conn = postgres.connect_primary(layout)
+    except LabError as exc:
+        raise HTTPException(503, exc.message, headers={"Retry-After": "2"}) from None
+    with conn:  # a failure after this point is an unknown outcome: a 500, never a 503
+        row = conn.execute("INSERT INTO events (ts, node, kind, detail) VALUES (%s, %s, %s, %s) "
+                           "RETURNING id", (time.time(), request.app.state.node, body.kind,
+                                            body.detail)).fetchone()
+        served = layout.node_of(conn.info.host)
+    return {"id": row["id"], "kind": body.kind, "detail": body.detail, "postgres": served}
+
+
+@router.get("/events")
+def list_events(request: Request, prefix: str = Query("", max_length=200),
+                limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, Any]:
+    """Events whose detail starts with `prefix`, newest first, from the primary."""
+    try:
+        with postgres.connect_primary(request.app.state.layout) as conn:
+            rows = conn.execute("SELECT id, ts, node, kind, detail FROM events "
+                                "WHERE left(detail, length(%s)) = %s ORDER BY id DESC LIMIT %s",
+                                (prefix, prefix, limit)).fetchall()
+    except LabError as exc:
+        raise HTTPException(503, exc.message, headers={"Retry-After": "2"}) from None
+    return {"events": rows}

@@ -80,6 +80,9 @@ class PgWatcher(TierWatcher):
 
     def keep_primary(self, conn: psycopg.Connection, term: witness.Term) -> None:
         self.keep_schema(conn)
+        if not self.layout.topology.postgres.synchronous:
+            self.keep_async(conn, term)
+            return
         have = conn.execute("SHOW synchronous_standby_names").fetchone()[
             "synchronous_standby_names"]
         if have != "*" and not term.alone and not self.record_alone(term):
@@ -95,6 +98,17 @@ class PgWatcher(TierWatcher):
                 self.end_alone(conn, term)  # at once: until then a failover is refused
         elif term.alone:
             self.end_alone(conn, term)
+
+    def keep_async(self, conn: psycopg.Connection, term: witness.Term) -> None:
+        """Asynchronous by topology, unsafe on purpose (the chaos checker's broken case): no
+        commit waits for the standby, and the witness is never told that the primary commits
+        alone, so the standby may promote without commits a client saw succeed."""
+        if conn.execute("SHOW synchronous_standby_names").fetchone()[
+                "synchronous_standby_names"]:
+            self.set_sync(conn, "")
+            self.say("postgres", f"{self.node}: asynchronous replication (unsafe by topology)")
+        if term.alone:
+            witness.set_alone(self.layout.rundir, TIER, self.node, term.epoch, False)
 
     def keep_schema(self, conn: psycopg.Connection) -> None:
         if self.schema_ready:

@@ -116,7 +116,9 @@ def tier_status(layout: Layout) -> dict[str, Any]:
             lag = max(lag or 0.0, r["lag"])
     out: dict[str, Any] = {"active": active[0] if len(active) == 1 else (active or None),
                            "standby": standby[0] if len(standby) == 1 else (standby or None),
-                           "lag": lag, "instances": instances}
+                           "lag": lag, "instances": instances,
+                           "replication": ("synchronous" if layout.topology.postgres.synchronous
+                                           else "async (unsafe by topology)")}
     try:
         term = witness.read(layout.rundir, TIER)
     except witness.WitnessCorrupt as exc:

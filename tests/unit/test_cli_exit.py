@@ -28,3 +28,17 @@ def test_a_typer_exit_code_reaches_the_shell(monkeypatch):
     assert exited.value.code == 3
     monkeypatch.setattr(sys, "argv", ["labkit", "fine"])
     cli.main()  # exit status 0: main returns normally
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--rate", "0"], "--rate must be more than 0"),
+    (["--duration", "0"], "--duration must be a positive"),
+    (["--duration", "-3"], "--duration must be a positive"),
+    (["--plan", "nuke"], "unknown chaos plan 'nuke'")])
+def test_a_chaos_run_that_means_nothing_exits_2_before_touching_a_lab(monkeypatch, capsys,
+                                                                        args, words):
+    monkeypatch.setattr(sys, "argv", ["labkit", "chaos", "--lab", "no-such-lab", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    assert words in capsys.readouterr().err.replace("\n", " ")

@@ -223,3 +223,18 @@ def test_unknown_node_lists_the_real_ones():
 def test_node_count_bounds(n):
     with pytest.raises(LabError):
         Topology.default(n)
+
+
+def test_durability_knobs_default_safe_and_are_strict():
+    nodes = {"node1": {"roles": ["lb", "app", "mysql", "postgres"]},
+             "node2": {"roles": ["lb", "app", "mysql", "postgres"]}}
+    safe = Topology.from_dict({"nodes": nodes})
+    assert safe.mysql.semi_sync and safe.postgres.synchronous
+    unsafe = Topology.from_dict({"nodes": nodes, "mysql": {"semi_sync": False},
+                                 "postgres": {"synchronous": False}})
+    assert not unsafe.mysql.semi_sync and not unsafe.postgres.synchronous
+    assert Topology.from_dict(json.loads(json.dumps(unsafe.to_dict()))) == unsafe
+    with pytest.raises(LabError, match=r"mysql\.semi_sync: must be true or false"):
+        Topology.from_dict({"nodes": nodes, "mysql": {"semi_sync": "no"}})
+    with pytest.raises(LabError, match=r"postgres\.sync: unknown key"):
+        Topology.from_dict({"nodes": nodes, "postgres": {"sync": False}})
