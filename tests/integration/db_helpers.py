@@ -11,6 +11,7 @@ import psycopg
 import pymysql
 
 from labkit.errors import LabError
+from labkit.topology import DevicesSpec, NodeSpec, Topology
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -99,3 +100,10 @@ def fail_active_mid_write_load(lab, mode: str) -> tuple[str, str, Any]:
     assert failover and failover[0]["node"] == new
     assert failover[0]["promoted"] >= failover[0]["failure_seen"]
     return old, new, load
+
+
+def lone_pair_topology(role: str) -> Topology:
+    """A database pair on nodes that carry nothing else, behind one LB/app node: crashing the
+    pair's nodes leaves the VIP alone, and the lab starts without Cassandra or devices."""
+    return Topology(nodes=(NodeSpec("node1", ("lb", "app")), NodeSpec("node2", (role,)),
+                           NodeSpec("node3", (role,))), devices=DevicesSpec(count=0))

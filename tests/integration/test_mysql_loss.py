@@ -13,9 +13,8 @@ import uuid
 import pytest
 
 from labkit.db import mysql
-from labkit.topology import DevicesSpec, NodeSpec, Topology
 from tests.integration.conftest import running_lab
-from tests.integration.db_helpers import pair, wait_until
+from tests.integration.db_helpers import lone_pair_topology, pair, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -23,11 +22,8 @@ pytestmark = pytest.mark.lab
 @pytest.fixture(scope="module")
 def lab(labkit_home):
     """A small lab of its own: the MySQL pair on nodes that carry nothing else."""
-    topology = Topology(nodes=(NodeSpec("node1", ("lb", "app")),
-                               NodeSpec("node2", ("mysql",)),
-                               NodeSpec("node3", ("mysql",))),
-                        devices=DevicesSpec(count=0))
-    with running_lab("pytest-mysqlloss", lambda _c: None, topology=topology) as cluster:
+    with running_lab("pytest-mysqlloss", lambda _c: None,
+                     topology=lone_pair_topology("mysql")) as cluster:
         yield cluster
 
 

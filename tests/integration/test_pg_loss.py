@@ -17,9 +17,8 @@ import time
 
 import pytest
 
-from labkit.topology import DevicesSpec, NodeSpec, Topology
 from tests.integration.conftest import running_lab
-from tests.integration.db_helpers import pg_pair, wait_until
+from tests.integration.db_helpers import lone_pair_topology, pg_pair, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -28,11 +27,8 @@ FROZEN_FOR = 15.0  # seconds: well past wal_sender_timeout (5 s), so the primary
 
 @pytest.fixture(scope="module")
 def pg_lab(labkit_home):
-    topology = Topology(nodes=(NodeSpec("node1", ("lb", "app")),
-                               NodeSpec("node2", ("postgres",)),
-                               NodeSpec("node3", ("postgres",))),
-                        devices=DevicesSpec(count=0))
-    with running_lab("pytest-pgloss", lambda _c: None, topology=topology) as cluster:
+    with running_lab("pytest-pgloss", lambda _c: None,
+                     topology=lone_pair_topology("postgres")) as cluster:
         yield cluster
 
 

@@ -4,14 +4,13 @@ lab, a value left out is an error, and a bad NODE/SERVICE is one line and exit s
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import jinja2
 import pytest
 import yaml
 
-from labkit import cli, templating
+from labkit import templating
 from labkit.cassandra import config as cassandra_config
 from labkit.cassandra import jars
 from labkit.component import NodeContext
@@ -20,6 +19,7 @@ from labkit.layout import Layout
 from labkit.lb import apache, keepalived
 from labkit.supervisor import Supervisor
 from labkit.topology import Topology
+from tests.unit.cli_run import run_cli
 
 LABKIT = Path(templating.__file__).resolve().parent
 
@@ -92,15 +92,6 @@ def test_a_value_the_template_needs_but_is_not_given_raises(tmp_path):
     assert templating.render(str(tmp_path / "mod.py"), "x.conf.j2", port=1) == "port=1\n"
     with pytest.raises(jinja2.UndefinedError):
         templating.render(str(tmp_path / "mod.py"), "x.conf.j2")
-
-
-def run_cli(monkeypatch, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", ["labkit", *args])
-    try:
-        cli.main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_labkit_config_prints_the_file_the_server_runs_with(layout, monkeypatch, capsys):
