@@ -33,17 +33,18 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin
        keepalived iproute2 procps python3 python3-venv ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
-# Python packages: labkit's dependencies and its notebook and compose extras.
+# Python packages: labkit's dependencies and its notebook and compose extras, and the setuptools
+# that pyproject's build-system asks for (77: SPDX license expressions).
 RUN python3 -m venv /opt/labkit/venv
 ENV PATH=/opt/labkit/venv/bin:$PATH
 COPY pyproject.toml /opt/labkit/src/pyproject.toml
 RUN python -c 'import tomllib; p = tomllib.load(open("/opt/labkit/src/pyproject.toml", "rb"))["project"]; \
 print("\n".join(p["dependencies"] + p["optional-dependencies"]["notebook"] \
 + p["optional-dependencies"]["compose"]))' > /tmp/requirements.txt \
-    && pip install -q -r /tmp/requirements.txt setuptools wheel
+    && pip install -q -r /tmp/requirements.txt "setuptools>=77" wheel
 
 # labkit itself, last (editable, so the compose file under /opt/labkit/src is found).
-COPY README.md /opt/labkit/src/README.md
+COPY README.md LICENSE /opt/labkit/src/
 COPY compose /opt/labkit/src/compose
 COPY notebooks /opt/labkit/src/notebooks
 COPY labkit /opt/labkit/src/labkit
