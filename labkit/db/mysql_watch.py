@@ -33,6 +33,7 @@ from typing import Any
 
 import pymysql
 
+from labkit import wait
 from labkit.db import mysql_reseed, witness
 from labkit.db.mysql import TIER, connect, nodes
 from labkit.db.watcher import TierWatcher
@@ -263,13 +264,20 @@ class MysqlWatcher(TierWatcher):
         not apply them at all, so the standby refuses and says why; a slow one is waited for,
         `APPLY_WAIT` seconds at a time, for as long as it takes.
         """
+        def holds_all() -> bool:
+            # gtid_current_pos, not MASTER_GTID_WAIT: the wait compares gtid_slave_pos, which
+            # never holds this instance's own transactions from an epoch when it was active
+            cur.execute("SELECT @@gtid_current_pos AS g")
+            return gtid_covers(cur.fetchone()["g"], received)
+
+        if holds_all():
+            return True
         if replica.get("Slave_SQL_Running") != "Yes":
             why = (f"its applier stopped ({replica.get('Last_SQL_Errno')}: "
                    f"{(replica.get('Last_SQL_Error') or 'stopped')[:120]})")
+        elif wait.until(holds_all, APPLY_WAIT, every=0.2):
+            return True
         else:
-            cur.execute("SELECT MASTER_GTID_WAIT(%s, %s) AS w", (received, APPLY_WAIT))
-            if cur.fetchone()["w"] == 0:
-                return True
             why = "its applier has not applied them yet"
         self.say("mysql_wait", f"{self.node} will not take over: it received transactions "
                                f"up to {received} from {self.peer} (acknowledged to clients) "
