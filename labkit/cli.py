@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -149,6 +151,66 @@ def recover(node: str, lab: str | None = LabOpt) -> None:
     cluster = Cluster.attach(lab)
     cluster.recover(node)
     console.print(f"[green]{node} recovered[/]")
+
+
+@app.command()
+def cut(a: str = typer.Argument(..., help="One node, e.g. node1."),
+        b: str = typer.Argument(..., help="The other, e.g. node2."),
+        one_way: bool = typer.Option(False, "--one-way", help="Drop only frames from A to B."),
+        lab: str | None = LabOpt) -> None:
+    """Cut the link between two nodes (netns backend)."""
+    _link_fault(lab, lambda c: c.cut(a, b, one_way))
+
+
+@app.command()
+def partition(sides: list[str] = typer.Argument(..., help="The sides, split by '/', e.g. "
+                                                "node1,node2 / node3,node4"),
+              lab: str | None = LabOpt) -> None:
+    """Split the lab: every link between the sides is cut (netns backend)."""
+    _link_fault(lab, lambda c: c.partition(" ".join(sides)))
+
+
+@app.command()
+def link(a: str = typer.Argument(..., help="One node, e.g. node1."),
+         b: str = typer.Argument(..., help="The other, e.g. node2."),
+         loss: str | None = typer.Option(None, help="Share of frames dropped, e.g. 5%."),
+         rate: str | None = typer.Option(None, help="Most bits per second, e.g. 1mbit."),
+         delay: str | None = typer.Option(None, help="Not available: see the message."),
+         one_way: bool = typer.Option(False, "--one-way", help="Only frames from A to B."),
+         lab: str | None = LabOpt) -> None:
+    """Make a link lossy or slow (netns backend)."""
+    if delay is not None:
+        raise LabError("link delay is not built yet: it needs the kernel's tc netem queueing "
+                       "discipline (sch_netem), which the kernel labkit was built on lacks",
+                       "use --loss or --rate (nftables), which work here")
+    _link_fault(lab, lambda c: c.impair(a, b, loss, rate, one_way))
+
+
+@app.command()
+def heal(lab: str | None = LabOpt) -> None:
+    """Remove every link fault (cuts, partitions, lossy or slow links)."""
+    was = Cluster.attach(lab).heal()
+    console.print(f"[green]healed {len(was)} link fault(s)[/]" if was
+                  else "no link fault was in force")
+
+
+@app.command(name="links")
+def show_links(lab: str | None = LabOpt) -> None:
+    """The link faults in force."""
+    cluster = Cluster.attach(lab)
+    faults = cluster.links()
+    for f in faults:
+        console.print(f["what"])
+    if not faults:
+        why = cluster.backend.no_link_faults
+        console.print("every link carries every frame" +
+                      (f" (this backend has no link faults: {why})" if why else ""))
+
+
+def _link_fault(lab: str | None, do: Callable[[Cluster], Any]) -> None:
+    cluster = Cluster.attach(lab)
+    do(cluster)
+    console.print(f"[yellow]{cluster.events()[-1].get('message')}[/]")
 
 
 @app.command()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from labkit import events, tiers, wait
+from labkit import events, links, tiers, wait
 from labkit.backends import backend_for, check_topology, claim_prefix, resolve_backend
 from labkit.component import all_components
 from labkit.errors import LabError
@@ -205,6 +205,56 @@ class Cluster:
             self.backend.recover(n)
         return broken
 
+    # -- faults on links ----------------------------------------------------------------------
+    def cut(self, a: str, b: str, one_way: bool = False) -> None:
+        """Cut the link between two nodes (both ways, or only frames from `a` to `b`)."""
+        links.check_pair(self._names(), a, b)
+        if one_way:
+            self.backend.fault_links(
+                [links.LinkFault(a, b, cut=True)],
+                f"link {a} → {b} cut one way: frames from {a} to {b} are dropped at the switch, "
+                f"frames from {b} to {a} still pass (so no TCP connection completes either way, "
+                f"while {b}'s UDP and VRRP adverts still reach {a})")
+        else:
+            self.backend.fault_links(
+                links.both_ways(a, b, cut=True),
+                f"link {a} ↔ {b} cut: every frame between them is dropped at the switch, both "
+                "ways; each keeps its other links")
+
+    def partition(self, sides: str) -> list[list[str]]:
+        """Split the lab, e.g. `"node1,node2 / node3,node4"`: every link across is cut."""
+        groups = links.parse_partition(self._names(), sides)
+        said = " / ".join(",".join(g) for g in groups)
+        self.backend.fault_links(
+            links.across(groups),
+            f"partition {said}: every frame between the sides is dropped at the switch, both "
+            "ways; each side still talks within itself")
+        return groups
+
+    def impair(self, a: str, b: str, loss: str | None = None, rate: str | None = None,
+               one_way: bool = False) -> None:
+        """Make a link lossy (`loss="5%"`) or slow (`rate="1mbit"`), both ways or `a` → `b`."""
+        links.check_pair(self._names(), a, b)
+        if loss is None and rate is None:
+            raise LabError("say what to do to the link", "e.g. --loss 5% or --rate 1mbit")
+        fault = {"loss": links.parse_loss(loss) if loss else 0.0,
+                 "rate": links.parse_rate(rate) if rate else 0}
+        faults = [links.LinkFault(a, b, **fault)] if one_way else links.both_ways(a, b, **fault)
+        arrow = "→" if one_way else "↔"
+        what = faults[0].describe().split(": ", 1)[1]
+        self.backend.fault_links(faults, f"link {a} {arrow} {b}: {what} (dropped at the switch"
+                                         f"{'' if one_way else ', each way'})")
+
+    def heal(self) -> list[dict[str, Any]]:
+        """Remove every link fault (cuts, partitions, impairments); node faults stay."""
+        return [f.to_dict() for f in self.backend.heal_links()]
+
+    def links(self) -> list[dict[str, Any]]:
+        return [f.to_dict() for f in self.backend.links()]
+
+    def _names(self) -> list[str]:
+        return [n.name for n in self.layout.nodes]
+
     # -- looking ------------------------------------------------------------------------------
     def status(self, resources: bool = False) -> dict[str, Any]:
         lay = self.layout
@@ -220,6 +270,8 @@ class Cluster:
             "vip": {"address": lay.vip, "port": lay.ports.http, "https_port": lay.ports.https,
                     "url": lay.vip_url, "https_url": lay.vip_https_url, **vip},
             "nodes": nodes,
+            "links": [f.to_dict() for f in self.backend.links()],
+            "link_faults": self.backend.no_link_faults or "real (switch rules)",
         }
         live = [n["name"] for n in nodes if n["state"] == "up"]
         for comp in all_components():

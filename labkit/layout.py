@@ -104,6 +104,11 @@ class RunDir:
         return self.root / "faults.json"
 
     @property
+    def links(self) -> Path:
+        """The link faults in force (cuts, partitions, lossy or slow links), as last applied."""
+        return self.root / "links.json"
+
+    @property
     def isolated(self) -> Path:
         """The isolated nodes, for the daemons that enforce isolation where no firewall does."""
         return self.root / "isolated.json"

@@ -11,6 +11,7 @@ in the spirit of a Containerlab topology file. It loads from YAML or is built in
     vrrp: {advert_interval: 0.5, preempt: false}
     mysql: {semi_sync: true}          # false: asynchronous replication, unsafe on purpose
     postgres: {synchronous: true}     # false: asynchronous streaming, unsafe on purpose
+    cassandra: {commitlog_sync: periodic}  # batch: fsync before every acknowledgement
 
 Every Topology, from YAML, layout.json or Python, passes one gate (`_validate`): a strict pydantic
 schema for shape, types and ranges (an unknown key, `priority: "90"` or `preempt: "no"` is a
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -93,6 +94,15 @@ class PostgresSpec:
 
 
 @dataclass(frozen=True)
+class CassandraSpec:
+    """The ring's commit log. `periodic` (Cassandra's default) acknowledges a write once it is in
+    the commit log and fsyncs every 10 s: a killed JVM loses nothing (the bytes are in the page
+    cache), a lost machine loses up to those 10 s. `batch` fsyncs before it acknowledges."""
+
+    commitlog_sync: str = "periodic"
+
+
+@dataclass(frozen=True)
 class Topology:
     """A whole lab: its name, nodes and cluster-wide settings."""
 
@@ -103,6 +113,7 @@ class Topology:
     membership_timeout: float = 3.0
     mysql: MysqlSpec = field(default_factory=MysqlSpec)
     postgres: PostgresSpec = field(default_factory=PostgresSpec)
+    cassandra: CassandraSpec = field(default_factory=CassandraSpec)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -150,6 +161,7 @@ class Topology:
             "membership_timeout": self.membership_timeout,
             "mysql": {"semi_sync": self.mysql.semi_sync},
             "postgres": {"synchronous": self.postgres.synchronous},
+            "cassandra": {"commitlog_sync": self.cassandra.commitlog_sync},
         }
 
     # -- queries ------------------------------------------------------------------------------
@@ -199,6 +211,10 @@ class _PostgresSchema(_Strict):
     synchronous: bool = PostgresSpec.synchronous
 
 
+class _CassandraSchema(_Strict):
+    commitlog_sync: Literal["periodic", "batch"] = CassandraSpec.commitlog_sync
+
+
 class _TopologySchema(_Strict):
     name: str = Topology.name
     nodes: dict[str, _NodeSchema | None]  # `node3:` with nothing after it plays app
@@ -207,10 +223,12 @@ class _TopologySchema(_Strict):
     membership_timeout: float = Field(Topology.membership_timeout, ge=0.5, le=60)
     mysql: _MysqlSchema | None = None
     postgres: _PostgresSchema | None = None
+    cassandra: _CassandraSchema | None = None
 
 
 _SECTIONS: dict[str, type[_Strict]] = {"vrrp": _VrrpSchema, "devices": _DevicesSchema,
-                                       "mysql": _MysqlSchema, "postgres": _PostgresSchema}
+                                       "mysql": _MysqlSchema, "postgres": _PostgresSchema,
+                                       "cassandra": _CassandraSchema}
 #: what to write instead, by the key that is wrong
 _EXAMPLES = {
     "nodes": "nodes: {node1: {roles: [lb, app]}, node2: {roles: [lb, app]}}",
@@ -223,6 +241,8 @@ _EXAMPLES = {
     "membership_timeout": "membership_timeout: 3.0",
     "mysql": "mysql: {semi_sync: true}", "semi_sync": "semi_sync: true",
     "postgres": "postgres: {synchronous: true}", "synchronous": "synchronous: true",
+    "cassandra": "cassandra: {commitlog_sync: batch}",
+    "commitlog_sync": "commitlog_sync: batch (or periodic)",
 }
 _TYPES = {"int_type": "must be an integer", "float_type": "must be a number",
           "bool_type": "must be true or false", "string_type": "must be a string",
@@ -243,13 +263,15 @@ def _build(spec: _TopologySchema) -> Topology:
     """The frozen dataclasses from a checked schema (their __post_init__ checks the rules)."""
     vrrp, devices = spec.vrrp or _VrrpSchema(), spec.devices or _DevicesSchema()
     my, pg = spec.mysql or _MysqlSchema(), spec.postgres or _PostgresSchema()
+    cas = spec.cassandra or _CassandraSchema()
     nodes = tuple(NodeSpec(name, tuple(body.roles), body.priority)
                   for name, body in spec.nodes.items() for body in [body or _NodeSchema()])
     return Topology(nodes=nodes, name=spec.name,
                     vrrp=VrrpSpec(vrrp.advert_interval, vrrp.preempt),
                     devices=DevicesSpec(devices.count, devices.latency_ms, devices.auto_rebalance),
                     membership_timeout=spec.membership_timeout,
-                    mysql=MysqlSpec(my.semi_sync), postgres=PostgresSpec(pg.synchronous))
+                    mysql=MysqlSpec(my.semi_sync), postgres=PostgresSpec(pg.synchronous),
+                    cassandra=CassandraSpec(cas.commitlog_sync))
 
 
 def _schema_error(err: ErrorDetails) -> LabError:

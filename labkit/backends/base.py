@@ -6,12 +6,14 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from labkit import events
+from labkit import atomic, events
 from labkit.component import NodeContext, Program, all_components
 from labkit.errors import LabError
 from labkit.layout import Layout
+from labkit.links import LinkFault
 from labkit.supervisor import LAB_SUPERVISOR
 
 if TYPE_CHECKING:
@@ -196,6 +198,50 @@ class Backend(ABC):
     @abstractmethod
     def _mend(self, node: str, state: str) -> None:
         """Undo a node's fault (state crashed | frozen | isolated)."""
+
+    # -- faults on links: checked and recorded here, applied by a backend with a real network --
+    #: why this backend cannot put faults on links between nodes (None: it can)
+    no_link_faults: str | None = "this backend has no network of its own between its nodes"
+
+    def links(self) -> list[LinkFault]:
+        """The link faults in force."""
+        try:
+            return [LinkFault(**f) for f in json.loads(self.layout.paths.links.read_text())]
+        except (FileNotFoundError, ValueError, TypeError):
+            return []
+
+    def fault_links(self, faults: list[LinkFault], message: str) -> None:
+        """Add link faults (a new fault on a direction replaces the one it had), or change
+        nothing and say why this backend cannot."""
+        if self.no_link_faults:
+            raise LabError(f"the {self.name} backend cannot put faults on links: "
+                           f"{self.no_link_faults}",
+                           "start the lab with `labkit up --backend netns` (as root) for "
+                           "real link faults; `labkit fail NODE --mode isolate` works here")
+        if not self.is_running():
+            raise LabError("the lab is not running", "start it with `labkit up`")
+        kept = [f for f in self.links() if (f.src, f.dst) not in {(n.src, n.dst) for n in faults}]
+        self._set_links(kept + faults)
+        events.emit(self.layout.events_path, "link", message=message,
+                    links=[f.to_dict() for f in faults])
+
+    def heal_links(self) -> list[LinkFault]:
+        """Remove every link fault; returns what was in force."""
+        was = self.links()
+        if was:
+            self._set_links([])
+            events.emit(self.layout.events_path, "link_heal",
+                        message=f"healed {len(was)} link fault(s): every link carries every "
+                                "frame again", links=[f.to_dict() for f in was])
+        return was
+
+    def _set_links(self, faults: list[LinkFault]) -> None:
+        """Put exactly these link faults in force (the backend's rules), then record them."""
+        self._apply_links(faults)
+        atomic.write_json(self.layout.paths.links, [asdict(f) for f in faults])
+
+    def _apply_links(self, faults: list[LinkFault]) -> None:
+        raise LabError(f"the {self.name} backend cannot put faults on links")
 
     @abstractmethod
     def supervisor(self, node: str) -> Supervisor:

@@ -32,6 +32,8 @@ def put(path: Path = typer.Argument(..., help="The file to upload."),
                     f"{info['uploaded_via']} at {info['consistency']}"
                     + (f"  [yellow](down now: {', '.join(info['replicas_down'])}; hints will "
                        "bring them the copy)[/]" if info["replicas_down"] else ""))
+    if info.get("durability"):
+        Console().print(f"  durability: {info['durability']}")
 
 
 @app.command()

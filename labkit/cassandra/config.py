@@ -83,7 +83,8 @@ def cassandra_yaml(layout: Layout, node: str, base: Path) -> str:
         __file__, "cassandra.yaml.j2", node=node, cluster_name=f"labkit-{layout.lab}",
         initial_token=token(layout, node), address=layout.address(node), base=base,
         seeds=[f"{layout.address(n)}:{ports.cassandra_storage}" for n in ring_nodes(layout)],
-        storage_port=ports.cassandra_storage, cql_port=ports.cassandra_cql)
+        storage_port=ports.cassandra_storage, cql_port=ports.cassandra_cql,
+        commitlog_sync=layout.topology.cassandra.commitlog_sync)
 
 
 def java_command(layout: Layout, node: str, base: Path) -> list[str]:

@@ -25,6 +25,7 @@ def status(layout: Layout, live_nodes: list[str]) -> dict[str, Any]:
     ring = config.ring_nodes(layout)
     out: dict[str, Any] = {"keyspace": config.KEYSPACE,
                            "replication_factor": config.replication_factor(layout),
+                           "commitlog_sync": layout.topology.cassandra.commitlog_sync,
                            "members": [], "up": 0}
     views: dict[str, dict[str, dict[str, Any]]] = {}
     hints: dict[str, dict[str, int]] = {}

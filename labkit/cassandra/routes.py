@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from labkit.cassandra import config
 from labkit.cassandra import store as files
 from labkit.cassandra import upload as uploads
 from labkit.errors import LabError
@@ -85,7 +86,11 @@ async def upload(request: Request, name: str = NameParam,
     except BaseException:
         await run_in_threadpool(up.abort)
         raise
-    return JSONResponse(info.to_dict(), status_code=201, headers=_node(request))
+    layout = request.app.state.layout
+    said = files.durability(info.consistency, layout.topology.cassandra.commitlog_sync,
+                            config.replication_factor(layout))
+    return JSONResponse(info.to_dict() | {"durability": said}, status_code=201,
+                        headers=_node(request))
 
 
 @router.get("/{name}/info")

@@ -119,6 +119,18 @@ class FileInfo:
         return asdict(self)
 
 
+def durability(level_reached: str, commitlog_sync: str, replication_factor: int) -> str:
+    """What an acknowledgement at `level_reached` promises, said plainly (issue 18, path 7)."""
+    disk = ("fsynced to its commit log before it answered" if commitlog_sync == "batch" else
+            "in its commit log, fsynced within 10 s (a killed process loses nothing; a machine "
+            "that loses power could lose those seconds)")
+    if level_reached == "ONE" and replication_factor > 1:
+        return (f"acknowledged by one replica only, {disk}; the other copies follow from the "
+                "coordinator's hints or repair: lose that replica's disk before then and the "
+                "file is gone")
+    return f"acknowledged by {level_reached} of {replication_factor} replicas, each {disk}"
+
+
 class FileStore:
     """The file store of one lab, on the whole ring or (`node=`) through one node only."""
 

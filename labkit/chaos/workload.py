@@ -58,12 +58,16 @@ def raise_for_http(r: httpx.Response) -> None:
 
 
 def _not_done(r: httpx.Response) -> bool:
-    """Apache's own 503 (no app server to forward to) or the NBI's "no writable" answer."""
+    """Apache's own 503 (no app server to forward to), or the NBI saying "not done" (its
+    `outcome` field, or a "no writable ..." answer from a route without that field)."""
     try:
-        detail = str(r.json().get("detail", ""))
+        answer = r.json()
     except ValueError:
         return True  # not the NBI's JSON: the proxy never forwarded it
-    return detail.startswith("no writable")
+    if not isinstance(answer, dict):
+        return False
+    return answer.get("outcome") == "not done" or \
+        str(answer.get("detail", "")).startswith("no writable")
 
 
 class Workload(ABC):

@@ -35,7 +35,9 @@ class MysqlNotes(SetTier):
     tier = "mysql"
 
     def add_vip(self, element: str) -> str | None:
-        r = self.http.post("/api/notes", json={"text": element})
+        # the element is unique: as the idempotency key it makes any retry write it at most once
+        r = self.http.post("/api/notes", json={"text": element},
+                           headers={"Idempotency-Key": element[:64]})
         raise_for_http(r)
         return r.json().get("mysql")
 

@@ -195,9 +195,22 @@ class MysqlWatcher(TierWatcher):
                 self.say("mysql_error", f"{self.node} replication stopped: "
                                         f"{replica['Last_SQL_Error']}")
         caught_up = self.synced_epoch == term.epoch and not term.alone
-        if self.may_take_over(term, caught_up, f"it may lack commits {term.active} acknowledged "
-                                               f"(epoch {term.epoch}); waiting for it to return"):
+        if self.may_take_over(term, caught_up, self.why_behind(term, replica)):
             self.promote(local, term)
+
+    @staticmethod
+    def why_behind(term: witness.Term, replica: dict[str, Any] | None) -> str:
+        """Why a standby that was never caught up in this epoch will not take over.
+
+        A stopped applier is named first: it is what the operator has to repair.
+        """
+        behind = (f"it may lack commits {term.active} acknowledged (epoch {term.epoch}); "
+                  "waiting for it to return")
+        if replica and replica.get("Slave_SQL_Running") == "No" and replica.get("Last_SQL_Errno"):
+            return (f"its applier stopped ({replica['Last_SQL_Errno']}: "
+                    f"{(replica.get('Last_SQL_Error') or '')[:120]}), so {behind}. Repair the "
+                    "applier (SHOW SLAVE STATUS) or bring the active back")
+        return behind
 
     def reseed(self, cur: Any, peer_address: str, replica: dict[str, Any]) -> None:
         error = replica["Last_IO_Error"] or replica["Last_SQL_Error"]

@@ -49,6 +49,7 @@ def test_crashed_replica_files_stay_readable_and_writable_at_one(lab):
     while_down = os.urandom(3 * 1024 * 1024 + 17)
     stored = lab.files.put(while_down, name="while-node2-down.img", consistency="ONE")
     assert stored["replicas_down"] == ["node2"]
+    assert stored["consistency"] == "ONE" and "one replica only" in stored["durability"]
 
     lab.recover("node2")
     st = ring.wait_converged(lab.layout)  # node1 handed node2 the hints it kept

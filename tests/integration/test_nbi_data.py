@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+import uuid
 
 import httpx
 import pytest
@@ -68,9 +70,12 @@ def test_writes_during_a_failover_are_refused_retryably_never_lost(lab):
         if answers[-1].status_code == 201 and answers[-1].json()["mysql"] == standby:
             break
     assert answers[-1].status_code == 201, "no write succeeded on the promoted standby"
-    refused = [r for r in answers if r.status_code != 201]
-    assert all(r.status_code == 503 and r.json()["retryable"] for r in refused), \
-        [(r.status_code, r.text[:100]) for r in refused]
+    refused = [r for r in answers if r.status_code == 503]
+    unknown = [r for r in answers if r.status_code == 504]  # the connection broke mid-INSERT
+    assert len(refused) + len(unknown) + sum(r.status_code == 201 for r in answers) \
+        == len(answers), [(r.status_code, r.text[:100]) for r in answers]
+    assert all(r.json()["retryable"] and r.json()["outcome"] == "not done" for r in refused)
+    assert all(r.json()["outcome"] == "unknown" for r in unknown)
     assert all(r.headers.get("retry-after") for r in refused)
     conn = lab.mysql.connect()
     try:
@@ -81,3 +86,53 @@ def test_writes_during_a_failover_are_refused_retryably_never_lost(lab):
                     assert cur.fetchone()["text"] == r.json()["text"]
     finally:
         conn.close()
+
+
+def test_a_write_whose_connection_broke_says_outcome_unknown_and_a_keyed_retry_writes_once(lab):
+    """Loss path 5: the INSERT left, then its connection broke. The answer is "unknown", not
+    "not done"; a retry with the same Idempotency-Key writes the note once, however often sent."""
+    key = f"k-{uuid.uuid4().hex}"
+    text = f"unknown outcome {key}"
+    answers: list[httpx.Response] = []
+
+    def post() -> None:
+        answers.append(httpx.post(lab.vip_url + "/api/notes", json={"text": text},
+                                  headers={"Idempotency-Key": key}, timeout=30))
+
+    lock = lab.mysql.connect()
+    try:
+        with lock.cursor() as cur:
+            cur.execute("LOCK TABLES notes READ")  # reads pass; the app server's INSERT waits
+            sender = threading.Thread(target=post)
+            sender.start()
+            waiting = wait_until(lambda: _insert_waiting(cur, text), 8, "the INSERT waiting")
+            cur.execute(f"KILL CONNECTION {int(waiting)}")  # its connection breaks mid-statement
+            sender.join(30)
+            cur.execute("UNLOCK TABLES")
+    finally:
+        lock.close()
+    assert answers[0].status_code == 504, answers[0].text
+    assert answers[0].json()["outcome"] == "unknown" and not answers[0].json()["retryable"]
+
+    retried = [httpx.post(lab.vip_url + "/api/notes", json={"text": text},
+                          headers={"Idempotency-Key": key}) for _ in range(3)]
+    assert [r.status_code for r in retried] == [201, 200, 200]
+    assert [r.json()["replayed"] for r in retried] == [False, True, True]
+    assert len({r.json()["id"] for r in retried}) == 1
+    listed = httpx.get(lab.vip_url + "/api/notes", params={"prefix": text}).json()["notes"]
+    assert len(listed) == 1
+
+
+def test_a_malformed_idempotency_key_is_refused_and_writes_nothing(lab):
+    text = f"bad key {uuid.uuid4().hex}"
+    r = httpx.post(lab.vip_url + "/api/notes", json={"text": text},
+                   headers={"Idempotency-Key": "two words"})
+    assert r.status_code == 422
+    assert httpx.get(lab.vip_url + "/api/notes", params={"prefix": text}).json()["notes"] == []
+
+
+def _insert_waiting(cur, text: str) -> int | None:
+    cur.execute("SELECT id FROM information_schema.processlist "
+                "WHERE info LIKE 'INSERT INTO notes%%' AND info LIKE %s", (f"%{text}%",))
+    row = cur.fetchone()
+    return row["id"] if row else None

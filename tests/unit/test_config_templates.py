@@ -127,3 +127,28 @@ def test_a_bad_target_is_one_line_and_exit_status_2(layout, monkeypatch, capsys,
 def test_a_file_not_written_yet_says_so(layout, monkeypatch, capsys):
     assert run_cli(monkeypatch, "config", "node2/postgres", "--lab", "unit") == 2
     assert "not written yet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["periodic", "batch"])
+def test_the_topology_chooses_cassandras_commitlog_sync(tmp_path, monkeypatch, mode):
+    """`cassandra: {commitlog_sync: batch}` fsyncs before acknowledging; periodic keeps its
+    10 s period (batch has none: Cassandra refuses a period beside it)."""
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
+    monkeypatch.setattr(jars, "classpath", lambda: [Path("/jars/jamm-0.4.0.jar")])
+    monkeypatch.setattr(jars, "java_binary", lambda: "/usr/bin/java")
+    data = Topology.default().to_dict() | {"cassandra": {"commitlog_sync": mode}}
+    lay = Layout(lab="unit", topology=Topology.from_dict(data), prefix="127.0.9",
+                 secrets=Layout.new_secrets())
+    lay.save()
+    cassandra_config.render(lay, "node1")
+    conf = yaml.safe_load((cassandra_config.conf_dir(lay, "node1") / "cassandra.yaml").read_text())
+    assert conf["commitlog_sync"] == mode
+    assert ("commitlog_sync_period" in conf) == (mode == "periodic")
+
+
+def test_an_upload_answer_says_what_its_acknowledgement_promises():
+    from labkit.cassandra.store import durability
+    one = durability("ONE", "periodic", 2)
+    assert "one replica only" in one and "within 10 s" in one
+    assert "one replica only" not in durability("QUORUM", "periodic", 2)
+    assert "fsynced to its commit log before" in durability("ONE", "batch", 2)

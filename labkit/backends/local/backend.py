@@ -33,6 +33,9 @@ from labkit.supervisor import LAB_SUPERVISOR, Supervisor
 class LocalBackend(Backend):
     name = "local"
     network = "loopback"
+    no_link_faults = ("its nodes share the host's loopback, where no rule can stop every packet "
+                      "between two of them (a socket that does not bind its source address "
+                      "leaves as 127.0.0.1)")
 
     # -- supervisors --------------------------------------------------------------------------
     def supervisor(self, node: str) -> Supervisor:
@@ -117,6 +120,7 @@ class LocalBackend(Backend):
         if fresh:
             self.fresh_network(progress)
             self._faults_path.unlink(missing_ok=True)
+            self.layout.paths.links.unlink(missing_ok=True)
             atomic.write_json(self.layout.paths.isolated, [])
         progress("starting the lab-wide supervisor")
         lab_sup.write_config(self.lab_programs())
@@ -150,6 +154,7 @@ class LocalBackend(Backend):
             processes.kill_tree(pid)
         self.remove_network(progress)
         self._faults_path.unlink(missing_ok=True)
+        self.layout.paths.links.unlink(missing_ok=True)
 
     def fresh_network(self, progress: Progress) -> None:
         """Before a fresh start: the lab's ports are free, no old isolation rules remain."""

@@ -15,11 +15,16 @@ from labkit.backends.base import Progress
 from labkit.backends.local.backend import LocalBackend
 from labkit.backends.netns import network
 from labkit.component import Program
+from labkit.links import LinkFault
 
 
 class NetnsBackend(LocalBackend):
     name = "netns"
     network = "netns (root)"
+    no_link_faults = None  #: the switch's nftables rules cut or thin any link, any direction
+
+    def _apply_links(self, faults: list[LinkFault]) -> None:
+        network.apply_links(self.layout, faults)
 
     def network_programs(self) -> list[Program]:
         """No segment program: the lab's bridge carries the VIP."""

@@ -34,6 +34,7 @@ from labkit.backends.compose.network import keep_on_this_machine
 from labkit.backends.local import network as claims
 from labkit.errors import LabError
 from labkit.layout import Layout
+from labkit.links import LinkFault
 
 CANDIDATES = [f"10.213.{third}" for third in range(1, 255)]
 HOST_ADDRESS = 1  #: the host's own address on the lab's bridge
@@ -221,3 +222,42 @@ def heal(layout: Layout, node: str) -> None:
     subprocess.run(["ip", "netns", "exec", switch(layout), "nft", "delete", "table", "bridge",
                     _cut_table(node)], capture_output=True)
 
+
+
+# -- link faults ----------------------------------------------------------------------------------
+LINKS_TABLE = "links"
+
+
+def _link_rule(layout: Layout, fault: LinkFault) -> list[str]:
+    """The switch rules for one direction of one link: frames from the src's port to the dst's."""
+    match = f'iifname "{port(layout, fault.src)}" oifname "{port(layout, fault.dst)}"'
+    tag = f"{fault.src}>{fault.dst}"
+    if fault.cut:
+        return [f'{match} counter drop comment "{tag} cut"']
+    rules = []
+    if fault.loss:
+        rules.append(f"{match} numgen random mod 10000 < {round(fault.loss * 100)} counter drop "
+                     f'comment "{tag} loss"')
+    if fault.rate:
+        rules.append(f"{match} limit rate over {max(1, fault.rate // 8)} bytes/second counter "
+                     f'drop comment "{tag} rate"')
+    return rules
+
+
+def apply_links(layout: Layout, faults: list[LinkFault]) -> None:
+    """Replace the switch's link rules with exactly these, in one nftables transaction (the old
+    set and the new never mix, and a refused set leaves the old one in force)."""
+    rules = "\n".join(f"        {r}" for f in faults for r in _link_rule(layout, f))
+    script = f"""table bridge {LINKS_TABLE} {{}}
+delete table bridge {LINKS_TABLE}
+table bridge {LINKS_TABLE} {{
+    chain faults {{
+        type filter hook forward priority 0; policy accept;
+{rules}
+    }}
+}}
+"""
+    res = subprocess.run(["ip", "netns", "exec", switch(layout), "nft", "-f", "-"],
+                         input=script, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise LabError(f"nftables refused the link rules: {res.stderr.strip()}")

@@ -1,0 +1,107 @@
+"""Faults on links between nodes, as data: a cut (one way or both), a lossy or slow link, and a
+partition (every link across the split cut both ways).
+
+A link fault names two nodes and a direction. It is pure data here, checked before anything is
+touched (an unknown node, a node paired with itself, a loss of 120 % are one clear error and
+change nothing); a backend that has a real network between its nodes applies it (the netns
+backend: nftables rules on the lab's switch), one that has not refuses and says why.
+
+Loss and rate are what nftables can do on a bridge: `numgen random` drops that share of the
+frames, `limit rate over` drops what exceeds the rate. Delay and jitter need the kernel's
+sch_netem queueing discipline; where the kernel has none, asking for them is refused plainly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from labkit.errors import LabError
+
+_LOSS = re.compile(r"^(\d+(?:\.\d+)?)%?$")
+_RATE = re.compile(r"^(\d+(?:\.\d+)?)(kbit|mbit|gbit|bit)$", re.IGNORECASE)
+_RATE_UNITS = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000}
+
+
+@dataclass(frozen=True)
+class LinkFault:
+    """Frames from `src` to `dst` are dropped (`cut`), or a share of them (`loss` in %), or
+    whatever exceeds `rate` (bits per second)."""
+
+    src: str
+    dst: str
+    cut: bool = False
+    loss: float = 0.0
+    rate: int = 0
+
+    def describe(self) -> str:
+        if self.cut:
+            return f"{self.src} → {self.dst}: cut"
+        parts = ([f"{self.loss:g}% loss"] if self.loss else []) + \
+            ([f"at most {human_rate(self.rate)}"] if self.rate else [])
+        return f"{self.src} → {self.dst}: {', '.join(parts)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"what": self.describe()}
+
+
+def parse_loss(text: str) -> float:
+    """'5%' or '5' → 5.0; between 0 and 100."""
+    m = _LOSS.match(text.strip())
+    if not m or not 0 < float(m.group(1)) <= 100:
+        raise LabError(f"loss {text!r} is not a share of frames",
+                       "give a percentage above 0 and at most 100, e.g. --loss 5%")
+    return float(m.group(1))
+
+
+def parse_rate(text: str) -> int:
+    """'1mbit' → 1_000_000 bits per second (tc's units: bit, kbit, mbit, gbit)."""
+    m = _RATE.match(text.strip())
+    if not m or float(m.group(1)) <= 0:
+        raise LabError(f"rate {text!r} is not a bit rate", "e.g. --rate 1mbit or --rate 500kbit")
+    return int(float(m.group(1)) * _RATE_UNITS[m.group(2).lower()])
+
+
+def human_rate(bits: int) -> str:
+    for unit in ("gbit", "mbit", "kbit"):
+        if bits >= _RATE_UNITS[unit] and bits % _RATE_UNITS[unit] == 0:
+            return f"{bits // _RATE_UNITS[unit]}{unit}"
+    return f"{bits}bit"
+
+
+def check_pair(nodes: list[str], a: str, b: str) -> None:
+    for n in (a, b):
+        if n not in nodes:
+            raise LabError(f"the lab has no node {n!r}", f"its nodes are: {', '.join(nodes)}")
+    if a == b:
+        raise LabError(f"a link joins two different nodes (got {a} and {b})",
+                       f"e.g. `labkit cut {a} {next(n for n in nodes if n != a)}`")
+
+
+def both_ways(a: str, b: str, **fault: Any) -> list[LinkFault]:
+    return [LinkFault(a, b, **fault), LinkFault(b, a, **fault)]
+
+
+def parse_partition(nodes: list[str], text: str) -> list[list[str]]:
+    """'node1,node2 / node3' → [[node1, node2], [node3]]: at least two sides, every node named
+    at most once. Nodes left out keep all their links."""
+    sides = [[n.strip() for n in side.split(",") if n.strip()] for side in text.split("/")]
+    if len(sides) < 2 or any(not side for side in sides):
+        raise LabError(f"a partition needs two sides or more (got {text!r})",
+                       "e.g. `labkit partition node1,node2 / node3,node4`")
+    named = [n for side in sides for n in side]
+    for n in named:
+        if n not in nodes:
+            raise LabError(f"the lab has no node {n!r}", f"its nodes are: {', '.join(nodes)}")
+    if len(set(named)) != len(named):
+        twice = sorted({n for n in named if named.count(n) > 1})
+        raise LabError(f"{', '.join(twice)} is on two sides of the partition",
+                       "name each node on one side only")
+    return sides
+
+
+def across(sides: list[list[str]]) -> list[LinkFault]:
+    """Every link between two sides, cut both ways."""
+    return [LinkFault(a, b, cut=True) for i, side in enumerate(sides) for a in side
+            for j, other in enumerate(sides) if i != j for b in other]

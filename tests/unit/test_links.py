@@ -1,0 +1,74 @@
+"""Link faults as data (labkit.links): bad input is one clear error, and a backend without a real
+network between its nodes refuses every link fault and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from labkit import links
+from labkit.backends import backend_for
+from labkit.backends.netns import network
+from labkit.errors import LabError
+from labkit.layout import Layout
+from labkit.topology import Topology
+
+NODES = ["node1", "node2", "node3", "node4"]
+
+
+def test_a_partition_cuts_every_link_across_both_ways_and_nothing_within():
+    sides = links.parse_partition(NODES, "node1,node2 / node3")
+    assert sides == [["node1", "node2"], ["node3"]]
+    cut = {(f.src, f.dst) for f in links.across(sides)}
+    assert cut == {("node1", "node3"), ("node3", "node1"), ("node2", "node3"), ("node3", "node2")}
+    assert all(f.cut for f in links.across(sides))
+
+
+@pytest.mark.parametrize("text, says", [
+    ("node1,node2", "two sides"), ("node1 / ", "two sides"), ("node1 / node9", "no node 'node9'"),
+    ("node1,node2 / node2", "node2 is on two sides")])
+def test_a_bad_partition_says_what_is_wrong(text, says):
+    with pytest.raises(LabError, match=says):
+        links.parse_partition(NODES, text)
+
+
+def test_loss_and_rate_are_read_as_tc_writes_them():
+    assert links.parse_loss("5%") == 5.0 and links.parse_loss("0.5") == 0.5
+    assert links.parse_rate("1mbit") == 1_000_000 and links.parse_rate("500kbit") == 500_000
+    assert links.human_rate(1_000_000) == "1mbit"
+    for bad in ("0%", "120%", "lots"):
+        with pytest.raises(LabError, match="not a share"):
+            links.parse_loss(bad)
+    for bad in ("1mb", "fast", "0kbit"):
+        with pytest.raises(LabError, match="not a bit rate"):
+            links.parse_rate(bad)
+
+
+def test_a_link_needs_two_known_nodes():
+    with pytest.raises(LabError, match="no node 'node7'"):
+        links.check_pair(NODES, "node1", "node7")
+    with pytest.raises(LabError, match="two different nodes"):
+        links.check_pair(NODES, "node2", "node2")
+
+
+def test_the_switch_rules_match_one_direction_of_one_link(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
+    lay = Layout(lab="unit", topology=Topology.default(), prefix="10.213.7",
+                 secrets=Layout.new_secrets(), backend="netns")
+    one_way = network._link_rule(lay, links.LinkFault("node1", "node2", cut=True))
+    assert one_way == [f'iifname "{network.port(lay, "node1")}" oifname '
+                       f'"{network.port(lay, "node2")}" counter drop comment "node1>node2 cut"']
+    lossy = network._link_rule(lay, links.LinkFault("node2", "node1", loss=5, rate=1_000_000))
+    assert "numgen random mod 10000 < 500" in lossy[0]
+    assert "limit rate over 125000 bytes/second" in lossy[1]
+
+
+def test_the_local_backend_refuses_link_faults_and_changes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
+    lay = Layout(lab="unit", topology=Topology.default(), prefix="127.0.9",
+                 secrets=Layout.new_secrets())
+    lay.save()
+    backend = backend_for(lay)
+    with pytest.raises(LabError, match="cannot put faults on links: its nodes share") as err:
+        backend.fault_links(links.both_ways("node1", "node2", cut=True), "cut")
+    assert "--backend netns" in err.value.hint
+    assert not lay.paths.links.exists() and backend.links() == []
