@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from labkit import atomic
 from labkit.layout import Layout
 
 DATABASE = "labkit"
@@ -45,8 +46,7 @@ def reseed(layout: Layout, node: str, source: str, keep: Path) -> str:
     secret = layout.secrets["mysql_root"]
     with tempfile.TemporaryDirectory(prefix="labkit-reseed-") as tmp:
         creds = Path(tmp) / "client.cnf"  # keeps the password off the command line
-        creds.write_text(f"[client]\nuser=root\npassword={secret}\n")
-        os.chmod(creds, 0o600)
+        atomic.write_text(creds, f"[client]\nuser=root\npassword={secret}\n", mode=0o600)
         port = str(layout.ports.mysql)
         own = _dump(creds, layout.address(node), port, node)
         fd = os.open(keep, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from labkit import templating, wait
+from labkit import atomic, templating, wait
 from labkit.component import (
     Component,
     NodeContext,
@@ -58,8 +58,7 @@ class MariaDB(Component):
         (base / "run").mkdir(parents=True, exist_ok=True)
         (base / "tmp").mkdir(exist_ok=True)
         init = base / "init.sql"
-        init.write_text(self.init_sql(ctx.layout))
-        os.chmod(init, 0o600)
+        atomic.write_text(init, self.init_sql(ctx.layout), mode=0o600)  # it holds passwords
         conf = self.config_files(ctx.layout, ctx.node)["my.cnf"]
         conf.write_text(self.config_text(ctx, base))
         if not (data / "mysql").exists():

@@ -25,7 +25,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from labkit import events, templating
+from labkit import atomic, events, templating
 from labkit.db import witness
 from labkit.db.postgres import TIER, bin_dir, nodes
 from labkit.layout import Layout, node_program_args
@@ -141,10 +141,11 @@ class PgNode:
 
     def initdb(self) -> None:
         pwfile = self.base / "pw"
-        pwfile.write_text(self.layout.secrets["postgres"])
+        atomic.write_text(pwfile, self.layout.secrets["postgres"], mode=0o600)
         self.own(pwfile)
         self.tool("initdb", "-D", str(self.data), "-U", "postgres", "-E", "UTF8",
-                  "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}")
+                  "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
+                  f"--pwfile={pwfile}")
         pwfile.unlink()
         with open(self.data / "postgresql.conf", "a") as fh:
             fh.write(templating.render(__file__, "postgresql.conf.j2"))
@@ -184,6 +185,7 @@ class PgNode:
                 "-c", f"listen_addresses={self.layout.address(self.node)}",
                 "-c", f"port={self.layout.ports.postgres}",
                 "-c", f"unix_socket_directories={self.run_dir}",
+                "-c", "unix_socket_permissions=0700",
                 "-c", f"cluster_name={self.node}"]
         if self.account:
             os.setgroups([])

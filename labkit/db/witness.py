@@ -50,6 +50,9 @@ class Term:
     alone_since: float | None = None
 
 
+WITNESS_DIR_MODE = 0o755
+
+
 class WitnessCorrupt(LabError):
     """The witness file exists but holds no readable term: every promotion stops until it is
     repaired, because nobody can tell who is active or whether the active went on alone."""
@@ -94,6 +97,15 @@ def _term(data: object) -> Term:
     return term
 
 
+def _ensure_dir(folder: Path) -> None:
+    """The witness folder: only the lab's own user (who runs every watcher) may write in it;
+    anyone may read the terms (`labkit status` does). A folder another user could write in
+    would let them force a promotion or a fence."""
+    folder.mkdir(mode=WITNESS_DIR_MODE, parents=True, exist_ok=True)
+    if folder.stat().st_mode & 0o777 != WITNESS_DIR_MODE:
+        os.chmod(folder, WITNESS_DIR_MODE)  # a folder an older labkit made world-writable
+
+
 def claim(rundir: Path, tier: str, node: str, expected_epoch: int,
           alone: bool = False) -> Term | None:
     """Become active for epoch expected_epoch + 1, unless someone else already moved the epoch
@@ -103,8 +115,7 @@ def claim(rundir: Path, tier: str, node: str, expected_epoch: int,
     claims nothing) when the witness is unreadable.
     """
     path = _path(rundir, tier)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o777)  # watchers may run as the servers' own users
+    _ensure_dir(path.parent)
     with open(path.with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         current = read(rundir, tier)
@@ -142,7 +153,7 @@ def force(rundir: Path, tier: str, node: str, epoch: int | None = None) -> Term:
     starts alone: nothing says its peer has its commits.
     """
     path = _path(rundir, tier)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _ensure_dir(path.parent)
     with open(path.with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:

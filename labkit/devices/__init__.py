@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncssh
 
+from labkit import atomic
 from labkit.errors import LabError
 from labkit.layout import Layout
 from labkit.names import DEVICE_NAME, DEVICE_NAME_HINT
@@ -65,10 +66,7 @@ def ensure_host_key(layout: Layout) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         key = asyncssh.generate_private_key("ssh-ed25519")
-        tmp = path.with_suffix(".tmp")
-        key.write_private_key(str(tmp))
-        tmp.chmod(0o600)
-        tmp.replace(path)
+        atomic.write_bytes(path, key.export_private_key(), mode=0o600)  # private from byte one
         key.write_public_key(str(path.with_suffix(".pub")))
     return path
 

@@ -18,6 +18,7 @@ import copy
 import hmac
 import json
 import logging
+import os
 import resource
 import time
 import xml.etree.ElementTree as ET
@@ -309,8 +310,11 @@ class Fleet:
         for d in self.devices.values():
             await self.start(d)
         self.control.unlink(missing_ok=True)
-        server = await asyncio.start_unix_server(self.on_control, str(self.control))
-        self.control.chmod(0o600)
+        umask = os.umask(0o177)  # the socket is the owner's alone from the moment it exists
+        try:
+            server = await asyncio.start_unix_server(self.on_control, str(self.control))
+        finally:
+            os.umask(umask)
         log.warning("fleet serving %d devices on %s:%d..%d", len(self.devices), self.host,
                     min(d.port for d in self.devices.values()),
                     max(d.port for d in self.devices.values()))

@@ -20,6 +20,19 @@ def test_status_shows_primary_standby_and_lsn(lab):
     assert st["instances"][primary]["lsn"] and st["lag"] is not None
 
 
+def test_the_unix_socket_asks_for_the_password_too(lab):
+    """Issue 14: a socket that trusted every local user gave anyone the superuser."""
+    primary, _ = pg_pair(lab)
+    sockets = lab.layout.paths.service(primary, "postgres") / "run"
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(host=str(sockets), port=lab.layout.ports.postgres, user="postgres",
+                        dbname="postgres", connect_timeout=5)
+    conn = psycopg.connect(host=str(sockets), port=lab.layout.ports.postgres, user="postgres",
+                           dbname="postgres", password=lab.layout.secrets["postgres"],
+                           connect_timeout=5)
+    conn.close()  # the lab's own password still works there
+
+
 def test_rows_on_the_primary_are_readable_on_the_hot_standby(lab):
     _, standby = pg_pair(lab)
     client = f"t-{uuid.uuid4().hex[:8]}"

@@ -36,3 +36,14 @@ def test_a_replaced_active_cannot_go_alone(tmp_path):
 def test_tiers_are_independent(tmp_path):
     witness.claim(tmp_path, "mysql", "node1", 0)
     assert witness.read(tmp_path, "postgres") is None
+
+
+def test_nobody_but_the_labs_user_may_write_the_witness_folder(tmp_path):
+    """Issue 14: a world-writable witness folder let any local user force a promotion."""
+    folder = witness._path(tmp_path, "mysql").parent
+    folder.mkdir(parents=True)
+    folder.chmod(0o777)  # as an older labkit left it
+    witness.claim(tmp_path, "mysql", "node1", 0)
+    assert folder.stat().st_mode & 0o777 == 0o755
+    witness.force(tmp_path, "postgres", "node1", epoch=3)
+    assert folder.stat().st_mode & 0o022 == 0
