@@ -21,7 +21,7 @@ from labkit import events, links, tiers, wait
 from labkit.backends import backend_for, check_topology, claim_prefix, resolve_backend
 from labkit.component import all_components
 from labkit.errors import LabError
-from labkit.layout import Layout, default_lab_name, rundir_of
+from labkit.layout import Layout, default_lab_name, home, rundir_of
 from labkit.layout import up_log as layout_up_log
 from labkit.supervisor import Supervisor
 from labkit.tls import ensure_certificate
@@ -128,6 +128,7 @@ class Cluster:
         """Stop every process of the lab; with purge, delete its data and run directory too."""
         from labkit.backends.local import network
 
+        doomed = self.purgeable() if purge else None  # refused before anything stops
         ring_client = sys.modules.get("labkit.cassandra.client")
         if ring_client is not None:  # this process talked to the ring: end its reconnect loops
             ring_client.forget(self.layout)
@@ -137,7 +138,15 @@ class Cluster:
         if purge:
             import shutil
 
-            shutil.rmtree(self.layout.rundir, ignore_errors=True)
+            shutil.rmtree(doomed, ignore_errors=True)
+
+    def purgeable(self) -> Path:
+        """The run directory `down --purge` deletes: always one folder inside LABKIT_HOME."""
+        rundir, root = self.layout.rundir.resolve(), home().resolve()
+        if rundir.parent != root:
+            raise LabError(f"refusing to delete {rundir}: it is not a lab folder in {root}",
+                           "delete it by hand if it really is a lab's")
+        return rundir
 
     def wait_vip(self, timeout: float = 60) -> str:
         """Wait until a request through the VIP is answered; returns the answering node."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit import atomic
+from labkit import atomic, names
 from labkit.errors import LabError
 from labkit.topology import NodeSpec, Topology
 
@@ -59,8 +59,9 @@ def default_lab_name() -> str:
 
 
 def rundir_of(lab: str) -> RunDir:
-    """The run directory of the lab named `lab` (which may not be set up yet)."""
-    return RunDir(home() / lab)
+    """The run directory of the lab named `lab` (which may not be set up yet). The name is
+    checked first: `--lab ../x` must not become a path outside LABKIT_HOME."""
+    return RunDir(home() / names.check_lab_name(lab))
 
 
 def up_log() -> Path:

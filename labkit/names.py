@@ -32,6 +32,19 @@ FILE_NAME_HINT = ("use 1-128 letters, digits, '.', '_' or '-', starting with a l
                   "(no slashes)")
 
 
+#: a lab: its name becomes a folder under LABKIT_HOME, so no slash and no leading dot ("..")
+LAB_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$"
+LAB_NAME = re.compile(LAB_NAME_PATTERN)
+LAB_NAME_HINT = "use 1-48 letters, digits, '_' or '-', starting with a letter or digit"
+
+
+def check_lab_name(name: object) -> str:
+    """`name` if it names a lab; a LabError before it ever becomes a path."""
+    if isinstance(name, str) and LAB_NAME.fullmatch(name):
+        return name
+    raise LabError(f"{name!r} is not a lab name", LAB_NAME_HINT)
+
+
 def valid_node_name(name: object) -> bool:
     """Whether `name` is a node name (anything not a str is not)."""
     return isinstance(name, str) and NODE_NAME.fullmatch(name) is not None

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from labkit import tiers
+from labkit.appserver import limits
 from labkit.appserver.sessions import MemorySessionStore, SessionStore, split_cookie
 from labkit.layout import Layout
 
@@ -24,6 +25,8 @@ def create_app(layout: Layout, node: str, sessions: SessionStore | None = None) 
     app.state.layout = layout
     app.state.node = node
     app.state.sessions = sessions or default_session_store(layout)
+    # the same limits as the balancer's, for clients that reach this port directly
+    app.add_middleware(limits.BodyLimit, limit=limits.BODY_LIMIT, large=limits.LARGE)
     started = time.time()
 
     @app.exception_handler(Exception)

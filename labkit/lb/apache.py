@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from labkit import templating
+from labkit.appserver import limits
 from labkit.component import (
     Component,
     NodeContext,
@@ -66,7 +67,8 @@ class Apache(Component):
             __file__, "httpd.conf.j2", node=ctx.node, root=root, modules=MODULES,
             module_dir=module_dir(), as_root=os.geteuid() == 0, log_dir=ctx.log_dir,
             addresses=addresses, ports=lay.ports, members=members, lab_net=f"{lay.prefix}.0/24",
-            tls=lay.paths.tls)
+            tls=lay.paths.tls, body_limit=limits.BODY_LIMIT,
+            upload_limit=limits.UPLOAD_LIMIT)
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
         wait_for_port(ctx.address, ctx.layout.ports.http, timeout, f"Apache on {ctx.node}",

@@ -131,6 +131,15 @@ def test_a_malformed_idempotency_key_is_refused_and_writes_nothing(lab):
     assert httpx.get(lab.vip_url + "/api/notes", params={"prefix": text}).json()["notes"] == []
 
 
+def test_an_oversized_body_is_refused_at_the_balancer_and_writes_nothing(lab):
+    text = f"huge {uuid.uuid4().hex}"
+    r = httpx.post(lab.vip_url + "/api/notes", content=b'{"text": "' + text.encode() +
+                   b'", "pad": "' + b"x" * (2 << 20) + b'"}',
+                   headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 413, r.text[:200]
+    assert httpx.get(lab.vip_url + "/api/notes", params={"prefix": text}).json()["notes"] == []
+
+
 def _insert_waiting(cur, text: str) -> int | None:
     cur.execute("SELECT id FROM information_schema.processlist "
                 "WHERE info LIKE 'INSERT INTO notes%%' AND info LIKE %s", (f"%{text}%",))

@@ -152,3 +152,9 @@ def test_an_upload_answer_says_what_its_acknowledgement_promises():
     assert "one replica only" in one and "within 10 s" in one
     assert "one replica only" not in durability("QUORUM", "periodic", 2)
     assert "fsynced to its commit log before" in durability("ONE", "batch", 2)
+
+
+def test_the_balancers_upload_limit_lets_the_largest_stored_file_through():
+    from labkit.appserver import limits
+    from labkit.cassandra.store import MAX_SIZE
+    assert limits.UPLOAD_LIMIT > MAX_SIZE > limits.BODY_LIMIT

@@ -66,3 +66,17 @@ def test_the_patterns_hold_in_pydantic_too(pattern, good, bad):
     assert Model(name=good).name == good
     with pytest.raises(ValidationError):
         Model(name=bad)
+
+
+@pytest.mark.parametrize("bad", ["../etc", "..", ".hidden", "a/b", "lab\n", "", "x" * 49, 7])
+def test_a_lab_name_is_checked_before_it_becomes_a_path(bad, tmp_path, monkeypatch):
+    from labkit.layout import rundir_of
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
+    with pytest.raises(LabError, match="is not a lab name"):
+        rundir_of(bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_good_lab_names_pass():
+    for good in ("default", "pytest-netns", "Lab_2"):
+        assert names.check_lab_name(good) == good
