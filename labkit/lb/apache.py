@@ -25,7 +25,7 @@ from labkit.layout import Layout
 
 MODULES = ["mpm_event", "authz_core", "authz_host", "proxy", "proxy_http", "proxy_balancer",
            "lbmethod_byrequests", "slotmem_shm", "proxy_hcheck", "ssl", "socache_shmcb",
-           "status", "headers"]
+           "status", "headers", "rewrite"]
 MODULE_DIRS = [Path("/usr/lib/apache2/modules"), Path("/usr/lib/httpd/modules"),
                Path("/usr/libexec/apache2")]
 
