@@ -62,7 +62,13 @@ class Cluster:
         check_topology(backend, topology or (Topology.default(nodes) if nodes else None))
         layout = cls._layout_for(lab, nodes, topology, backend)
         cluster = cls(layout)
+        fresh = not cluster.backend.is_running()
         cluster.backend.up(progress)
+        if fresh and layout.topology.links:  # a running lab keeps what the learner made of them
+            declared = layout.topology.link_faults()
+            progress(f"faulting {len(declared)} link direction(s) as the topology declares")
+            cluster.backend.fault_links(declared, "links as the topology declares them: " +
+                                        "; ".join(f.describe() for f in declared))
         progress("waiting for the VIP to answer")
         cluster.wait_vip(timeout=timeout)
         events.emit(layout.events_path, "lab", message=f"lab {lab} is up at {layout.vip_url}")

@@ -12,6 +12,8 @@ in the spirit of a Containerlab topology file. It loads from YAML or is built in
     mysql: {semi_sync: true}          # false: asynchronous replication, unsafe on purpose
     postgres: {synchronous: true}     # false: asynchronous streaming, unsafe on purpose
     cassandra: {commitlog_sync: periodic}  # batch: fsync before every acknowledgement
+    links:                            # faults on links from the start (netns backend only)
+      - {endpoints: [node1, node3], loss: 5%}
 
 Every Topology, from YAML, layout.json or Python, passes one gate (`_validate`): a strict pydantic
 schema for shape, types and ranges (an unknown key, `priority: "90"` or `preempt: "no"` is a
@@ -31,7 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from labkit import names
+from labkit import links, names
 from labkit.errors import LabError
 from labkit.tiers import ROLES
 
@@ -103,6 +105,32 @@ class CassandraSpec:
 
 
 @dataclass(frozen=True)
+class LinkSpec:
+    """A fault a link has from the start, as Containerlab declares link impairments: the link
+    between the two endpoints cut, lossy (`loss: 5%`) or slow (`rate: 1mbit`), both ways or
+    (`one_way`) only from the first endpoint to the second. Only a backend with a real network
+    between its nodes (netns) can apply it; the others refuse the topology."""
+
+    endpoints: tuple[str, str]
+    cut: bool = False
+    loss: str | None = None
+    rate: str | None = None
+    one_way: bool = False
+
+    def faults(self) -> list[links.LinkFault]:
+        a, b = self.endpoints
+        fault = {"cut": self.cut, "loss": links.parse_loss(self.loss) if self.loss else 0.0,
+                 "rate": links.parse_rate(self.rate) if self.rate else 0}
+        return [links.LinkFault(a, b, **fault)] if self.one_way else links.both_ways(a, b, **fault)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"endpoints": list(self.endpoints)}
+        out.update({k: v for k, v in (("cut", self.cut), ("loss", self.loss),
+                                      ("rate", self.rate), ("one_way", self.one_way)) if v})
+        return out
+
+
+@dataclass(frozen=True)
 class Topology:
     """A whole lab: its name, nodes and cluster-wide settings."""
 
@@ -114,6 +142,7 @@ class Topology:
     mysql: MysqlSpec = field(default_factory=MysqlSpec)
     postgres: PostgresSpec = field(default_factory=PostgresSpec)
     cassandra: CassandraSpec = field(default_factory=CassandraSpec)
+    links: tuple[LinkSpec, ...] = ()
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -162,7 +191,12 @@ class Topology:
             "mysql": {"semi_sync": self.mysql.semi_sync},
             "postgres": {"synchronous": self.postgres.synchronous},
             "cassandra": {"commitlog_sync": self.cassandra.commitlog_sync},
+            "links": [link.to_dict() for link in self.links],
         }
+
+    def link_faults(self) -> list[links.LinkFault]:
+        """Every direction the declared links put a fault on."""
+        return [f for link in self.links for f in link.faults()]
 
     # -- queries ------------------------------------------------------------------------------
     def node(self, name: str) -> NodeSpec:
@@ -215,6 +249,14 @@ class _CassandraSchema(_Strict):
     commitlog_sync: Literal["periodic", "batch"] = CassandraSpec.commitlog_sync
 
 
+class _LinkSchema(_Strict):
+    endpoints: list[str] = Field(min_length=2, max_length=2)
+    cut: bool = False
+    loss: str | None = None
+    rate: str | None = None
+    one_way: bool = False
+
+
 class _TopologySchema(_Strict):
     name: str = Topology.name
     nodes: dict[str, _NodeSchema | None]  # `node3:` with nothing after it plays app
@@ -224,6 +266,7 @@ class _TopologySchema(_Strict):
     mysql: _MysqlSchema | None = None
     postgres: _PostgresSchema | None = None
     cassandra: _CassandraSchema | None = None
+    links: list[_LinkSchema] = Field(default_factory=list)
 
 
 _SECTIONS: dict[str, type[_Strict]] = {"vrrp": _VrrpSchema, "devices": _DevicesSchema,
@@ -243,6 +286,9 @@ _EXAMPLES = {
     "postgres": "postgres: {synchronous: true}", "synchronous": "synchronous: true",
     "cassandra": "cassandra: {commitlog_sync: batch}",
     "commitlog_sync": "commitlog_sync: batch (or periodic)",
+    "links": "links: [{endpoints: [node1, node3], loss: 5%}]",
+    "endpoints": "endpoints: [node1, node3]", "loss": "loss: 5%", "rate": "rate: 1mbit",
+    "cut": "cut: true", "one_way": "one_way: true",
 }
 _TYPES = {"int_type": "must be an integer", "float_type": "must be a number",
           "bool_type": "must be true or false", "string_type": "must be a string",
@@ -271,7 +317,9 @@ def _build(spec: _TopologySchema) -> Topology:
                     devices=DevicesSpec(devices.count, devices.latency_ms, devices.auto_rebalance),
                     membership_timeout=spec.membership_timeout,
                     mysql=MysqlSpec(my.semi_sync), postgres=PostgresSpec(pg.synchronous),
-                    cassandra=CassandraSpec(cas.commitlog_sync))
+                    cassandra=CassandraSpec(cas.commitlog_sync),
+                    links=tuple(LinkSpec((ln.endpoints[0], ln.endpoints[1]), ln.cut, ln.loss,
+                                         ln.rate, ln.one_way) for ln in spec.links))
 
 
 def _schema_error(err: ErrorDetails) -> LabError:
@@ -303,6 +351,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[_Strict] | None:
         return _TopologySchema
     if len(loc) == 2 and loc[0] == "nodes":
         return _NodeSchema
+    if len(loc) == 2 and loc[0] == "links":
+        return _LinkSchema
     return _SECTIONS.get(loc[0]) if len(loc) == 1 else None
 
 
@@ -357,6 +407,30 @@ def _validate(topo: Topology) -> None:
     for n in topo.nodes:
         _check_node(n)
     _check_counts(topo)
+    for i, link in enumerate(topo.links):
+        _check_link(topo, i, link)
+
+
+def _check_link(topo: Topology, i: int, link: LinkSpec) -> None:
+    """A declared link names two nodes of this lab and one kind of fault, in tc's units."""
+    nodes = [n.name for n in topo.nodes]
+    try:
+        links.check_pair(nodes, *link.endpoints)
+    except LabError as exc:
+        raise _fail(("links", i, "endpoints"), exc.message, exc.hint) from None
+    if link.cut and (link.loss or link.rate):
+        raise _fail(("links", i), "a cut link carries nothing: loss or rate beside it means "
+                    "nothing", "give either cut: true, or loss and/or rate")
+    if not (link.cut or link.loss or link.rate):
+        raise _fail(("links", i), "says nothing about the link", "add cut: true, loss: 5% or "
+                    "rate: 1mbit")
+    for key, parse in (("loss", links.parse_loss), ("rate", links.parse_rate)):
+        value = getattr(link, key)
+        if value:
+            try:
+                parse(value)
+            except LabError as exc:
+                raise _fail(("links", i, key), exc.message, exc.hint) from None
 
 
 def _check_node(n: NodeSpec) -> None:

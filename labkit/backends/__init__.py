@@ -45,6 +45,21 @@ def check_topology(backend: str, topology: Topology | None) -> None:
         from labkit.backends.compose.backend import check_topology as check
 
         check(topology)
+    if topology is not None and topology.links and backend != "netns":
+        raise LabError(f"the topology declares {len(topology.links)} faulty link(s) under "
+                       f"`links:`, which the {backend} backend cannot apply: "
+                       f"{_backend_class(backend).no_link_faults}",
+                       "start it with `--backend netns` (as root), or leave `links:` out")
+
+
+def _backend_class(name: str) -> type[Backend]:
+    if name == "compose":
+        from labkit.backends.compose import ComposeBackend
+
+        return ComposeBackend
+    from labkit.backends.local.backend import LocalBackend
+
+    return LocalBackend
 
 
 def claim_prefix(backend: str, rundir: Path) -> str:

@@ -23,7 +23,7 @@ import pytest
 from labkit import Cluster
 from labkit.backends.local import network as claims
 from labkit.backends.netns import network
-from labkit.topology import DevicesSpec, NodeSpec, Topology
+from labkit.topology import DevicesSpec, LinkSpec, NodeSpec, Topology
 from tests.integration.conftest import running_lab, wait_healthy, wait_in_rotation
 from tests.integration.db_helpers import pair, rows, wait_until
 
@@ -252,6 +252,19 @@ def test_a_lossy_link_drops_about_that_share(lab):
     assert 120 <= got <= 280, got  # binomial(400, 0.5): outside this, the rule is not at work
     lab.heal()
     assert datagrams(lab, "node1", "node3", count=100) == 100
+
+
+def test_links_a_topology_declares_are_in_force_from_up():
+    """Containerlab-style declared impairments: the lab comes up with them, and says so."""
+    declared = Topology(nodes=TOPOLOGY.nodes, devices=TOPOLOGY.devices,
+                        links=(LinkSpec(("node1", "node3"), cut=True),))
+    with running_lab("pytest-netnslinks", topology=declared, backend="netns") as lab:
+        assert [f["what"] for f in lab.links()] == ["node1 → node3: cut", "node3 → node1: cut"]
+        assert any(e["kind"] == "link" and "as the topology declares" in e["message"]
+                   for e in lab.events())
+        assert not connects(lab, "node3", "node1") and connects(lab, "node3", "node2")
+        lab.heal()
+        assert connects(lab, "node3", "node1")
 
 
 def test_down_leaves_no_namespace_link_or_claim(netns_lab):

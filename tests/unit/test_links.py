@@ -72,3 +72,37 @@ def test_the_local_backend_refuses_link_faults_and_changes_nothing(tmp_path, mon
         backend.fault_links(links.both_ways("node1", "node2", cut=True), "cut")
     assert "--backend netns" in err.value.hint
     assert not lay.paths.links.exists() and backend.links() == []
+
+
+BASE = {"nodes": {"node1": {"roles": ["lb", "app"]}, "node2": {"roles": ["lb", "app"]},
+                  "node3": {}}}
+
+
+def test_a_topology_declares_faulty_links_and_keeps_them_through_layout_json():
+    topo = Topology.from_dict({**BASE, "links": [
+        {"endpoints": ["node1", "node3"], "loss": "5%"},
+        {"endpoints": ["node2", "node3"], "cut": True, "one_way": True}]})
+    assert [f.describe() for f in topo.link_faults()] == [
+        "node1 → node3: 5% loss", "node3 → node1: 5% loss", "node2 → node3: cut"]
+    assert Topology.from_dict(topo.to_dict()) == topo
+
+
+@pytest.mark.parametrize("link, says", [
+    ({"endpoints": ["node1", "node9"], "cut": True}, "links.0.endpoints: the lab has no node"),
+    ({"endpoints": ["node1", "node1"], "cut": True}, "two different nodes"),
+    ({"endpoints": ["node1", "node3"]}, "says nothing about the link"),
+    ({"endpoints": ["node1", "node3"], "cut": True, "loss": "5%"}, "a cut link carries nothing"),
+    ({"endpoints": ["node1", "node3"], "rate": "fast"}, "links.0.rate: rate 'fast'"),
+    ({"endpoints": ["node1", "node3"], "jitter": "3ms"}, "links.0.jitter: unknown key")])
+def test_a_bad_declared_link_is_one_clear_error(link, says):
+    with pytest.raises(LabError, match=says):
+        Topology.from_dict({**BASE, "links": [link]})
+
+
+def test_the_local_backend_refuses_a_topology_with_faulty_links_before_anything_starts():
+    from labkit.backends import check_topology
+    topo = Topology.from_dict({**BASE, "links": [{"endpoints": ["node1", "node3"], "cut": True}]})
+    with pytest.raises(LabError, match="cannot apply: its nodes share") as err:
+        check_topology("local", topo)
+    assert "--backend netns" in err.value.hint
+    check_topology("local", Topology.from_dict(BASE))  # no links: nothing to refuse
