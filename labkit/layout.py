@@ -289,7 +289,7 @@ class Layout:
         """Fresh credentials for one lab; never committed, never shared between labs."""
         return {k: secrets.token_urlsafe(18) for k in
                 ("mysql_root", "mysql_app", "mysql_repl", "postgres", "postgres_repl",
-                 "session_key", "cassandra", "netconf")}
+                 "session_key", "cassandra", "netconf", "vrrp_auth")}
 
 
 def node_program_args(description: str | None) -> tuple[Layout, str]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from labkit import atomic, events
 from labkit.layout import Layout, RunDir
+from labkit.lb import advert
 
 
 class Segment:
@@ -48,14 +49,20 @@ class Segment:
                 self.isolated = set(json.loads(path.read_text()))
 
     # -- election adverts ---------------------------------------------------------------------
-    def on_advert(self, data: bytes) -> None:
+    def on_advert(self, data: bytes, source: str | None = None) -> None:
+        """An advert from `source` (its address): forwarded to the other LB nodes and followed,
+        if this lab's key signed it lately and it comes from the node it names."""
+        msg = advert.verify(self.layout, data)
+        if msg is None:
+            return  # not signed by this lab, or a replay: a stranger's datagram
         try:
-            msg = json.loads(data)
             sender, priority, state = str(msg["node"]), int(msg["priority"]), str(msg["state"])
         except (ValueError, KeyError, TypeError):
             return
         if sender not in self.lb_nodes or sender in self.isolated:
             return  # an isolated node's frames never leave its port
+        if source is not None and source != self.layout.address(sender):
+            return  # a signed advert, replayed from elsewhere
         for peer in self.lb_nodes:
             if peer != sender and peer not in self.isolated and self.transport:
                 self.transport.sendto(data, (self.layout.address(peer), self.layout.ports.vrrp))
@@ -122,7 +129,7 @@ class _AdvertProtocol(asyncio.DatagramProtocol):
         self.segment = segment
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.segment.on_advert(data)
+        self.segment.on_advert(data, addr[0])
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

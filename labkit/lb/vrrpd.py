@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import socket
 import time
 
 from labkit import atomic, events
 from labkit.layout import Layout, node_program_args
+from labkit.lb import advert
 from labkit.lb.election import Advert, Election, State
 
 
@@ -40,10 +40,10 @@ class VrrpDaemon:
     def send(self, priority: int | None = None) -> None:
         msg = {"node": self.node, "address": self.address,
                "priority": self.election.priority if priority is None else priority,
-               "state": self.election.state.value, "ts": time.time()}
+               "state": self.election.state.value}
         # if the segment is down nobody hears us, as on a dead LAN
         with contextlib.suppress(OSError):
-            self.sock.sendto(json.dumps(msg).encode(), self.segment)
+            self.sock.sendto(advert.sign(self.layout, msg), self.segment)
 
     def record(self) -> None:
         e = self.election
@@ -86,12 +86,14 @@ class VrrpDaemon:
         self.record()
 
     def _receive(self, data: bytes) -> None:
+        msg = advert.verify(self.layout, data)
+        if msg is None:
+            return  # not signed by this lab lately: a stranger's datagram or a replay
         try:
-            msg = json.loads(data)
-            advert = Advert(str(msg["node"]), str(msg["address"]), int(msg["priority"]))
+            heard = Advert(str(msg["node"]), str(msg["address"]), int(msg["priority"]))
         except (ValueError, KeyError, TypeError):
-            return  # not an advert of ours
-        if self.election.on_advert(time.monotonic(), advert):
+            return
+        if self.election.on_advert(time.monotonic(), heard):
             self.send()
 
 

@@ -98,3 +98,29 @@ def test_isolating_the_owner_shows_the_split_brain(lab):
     while lab.status()["vip"]["split_brain"] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not lab.status()["vip"]["split_brain"]
+
+
+def test_a_forged_advert_from_another_process_does_not_move_the_vip(lab):
+    """Issue 14: on loopback anyone can send the segment a datagram. An advert that names the
+    other LB node as master, unsigned or signed and sent from the wrong address, moves nothing."""
+    import json
+    import socket
+
+    from labkit.lb import advert
+
+    if lab.layout.backend != "local":
+        pytest.skip("the segment is the local backend's")
+    owner = lab.status()["vip"]["owner"]
+    other = ({"node1", "node2"} - {owner}).pop()
+    claim = {"node": other, "address": lab.layout.address(other), "priority": 255,
+             "state": "master"}
+    since = time.time()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _ in range(20):
+            s.sendto(json.dumps({**claim, "ts": time.time()}).encode(),
+                     (lab.layout.vip, lab.layout.ports.vrrp))
+            s.sendto(advert.sign(lab.layout, claim), (lab.layout.vip, lab.layout.ports.vrrp))
+            time.sleep(0.05)
+    time.sleep(1)
+    assert lab.status()["vip"]["owner"] == owner
+    assert not [e for e in lab.events(since) if e["kind"] == "vip"], "the VIP moved"
