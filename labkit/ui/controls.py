@@ -1,5 +1,6 @@
 """Buttons that break and heal the lab: crash/freeze/isolate/recover per node, fail per service,
-and the traffic generator's switch, rate and stickiness.
+cut a link or partition the lab (where the backend can), and the traffic generator's switch,
+rate and stickiness.
 
 Every action runs in its own thread, so a slow recover never blocks the learner's next cell.
 """
@@ -39,7 +40,7 @@ class Controls:
         fail_service.add_class("labkit-fail-service")
         fail_service.on_click(lambda _b: self._act(f"fail {self.service.value}",
                                                    lambda: cluster.fail(self.service.value)))
-        parts: list[Any] = [*rows, widgets.HBox([self.service, fail_service])]
+        parts: list[Any] = [*rows, widgets.HBox([self.service, fail_service]), self._link_row()]
         if traffic is not None:
             parts.append(self._traffic_row(traffic))
         self.widget = widgets.VBox([*parts, self.message])
@@ -56,6 +57,42 @@ class Controls:
             self.buttons[(node, action)] = b
             items.append(b)
         return widgets.HBox(items)
+
+    def _link_row(self) -> widgets.Widget:
+        """Cut one link, partition the lab, heal every link: the verbs of `labkit cut`,
+        `partition` and `heal`. A backend without link faults says so instead."""
+        why = self.cluster.backend.no_link_faults
+        if why:
+            return widgets.HTML(f"<i>link faults: not on the {self.cluster.backend.name} "
+                                f"backend ({why})</i>")
+        names = [n.name for n in self.cluster.layout.nodes]
+        self.link_a = widgets.Dropdown(options=names, value=names[0], description="link",
+                                       layout={"width": "180px"})
+        self.link_b = widgets.Dropdown(options=names, value=names[-1], layout={"width": "100px"})
+        self.sides = widgets.Text(placeholder="node1 / node2,node3", description="partition",
+                                  layout={"width": "260px"})
+        buttons = {"cut": self.cut_link, "partition": self.partition, "heal links": self.heal}
+        row: list[Any] = [self.link_a, self.link_b]
+        for label, action in buttons.items():
+            b = widgets.Button(description=label, layout={"width": "90px"},
+                               button_style="success" if label == "heal links" else "warning")
+            b.add_class(f"labkit-{label.replace(' ', '-')}")
+            b.on_click(lambda _b, act=action: act())
+            if label == "partition":
+                row.append(self.sides)
+            row.append(b)
+        return widgets.HBox(row)
+
+    def cut_link(self, wait: bool = False) -> threading.Thread:
+        a, b = self.link_a.value, self.link_b.value
+        return self._act(f"cut {a} ↔ {b}", lambda: self.cluster.cut(a, b), wait)
+
+    def partition(self, wait: bool = False) -> threading.Thread:
+        sides = self.sides.value
+        return self._act(f"partition {sides}", lambda: self.cluster.partition(sides), wait)
+
+    def heal(self, wait: bool = False) -> threading.Thread:
+        return self._act("heal links", lambda: self.cluster.heal(), wait)
 
     def _services(self) -> list[str]:
         st = self.cluster.status()

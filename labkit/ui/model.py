@@ -68,7 +68,36 @@ def build_graph(status: dict[str, Any]) -> nx.DiGraph:
         _add_db_tier(g, status, tier, apps)
     _add_cassandra(g, status, apps)
     _add_devices(g, status)
+    _mark_link_faults(g, status)
     return g
+
+
+def link_faults(status: dict[str, Any]) -> dict[frozenset[str], str]:
+    """{a, b} → "cut" or "degraded" for every pair of nodes with a link fault in force (a cut
+    in either direction counts as cut: no TCP connection completes over a one-way cut)."""
+    out: dict[frozenset[str], str] = {}
+    for f in status.get("links", []):
+        pair = frozenset((f["src"], f["dst"]))
+        out[pair] = "cut" if f.get("cut") or out.get(pair) == "cut" else "degraded"
+    return out
+
+
+def _mark_link_faults(g: nx.DiGraph, status: dict[str, Any]) -> None:
+    """Every edge between two services on nodes whose link is faulted shows it."""
+    faults = link_faults(status)
+    if not faults:
+        return
+    for a, b, d in g.edges(data=True):
+        na, nb = g.nodes[a].get("node"), g.nodes[b].get("node")
+        if na and nb and na != nb and frozenset((na, nb)) in faults:
+            d["impaired"] = faults[frozenset((na, nb))]
+
+
+def links_line(status: dict[str, Any]) -> str:
+    """One line for the header: which links are faulted ("" when none)."""
+    faults = link_faults(status)
+    return ", ".join(f"{' ↔ '.join(sorted(pair))} {kind}" for pair, kind in
+                     sorted(faults.items(), key=lambda kv: sorted(kv[0])))
 
 
 def _add_db_tier(g: nx.DiGraph, status: dict[str, Any], tier: str, apps: list[str]) -> None:

@@ -18,10 +18,10 @@ def figure_data(status: dict[str, Any]) -> dict[str, Any]:
     """Everything the figure shows, as plain lists (what `update` compares and the tests check)."""
     g = model.build_graph(status)
     pos = model.layered_positions(g)
-    edges: dict[str, tuple[list, list]] = {"plain": ([], []), "active": ([], [])}
+    edges: dict[str, tuple[list, list]] = {k: ([], []) for k in EDGE_KINDS}
     labels = []
     for a, b, d in g.edges(data=True):
-        xs, ys = edges["active" if d.get("active") else "plain"]
+        xs, ys = edges[d.get("impaired") or ("active" if d.get("active") else "plain")]
         (x0, y0), (x1, y1) = pos[a], pos[b]
         xs += [x0, x1, None]
         ys += [y0, y1, None]
@@ -38,7 +38,12 @@ def figure_data(status: dict[str, Any]) -> dict[str, Any]:
                   "hover": [f"{v}: {g.nodes[v]['state']}" for v in names]},
         "labels": labels,
         "owner": model.vip_owner(status),
+        "links": model.links_line(status),
     }
+
+
+#: how each kind of edge is drawn: in the trace of that name, in this order
+EDGE_KINDS = ("plain", "active", "cut", "degraded")
 
 
 class TopologyView:
@@ -50,6 +55,10 @@ class TopologyView:
                              hoverinfo="skip", name="links"),
                   go.Scatter(mode="lines", line={"color": "#555", "width": 3},
                              hoverinfo="skip", name="in use"),
+                  go.Scatter(mode="lines", line={"color": "#d62728", "width": 2, "dash": "dash"},
+                             hoverinfo="skip", name="cut link"),
+                  go.Scatter(mode="lines", line={"color": "#ff7f0e", "width": 2, "dash": "dot"},
+                             hoverinfo="skip", name="lossy or slow link"),
                   go.Scatter(mode="markers+text", textposition="bottom center",
                              marker={"size": 22, "line": {"width": 1, "color": "#333"}},
                              hoverinfo="text", name="servers")],
@@ -70,11 +79,12 @@ class TopologyView:
         if data == self._shown:
             return False
         owner = data["owner"] or "nobody"
-        self.owner.value = f"VIP owner: <b class='labkit-owner'>{owner}</b>"
+        links = f" · links: <b class='labkit-links'>{data['links']}</b>" if data["links"] else ""
+        self.owner.value = f"VIP owner: <b class='labkit-owner'>{owner}</b>{links}"
         with self.figure.batch_update():
-            for trace, key in ((self.figure.data[0], "plain"), (self.figure.data[1], "active")):
+            for trace, key in zip(self.figure.data, EDGE_KINDS, strict=False):
                 trace.x, trace.y = data["edges"][key]["x"], data["edges"][key]["y"]
-            nodes = self.figure.data[2]
+            nodes = self.figure.data[len(EDGE_KINDS)]
             nodes.x, nodes.y, nodes.text = data["nodes"]["x"], data["nodes"]["y"], \
                 data["nodes"]["text"]
             nodes.hovertext = data["nodes"]["hover"]

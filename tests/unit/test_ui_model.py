@@ -11,7 +11,7 @@ import pytest
 
 from labkit.ui import model
 from labkit.ui.charts import EventLog
-from labkit.ui.topology import TopologyView, figure_data
+from labkit.ui.topology import EDGE_KINDS, TopologyView, figure_data
 
 CAPTURED = json.loads((Path(__file__).parent / "ui_lab_status.json").read_text())
 
@@ -77,7 +77,7 @@ def test_topology_view_only_redraws_on_change(status):
     assert view.update(copy.deepcopy(status)) is False
     assert view.update(crash(status, "node1", "node2")) is True
     assert "node2" in view.owner.value
-    assert list(view.figure.data[2].marker.symbol).count("star") == 1
+    assert list(view.figure.data[len(EDGE_KINDS)].marker.symbol).count("star") == 1
 
 
 def test_event_log_shows_newest_first_and_skips_repeats():
@@ -88,3 +88,20 @@ def test_event_log_shows_newest_first_and_skips_repeats():
     assert log.widget.value.index("fault") < log.widget.value.index("vrrp")
     assert "&lt;b&gt;" in log.widget.value
     assert log.update(evs) is False
+
+
+def test_faulted_links_are_drawn_cut_or_degraded_and_named_in_the_header(status):
+    assert figure_data(status)["edges"]["cut"]["x"] == [] and figure_data(status)["links"] == ""
+    status["links"] = [
+        {"src": "node3", "dst": "node1", "cut": True, "loss": 0, "rate": 0},  # one way: cut
+        {"src": "node4", "dst": "node1", "cut": False, "loss": 5.0, "rate": 0}]
+    g = model.build_graph(status)
+    assert g.edges["app:node3", "mysql:node1"]["impaired"] == "cut"
+    assert g.edges["app:node4", "mysql:node1"]["impaired"] == "degraded"
+    assert "impaired" not in g.edges["app:node2", "mysql:node1"]  # the other links are whole
+    assert "impaired" not in g.edges["mysql:node1", "mysql:node2"]
+    data = figure_data(status)
+    assert data["edges"]["cut"]["x"] and data["edges"]["degraded"]["x"]
+    assert data["links"] == "node1 ↔ node3 cut, node1 ↔ node4 degraded"
+    view = TopologyView(status)
+    assert "node1 ↔ node3 cut" in view.owner.value
