@@ -15,12 +15,8 @@ from labkit.topology import Topology
 
 
 @pytest.fixture
-def layout(tmp_path, monkeypatch) -> Layout:
-    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
-    lay = Layout(lab="unit", topology=Topology.default(), prefix="127.0.9",
-                 secrets=Layout.new_secrets())
-    lay.save()
-    return lay
+def layout(saved_layout: Layout) -> Layout:
+    return saved_layout
 
 
 MASTER = {"node": "node2", "address": "127.0.9.12", "priority": 255, "state": "master"}

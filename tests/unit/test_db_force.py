@@ -7,17 +7,12 @@ import pytest
 from labkit import events
 from labkit.db import witness
 from labkit.layout import Layout
-from labkit.topology import Topology
 from tests.unit.cli_run import run_cli
 
 
 @pytest.fixture
-def layout(tmp_path, monkeypatch) -> Layout:
-    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
-    lay = Layout(lab="unit", topology=Topology.default(), prefix="127.0.9",
-                 secrets=Layout.new_secrets())
-    lay.save()
-    return lay
+def layout(saved_layout: Layout) -> Layout:
+    return saved_layout
 
 
 def test_force_names_a_new_active_and_says_what_is_given_up(layout, monkeypatch):

@@ -62,11 +62,8 @@ def test_the_switch_rules_match_one_direction_of_one_link(tmp_path, monkeypatch)
     assert "limit rate over 125000 bytes/second" in lossy[1]
 
 
-def test_the_local_backend_refuses_link_faults_and_changes_nothing(tmp_path, monkeypatch):
-    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
-    lay = Layout(lab="unit", topology=Topology.default(), prefix="127.0.9",
-                 secrets=Layout.new_secrets())
-    lay.save()
+def test_the_local_backend_refuses_link_faults_and_changes_nothing(saved_layout):
+    lay = saved_layout
     backend = backend_for(lay)
     with pytest.raises(LabError, match="cannot put faults on links: its nodes share") as err:
         backend.fault_links(links.both_ways("node1", "node2", cut=True), "cut")

@@ -9,16 +9,6 @@ from pathlib import Path
 from labkit import tls
 from labkit.db import mysql_server
 from labkit.devices import ensure_host_key, host_key_path
-from labkit.layout import Layout
-from labkit.topology import Topology
-
-
-def _layout(tmp_path: Path, monkeypatch) -> Layout:
-    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
-    lay = Layout(lab="unit", topology=Topology.default(), prefix="127.0.9",
-                 secrets=Layout.new_secrets())
-    lay.save()
-    return lay
 
 
 def _watch_modes(monkeypatch) -> list[tuple[str, int]]:
@@ -34,8 +24,9 @@ def _watch_modes(monkeypatch) -> list[tuple[str, int]]:
     return created
 
 
-def test_the_tls_key_and_the_ssh_host_key_are_created_private(tmp_path, monkeypatch):
-    lay = _layout(tmp_path, monkeypatch)
+def test_the_tls_key_and_the_ssh_host_key_are_created_private(saved_layout, tmp_path,
+                                                               monkeypatch):
+    lay = saved_layout
     created = _watch_modes(monkeypatch)
     tls.ensure_certificate(tmp_path / "tls", ["127.0.9.10"], "unit")
     ensure_host_key(lay)
@@ -45,8 +36,8 @@ def test_the_tls_key_and_the_ssh_host_key_are_created_private(tmp_path, monkeypa
     assert (tmp_path / "tls" / "key.pem").stat().st_mode & 0o077 == 0
 
 
-def test_mariadbs_init_file_with_the_passwords_is_created_private(tmp_path, monkeypatch):
-    lay = _layout(tmp_path, monkeypatch)
+def test_mariadbs_init_file_with_the_passwords_is_created_private(saved_layout, monkeypatch):
+    lay = saved_layout
     monkeypatch.setattr(mysql_server, "mariadb_binary", lambda: "/usr/sbin/mariadbd")
     monkeypatch.setattr(mysql_server.MariaDB, "initialise", staticmethod(lambda d, b: None))
     created = _watch_modes(monkeypatch)
