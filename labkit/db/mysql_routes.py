@@ -108,23 +108,27 @@ def create_note(body: NoteIn, request: Request, response: Response,
     node = request.app.state.node
     with active_cursor(_layout(request), write=True) as cur:
         if idempotency_key is not None and (done := _by_key(cur, idempotency_key)):
-            response.status_code = 200
-            return {**done, "mysql": _server_node(request, cur), "replayed": True}
+            return _replayed(done, request, response, cur)
         try:
             cur.execute("INSERT INTO notes (text, written_by, created, idem_key) "
                         "VALUES (%s, %s, %s, %s)", (body.text, node, time.time(), idempotency_key))
         except pymysql.IntegrityError as exc:  # the same key, written by a concurrent request
             if exc.args[0] != DUPLICATE_KEY or idempotency_key is None:
                 raise
-            response.status_code = 200
-            return {**_by_key(cur, idempotency_key), "mysql": _server_node(request, cur),
-                    "replayed": True}
+            return _replayed(_by_key(cur, idempotency_key), request, response, cur)
         note_id = cur.lastrowid
         cur.execute("SELECT @@gtid_current_pos AS gtid")
         gtid = cur.fetchone()["gtid"]
         served_by = _server_node(request, cur)
     return {"id": note_id, "text": body.text, "written_by": node, "mysql": served_by,
             "gtid": gtid, "replayed": False}
+
+
+def _replayed(note: dict[str, Any] | None, request: Request, response: Response,
+              cur: Any) -> dict[str, Any]:
+    """The note an earlier request with this key wrote: 200, not a second row."""
+    response.status_code = 200
+    return {**(note or {}), "mysql": _server_node(request, cur), "replayed": True}
 
 
 def _by_key(cur: Any, key: str) -> dict[str, Any] | None:
