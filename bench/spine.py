@@ -41,8 +41,10 @@ def vip_gap(lab: Cluster, runs: int = 20) -> list[Figure]:
     return figures
 
 
-def _ab(url: str, requests: int = 3000, concurrency: int = 16) -> float:
-    out = subprocess.run(["ab", "-q", "-k", "-n", str(requests), "-c", str(concurrency), url],
+def _ab(url: str, auth: tuple[str, str], requests: int = 3000, concurrency: int = 16) -> float:
+    """ApacheBench's requests/s, sending the lab's NBI credentials (HTTP Basic) as clients do."""
+    out = subprocess.run(["ab", "-q", "-k", "-n", str(requests), "-c", str(concurrency),
+                          "-A", ":".join(auth), url],
                          capture_output=True, text=True, timeout=300).stdout
     match = re.search(r"Requests per second:\s+([\d.]+)", out)
     return float(match.group(1)) if match else float("nan")
@@ -50,8 +52,8 @@ def _ab(url: str, requests: int = 3000, concurrency: int = 16) -> float:
 
 def throughput(lab: Cluster) -> list[Figure]:
     """Requests/s through the VIP (segment + Apache + app) ÷ straight to one app server."""
-    via_vip = _ab(lab.vip_url + "/api/node")
-    direct = _ab(lab.layout.app_url("node3") + "/api/node")
+    via_vip = _ab(lab.vip_url + "/api/node", lab.auth())
+    direct = _ab(lab.layout.app_url("node3") + "/api/node", lab.auth())
     how = "ApacheBench, 3000 keep-alive GETs of /api/node at concurrency 16, same run"
     return [Figure("rps_via_vip", via_vip, "req/s", how),
             Figure("rps_direct_one_app", direct, "req/s", how),
@@ -60,7 +62,7 @@ def throughput(lab: Cluster) -> list[Figure]:
 
 
 def fairness(lab: Cluster, requests: int = 400) -> list[Figure]:
-    counts = Counter(httpx.get(lab.vip_url + "/api/node").json()["node"]
+    counts = Counter(httpx.get(lab.vip_url + "/api/node", auth=lab.auth()).json()["node"]
                      for _ in range(requests))
     apps = [n.name for n in lab.layout.topology.with_role("app")]
     per = [counts.get(n, 0) for n in apps]

@@ -52,7 +52,31 @@ def up(nodes: int | None = typer.Option(None, help="Number of nodes (default 4).
                              progress=progress)
     console.print(f"[green]lab {cluster.layout.lab} is up[/] ({cluster.layout.backend} backend) "
                   f"in {time.monotonic() - t0:.1f}s: "
-                  f"{cluster.layout.vip_url}  (HTTPS {cluster.layout.vip_https_url})")
+                  f"{cluster.layout.vip_url}  (HTTPS {cluster.layout.vip_https_url}); "
+                  "its NBI users and passwords: `labkit credentials`")
+
+
+@app.command()
+def credentials(lab: str | None = LabOpt,
+                as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")
+                ) -> None:
+    """The NBI's users, roles and passwords for this lab (generated per lab; keep them yours)."""
+    from labkit.layout import NBI_USERS, Layout
+
+    layout = Layout.load(lab)
+    users = {u: {"role": role, "password": layout.nbi_password(u)}
+             for u, role in NBI_USERS.items()}
+    if as_json:
+        print(json.dumps(users, indent=2))
+        return
+    table = Table("user", "role", "password", "may")
+    for u, facts in users.items():
+        table.add_row(u, facts["role"], facts["password"],
+                      "everything, deleting too" if facts["role"] == "admin"
+                      else "everything but deleting")
+    out = Console()
+    out.print(table)
+    out.print(f"e.g. curl -u learner:{users['learner']['password']} {layout.vip_url}/api/node")
 
 
 @app.command()

@@ -21,7 +21,7 @@ from labkit import events, links, tiers, wait
 from labkit.backends import backend_for, check_topology, claim_prefix, resolve_backend
 from labkit.component import all_components
 from labkit.errors import LabError
-from labkit.layout import Layout, default_lab_name, home, rundir_of
+from labkit.layout import NBI_USERS, Layout, default_lab_name, home, rundir_of
 from labkit.layout import up_log as layout_up_log
 from labkit.supervisor import Supervisor
 from labkit.tls import ensure_certificate
@@ -161,7 +161,8 @@ class Cluster:
         def answering_node() -> str | None:
             nonlocal last
             try:
-                r = httpx.get(f"{self.layout.vip_url}/api/node", timeout=2)
+                r = httpx.get(f"{self.layout.vip_url}/api/node", timeout=2,
+                              auth=self.layout.nbi_auth())
                 if r.status_code == 200:
                     return r.json()["node"]
                 last = f"HTTP {r.status_code}"
@@ -287,6 +288,9 @@ class Cluster:
             "nodes": nodes,
             "links": [f.to_dict() for f in self.backend.links()],
             "link_faults": self.backend.no_link_faults or "real (switch rules)",
+            "nbi": {"users": dict(NBI_USERS),
+                    "auth": "HTTP Basic or a session from POST /api/login; "
+                            "`labkit credentials` prints the passwords"},
         }
         live = [n["name"] for n in nodes if n["state"] == "up"]
         for comp in all_components():
@@ -302,13 +306,19 @@ class Cluster:
     def events(self, since: float = 0.0) -> list[dict[str, Any]]:
         return events.read(self.layout.events_path, since)
 
-    def client(self, https: bool = False, **kwargs: Any) -> httpx.Client:
-        """An HTTP client aimed at the VIP (cookies kept, so sessions stick)."""
+    def client(self, https: bool = False, user: str = "learner", **kwargs: Any) -> httpx.Client:
+        """An HTTP client aimed at the VIP (cookies kept, so sessions stick), sending `user`'s
+        credentials (HTTP Basic) on every request: `learner` works, `admin` may also delete."""
         base = self.layout.vip_https_url if https else self.layout.vip_url
         verify = (ssl.create_default_context(cafile=str(self.layout.paths.certificate))
                   if https else True)
+        kwargs.setdefault("auth", self.layout.nbi_auth(user))
         return httpx.Client(base_url=base, verify=verify, timeout=kwargs.pop("timeout", 5),
                             **kwargs)
+
+    def auth(self, user: str = "learner") -> tuple[str, str]:
+        """`user`'s NBI credentials, for a plain `httpx.get(..., auth=lab.auth())`."""
+        return self.layout.nbi_auth(user)
 
     @property
     def vip_url(self) -> str:

@@ -15,6 +15,7 @@ Cluster-wide steps (setting up replication between two instances, creating a key
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import sys
@@ -124,6 +125,17 @@ def wait_for_port(host: str, port: int, timeout: float, what: str, log: Path | N
     if wait.until(answers, timeout, stop=(lambda: not alive()) if alive else None):
         return
     raise start_failure(what, f"{host}:{port} did not answer within {timeout:.0f}s", log)
+
+
+def hand_over(path: Path, account: pwd.struct_passwd | None,
+              keep: Callable[[Path], bool] = lambda _p: False) -> None:
+    """Give `path` and everything under it to a server's own user (`account`; None: the lab is
+    not root and owns it already), but the files `keep` says stay the lab's."""
+    if account is None:
+        return
+    for p in [path, *path.rglob("*")]:
+        if not keep(p):
+            os.chown(p, account.pw_uid, account.pw_gid, follow_symlinks=False)
 
 
 def start_failure(what: str, why: str, log: Path | None) -> LabError:

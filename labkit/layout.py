@@ -7,6 +7,7 @@ and the node daemons read the same facts the lab was started with.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -21,6 +22,8 @@ from labkit.topology import NodeSpec, Topology
 VIP_HOST = 100  #: the VIP is <prefix>.100
 FIRST_NODE_HOST = 11  #: node1 is <prefix>.11, node2 .12, ...
 FLEET_HOST = 200  #: the device fleet's first address (devices take .200 and up)
+#: the REST NBI's users and their roles: the learner works, the admin may also delete
+NBI_USERS = {"learner": "user", "admin": "admin"}
 #: backends where each node has its own network stack on a real bridge (containers, network
 #: namespaces): the VIP is an address keepalived moves, and multicast crosses the bridge
 OWN_NETWORK_STACKS = ("compose", "netns")
@@ -289,7 +292,22 @@ class Layout:
         """Fresh credentials for one lab; never committed, never shared between labs."""
         return {k: secrets.token_urlsafe(18) for k in
                 ("mysql_root", "mysql_app", "mysql_repl", "postgres", "postgres_repl",
-                 "session_key", "cassandra", "netconf", "vrrp_auth")}
+                 "session_key", "cassandra", "netconf", "vrrp_auth")} | {
+            f"nbi_{user}": secrets.token_urlsafe(18) for user in NBI_USERS}
+
+    # -- the NBI's users ----------------------------------------------------------------------
+    def nbi_auth(self, user: str = "learner") -> tuple[str, str]:
+        """HTTP Basic credentials for the NBI (what `httpx`'s `auth=` takes)."""
+        return user, self.nbi_password(user)
+
+    def nbi_password(self, user: str) -> str:
+        """`user`'s NBI password. Labs set up before the NBI asked for one derive it from their
+        session key, so they keep working."""
+        if user not in NBI_USERS:
+            raise LabError(f"the NBI has no user {user!r}",
+                           f"its users are {', '.join(NBI_USERS)}")
+        return self.secrets.get(f"nbi_{user}") or hashlib.sha256(
+            f"nbi_{user}:{self.secrets['session_key']}".encode()).hexdigest()[:24]
 
 
 def node_program_args(description: str | None) -> tuple[Layout, str]:

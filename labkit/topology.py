@@ -24,6 +24,7 @@ message names the key path, e.g. `topology: nodes.node1.priority: must be an int
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,9 +100,32 @@ class PostgresSpec:
 class CassandraSpec:
     """The ring's commit log. `periodic` (Cassandra's default) acknowledges a write once it is in
     the commit log and fsyncs every 10 s: a killed JVM loses nothing (the bytes are in the page
-    cache), a lost machine loses up to those 10 s. `batch` fsyncs before it acknowledges."""
+    cache), a lost machine loses up to those 10 s. `batch` fsyncs before it acknowledges.
+    `quota` bounds what the lab's file store holds in all (one learner's uploads cannot fill
+    the machine's disk): `4GiB`, `512MiB`, or bytes."""
 
     commitlog_sync: str = "periodic"
+    quota: str = "4GiB"
+
+    def __post_init__(self) -> None:
+        parse_size(self.quota)
+
+    @property
+    def quota_bytes(self) -> int:
+        return parse_size(self.quota)
+
+
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+
+
+def parse_size(text: str | int) -> int:
+    """`4GiB`, `512MiB`, `100MB` or a number of bytes → bytes (a positive whole number)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
+    unit = match.group(2).upper() if match else ""
+    if not match or unit not in _UNITS or float(match.group(1)) * _UNITS[unit] < 1:
+        raise LabError(f"bad size {text!r}", "write it like 4GiB, 512MiB, 100MB or 1000000")
+    return int(float(match.group(1)) * _UNITS[unit])
 
 
 @dataclass(frozen=True)
@@ -190,7 +214,8 @@ class Topology:
             "membership_timeout": self.membership_timeout,
             "mysql": {"semi_sync": self.mysql.semi_sync},
             "postgres": {"synchronous": self.postgres.synchronous},
-            "cassandra": {"commitlog_sync": self.cassandra.commitlog_sync},
+            "cassandra": {"commitlog_sync": self.cassandra.commitlog_sync,
+                          "quota": self.cassandra.quota},
             "links": [link.to_dict() for link in self.links],
         }
 
@@ -247,6 +272,7 @@ class _PostgresSchema(_Strict):
 
 class _CassandraSchema(_Strict):
     commitlog_sync: Literal["periodic", "batch"] = CassandraSpec.commitlog_sync
+    quota: str | int = CassandraSpec.quota
 
 
 class _LinkSchema(_Strict):
@@ -285,7 +311,7 @@ _EXAMPLES = {
     "mysql": "mysql: {semi_sync: true}", "semi_sync": "semi_sync: true",
     "postgres": "postgres: {synchronous: true}", "synchronous": "synchronous: true",
     "cassandra": "cassandra: {commitlog_sync: batch}",
-    "commitlog_sync": "commitlog_sync: batch (or periodic)",
+    "commitlog_sync": "commitlog_sync: batch (or periodic)", "quota": "quota: 4GiB",
     "links": "links: [{endpoints: [node1, node3], loss: 5%}]",
     "endpoints": "endpoints: [node1, node3]", "loss": "loss: 5%", "rate": "rate: 1mbit",
     "cut": "cut: true", "one_way": "one_way: true",
@@ -317,7 +343,7 @@ def _build(spec: _TopologySchema) -> Topology:
                     devices=DevicesSpec(devices.count, devices.latency_ms, devices.auto_rebalance),
                     membership_timeout=spec.membership_timeout,
                     mysql=MysqlSpec(my.semi_sync), postgres=PostgresSpec(pg.synchronous),
-                    cassandra=CassandraSpec(cas.commitlog_sync),
+                    cassandra=CassandraSpec(cas.commitlog_sync, str(cas.quota)),
                     links=tuple(LinkSpec((ln.endpoints[0], ln.endpoints[1]), ln.cut, ln.loss,
                                          ln.rate, ln.one_way) for ln in spec.links))
 

@@ -10,13 +10,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from labkit import tiers
-from labkit.appserver import limits
+from labkit.appserver import auth, limits
 from labkit.appserver.sessions import MemorySessionStore, SessionStore, split_cookie
 from labkit.layout import Layout
 
 
 class Login(BaseModel):
     user: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str = Field(min_length=1, max_length=256)
 
 
 def create_app(layout: Layout, node: str, sessions: SessionStore | None = None) -> FastAPI:
@@ -27,6 +28,9 @@ def create_app(layout: Layout, node: str, sessions: SessionStore | None = None) 
     app.state.sessions = sessions or default_session_store(layout)
     # the same limits as the balancer's, for clients that reach this port directly
     app.add_middleware(limits.BodyLimit, limit=limits.BODY_LIMIT, large=limits.LARGE)
+    # added last, so it runs first: nothing is read or parsed for a caller not let in
+    app.add_middleware(auth.Authenticate, layout=layout, node=node,
+                       sessions=lambda: app.state.sessions)
     started = time.time()
 
     @app.exception_handler(Exception)
@@ -43,24 +47,34 @@ def create_app(layout: Layout, node: str, sessions: SessionStore | None = None) 
         return {"status": "ok", "node": node}
 
     @app.get("/api/node")
-    def whoami() -> dict:
-        """Which node answered: the round-robin lesson counts these."""
+    def whoami(request: Request) -> dict:
+        """Which node answered (the round-robin lesson counts these), and to whom."""
         return {"node": node, "address": layout.address(node), "pid": os.getpid(),
-                "started": started, "time": time.time()}
+                "started": started, "time": time.time(),
+                "user": getattr(request.state, "user", None)}
 
     @app.post("/api/login")
     def login(body: Login, response: Response) -> dict:
+        try:
+            role = auth.check_password(layout, body.user, body.password)
+        except auth.Refused as exc:
+            raise HTTPException(exc.status, exc.detail,
+                                headers={"WWW-Authenticate": auth.REALM}) from None
         s = app.state.sessions.create(body.user, node)
         response.set_cookie("JSESSIONID", f"{s.id}.{node}", httponly=True, samesite="lax",
                             path="/")
-        return {"session": s.id, "node": node, "user": s.user, "store": app.state.sessions.kind}
+        return {"session": s.id, "node": node, "user": s.user, "role": role,
+                "store": app.state.sessions.kind}
 
     @app.get("/api/session")
-    def session(JSESSIONID: str | None = Cookie(default=None)) -> dict:  # noqa: N803
+    def session(request: Request,
+                JSESSIONID: str | None = Cookie(default=None)) -> dict:  # noqa: N803
         if not JSESSIONID:
             raise HTTPException(401, "no session: POST /api/login first")
         sid, route = split_cookie(JSESSIONID)
-        s = app.state.sessions.hit(sid)
+        # the authentication already looked the session up (and counted this request) when
+        # the cookie was the only credential
+        s = getattr(request.state, "session", None) or app.state.sessions.hit(sid)
         if s is None:
             raise HTTPException(401, f"session unknown on {node} (it lived on {route}); "
                                 "log in again")
@@ -75,6 +89,7 @@ def create_app(layout: Layout, node: str, sessions: SessionStore | None = None) 
         return {"node": node, "logged_out": bool(JSESSIONID)}
 
     include_tiers(app)
+    auth.describe(app)
     return app
 
 

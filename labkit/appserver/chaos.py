@@ -6,8 +6,6 @@ gathers them. The base class is `labkit.chaos.workload.Workload`.
 
 from __future__ import annotations
 
-import httpx
-
 from labkit.chaos.workload import Workload
 from labkit.cluster import Cluster
 
@@ -27,7 +25,9 @@ class StickySessions(Workload):
         client = self.clients[self.turn % len(self.clients)]
         self.turn += 1
         if "JSESSIONID" not in client.cookies:
-            client.post("/api/login", json={"user": f"chaos{self.turn}"}).raise_for_status()
+            user, password = self.lab.auth()
+            client.post("/api/login", json={"user": user, "password": password}
+                        ).raise_for_status()
         r = client.get("/api/session")
         if r.status_code == 401:  # the session's node died and took it along: log in again
             client.cookies.clear()
@@ -53,7 +53,7 @@ class NodeRequests(Workload):
         super().__init__(lab)
         # one client: a new one per request costs an SSL context and a connection, which on a
         # busy machine is slower than the request itself and would thin out the 1-s windows
-        self.http = httpx.Client(base_url=lab.vip_url, timeout=3)
+        self.http = lab.client(timeout=3)
 
     def step(self) -> None:
         self.http.get("/api/node").raise_for_status()

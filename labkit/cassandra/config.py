@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
+import subprocess
 from pathlib import Path
 
 from labkit import templating
 from labkit.cassandra import jars
+from labkit.component import hand_over
+from labkit.errors import LabError
 from labkit.layout import Layout
+
+USER = "cassandra"  #: the system user Cassandra runs as when the lab is root
 
 HEAP = "128M"
 DC, RACK = "dc1", "rack1"
@@ -55,6 +61,33 @@ def token(layout: Layout, node: str) -> int:
 
 def home(layout: Layout, node: str) -> Path:
     return layout.paths.service(node, "cassandra")
+
+
+def server_account() -> pwd.struct_passwd | None:
+    """The user Cassandra runs as when the lab runs as root: `cassandra`, as Apache Cassandra's
+    own Debian package has it (a server never runs as root). No Debian package installs
+    Cassandra here, so the lab creates the system user the way such a package's postinst does,
+    once. None when the lab is not root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(USER)
+    except KeyError:
+        pass
+    made = subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                           "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", USER],
+                          capture_output=True, text=True, check=False)
+    if made.returncode not in (0, 9):  # 9: created meanwhile by another lab
+        raise LabError(f"could not create the system user {USER!r} to run Cassandra as: "
+                       f"{made.stderr.strip()}",
+                       f"create it: useradd --system --user-group --shell /usr/sbin/nologin {USER}")
+    return pwd.getpwnam(USER)
+
+
+def own(base: Path) -> None:
+    """Everything of the node's Cassandra belongs to its server's user (the data, commit log,
+    hints and configuration); labs started while it ran as root are handed over here."""
+    hand_over(base, server_account())
 
 
 def conf_dir(layout: Layout, node: str) -> Path:
@@ -107,7 +140,7 @@ def java_command(layout: Layout, node: str, base: Path) -> list[str]:
         f"-Dcassandra.config=file://{conf / 'cassandra.yaml'}",
         f"-Dlogback.configurationFile={conf / 'logback.xml'}",
         f"-Dcassandra.storagedir={base}",
-        f"-Dcassandra.logdir={layout.log_dir(node)}",
+        f"-Dcassandra.logdir={base / 'logs'}",  # its own files (it logs to stdout)
         f"-Dcassandra.triggers_dir={base / 'triggers'}",
         "-Dcassandra-foreground=yes",
         f"-Dcassandra.available_processors={cpus}",

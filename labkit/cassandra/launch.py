@@ -9,6 +9,8 @@ the lab's faults reach Cassandra itself):
 * Cassandra locks all its memory with mlockall() when it may; as root that pins the whole heap
   and JDK image (~450 MiB). Dropping CAP_IPC_LOCK and the memlock limit keeps the lab small;
   Cassandra logs one warning and runs on.
+* As root, it becomes the `cassandra` system user (a server never runs as root), as MariaDB
+  becomes `mysql` and PostgreSQL `postgres`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import resource
 import socket
 import sys
+from pathlib import Path
 
 from labkit import wait
 from labkit.cassandra import config
@@ -48,6 +51,19 @@ def no_memory_locking() -> None:
         libc.prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0)
 
 
+def drop_root(base: Path) -> None:
+    """As root, become the `cassandra` user before the JVM starts (same pid: the supervisor's
+    signals still reach Cassandra). Its files were handed to that user by `configure`."""
+    account = config.server_account()
+    if account is None:
+        return
+    config.own(base)  # what this launcher made since (triggers/)
+    os.setgroups([])
+    os.setgid(account.pw_gid)
+    os.setuid(account.pw_uid)
+    os.environ.update(HOME=str(base), USER=account.pw_name, LOGNAME=account.pw_name)
+
+
 def main() -> None:
     layout, node = node_program_args(__doc__)
     base = config.home(layout, node)
@@ -57,6 +73,7 @@ def main() -> None:
     no_memory_locking()
     os.environ["MALLOC_ARENA_MAX"] = "2"  # few malloc arenas: Cassandra's own launcher sets 4
     (base / "triggers").mkdir(exist_ok=True)
+    drop_root(base)
     sys.stdout.flush()
     os.chdir(base)
     os.execv(command[0], command)

@@ -62,6 +62,7 @@ class FilesClient:
                     yield piece
         try:
             r = httpx.put(f"{self.base}/{name}", content=body(), params=_level(consistency),
+                          auth=self.layout.nbi_auth(),
                           headers={"Content-Length": str(size),
                                    "Content-Type": "application/octet-stream"},
                           timeout=TIMEOUT)
@@ -82,7 +83,7 @@ class FilesClient:
         digest, got = hashlib.sha256(), 0
         try:
             with httpx.stream("GET", f"{self.base}/{name}", params=_level(consistency),
-                              timeout=TIMEOUT) as r:
+                              auth=self.layout.nbi_auth(), timeout=TIMEOUT) as r:
                 if r.status_code != 200:
                     r.read()
                     answers.json_or_error(r)
@@ -115,10 +116,13 @@ class FilesClient:
         return self._call("GET", f"{self.base}/{name}/info", consistency)
 
     def delete(self, name: str, consistency: str | None = None) -> dict[str, Any]:
-        return self._call("DELETE", f"{self.base}/{name}", consistency)
+        """Deleting is the admin's: this call sends the lab's admin credentials."""
+        return self._call("DELETE", f"{self.base}/{name}", consistency, user="admin")
 
-    def _call(self, method: str, url: str, consistency: str | None) -> Any:
-        r = httpx.request(method, url, params=_level(consistency), timeout=TIMEOUT)
+    def _call(self, method: str, url: str, consistency: str | None,
+              user: str = "learner") -> Any:
+        r = httpx.request(method, url, params=_level(consistency), timeout=TIMEOUT,
+                          auth=self.layout.nbi_auth(user))
         return answers.json_or_error(r)
 
     # -- the ring and its replicas --------------------------------------------------------

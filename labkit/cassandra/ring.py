@@ -26,6 +26,7 @@ def status(layout: Layout, live_nodes: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"keyspace": config.KEYSPACE,
                            "replication_factor": config.replication_factor(layout),
                            "commitlog_sync": layout.topology.cassandra.commitlog_sync,
+                           "quota": layout.topology.cassandra.quota,
                            "members": [], "up": 0}
     views: dict[str, dict[str, dict[str, Any]]] = {}
     hints: dict[str, dict[str, int]] = {}

@@ -62,6 +62,12 @@ class TooLarge(FileStoreError):
     status = 413
 
 
+class QuotaExceeded(FileStoreError):
+    """The lab's file store would hold more than its quota (topology `cassandra: {quota}`)."""
+
+    status = 507
+
+
 class NotEnoughReplicas(FileStoreError):
     """The consistency level asked for cannot be met right now (a replica is down or slow)."""
 
@@ -288,6 +294,12 @@ class FileStore:
                         row.uploaded_via or "", row.consistency or "", str(row.id),
                         [n for n, _ in reps], [n for n, up in reps if not up])
 
+    def used_bytes(self, excluding: str = "") -> int:
+        """What the stored files hold in all (read at ONE: the quota is a guard, not a ledger),
+        leaving out `excluding`, the file an upload is about to replace."""
+        rows = self._run(self.q["sizes"], (), ConsistencyLevel.ONE, "adding up the files")
+        return sum(r.size or 0 for r in rows if r.name != excluding)
+
     # -- writes (uploads: labkit.cassandra.upload) ------------------------------------------
     def delete(self, name: str, consistency: str | None = None) -> FileInfo:
         info = self.stat(name, consistency)
@@ -315,6 +327,7 @@ def _statements(s: Session) -> dict[str, PreparedStatement]:
     cql = {
         "get_file": f"SELECT * FROM {KS}.files WHERE name = ?",
         "list_files": f"SELECT * FROM {KS}.files",
+        "sizes": f"SELECT name, size FROM {KS}.files",
         "put_file": f"INSERT INTO {KS}.files (name, id, size, sha256, chunks, chunk_size, "
                     "uploaded_at, uploaded_via, consistency) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         "delete_file": f"DELETE FROM {KS}.files WHERE name = ?",

@@ -24,6 +24,7 @@ from labkit.cassandra.store import (
     FileInfo,
     FileStore,
     NotEnoughReplicas,
+    QuotaExceeded,
     TooLarge,
     check_name,
     level,
@@ -35,8 +36,10 @@ ONE, QUORUM = ConsistencyLevel.ONE, ConsistencyLevel.QUORUM
 class Upload:
     """Feed it bytes, then `finish()` (or `abort()`)."""
 
-    def __init__(self, store: FileStore, name: str, consistency: str | None, via: str) -> None:
+    def __init__(self, store: FileStore, name: str, consistency: str | None, via: str,
+                 room: int | None = None) -> None:
         self.store, self.name, self.via = store, name, via
+        self.room = room  # bytes the quota leaves for this file (None: no quota check)
         self.fixed = level(consistency) if consistency else None
         self.degraded = False
         self.levels: set[int] = set()
@@ -52,6 +55,12 @@ class Upload:
         self.size += len(data)
         if self.size > MAX_SIZE:
             raise TooLarge(f"{self.name!r} is larger than {MAX_SIZE >> 20} MiB")
+        if self.room is not None and self.size > self.room:
+            raise QuotaExceeded(
+                f"{self.name!r} does not fit in the lab's file quota: {self.room} bytes are "
+                "left; nothing was stored",
+                "delete files (`labkit files rm NAME`) or raise `cassandra: {quota: ...}` in "
+                "the topology")
         self.digest.update(data)
         self.buffer += data
         started = []
@@ -132,8 +141,12 @@ class Upload:
 
 
 def start(store: FileStore, name: str, consistency: str | None = None, via: str = "") -> Upload:
-    """A new upload of `name` into `store` (the name is checked before anything is written)."""
-    return Upload(store, check_name(name), consistency, via)
+    """A new upload of `name` into `store` (the name is checked before anything is written),
+    with the room the lab's quota leaves. Two uploads at once both see the room as it was:
+    the quota bounds a learner's disk use, it is not an exact ledger."""
+    check_name(name)
+    quota = store.layout.topology.cassandra.quota_bytes
+    return Upload(store, name, consistency, via, room=max(0, quota - store.used_bytes(name)))
 
 
 def put(store: FileStore, name: str, data: Iterable[bytes], consistency: str | None = None,

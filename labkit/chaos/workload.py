@@ -137,7 +137,7 @@ class SetTier(ABC):
     def __init__(self, lab: Cluster, prefix: str) -> None:
         self.lab = lab
         self.prefix = prefix  # every element starts with it: this run's and nobody else's
-        self.http = httpx.Client(base_url=lab.vip_url, timeout=5)
+        self.http = lab.client(timeout=5)
 
     @abstractmethod
     def add_vip(self, element: str) -> str | None:

@@ -8,6 +8,7 @@ from an init file with binary logging off, so the two GTID histories hold only a
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from labkit.component import (
     Component,
     NodeContext,
     Program,
+    hand_over,
     server_binary,
     start_failure,
     wait_for_port,
@@ -48,6 +50,26 @@ def mariadb_binary() -> str:
     return server_binary(("mariadbd", "mysqld"), "MariaDB", "mariadb-server")
 
 
+def server_account() -> pwd.struct_passwd | None:
+    """The user MariaDB runs as when the lab runs as root: `mysql`, which Debian's and Ubuntu's
+    mariadb-server create (a server never runs as root). None when the lab is not root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("mysql")
+    except KeyError:
+        raise LabError("the lab runs as root but there is no `mysql` user to run MariaDB as",
+                       "install Debian's mariadb-server package (it creates the user)") from None
+
+
+def own(base: Path) -> None:
+    """Everything of the instance belongs to its server's user: the data, the socket and pid
+    directory, the temporary directory and the init file (read after the server dropped root;
+    still 0600). Labs started before MariaDB stopped running as root are handed over here."""
+    # the watcher's dumps of diverged data stay root's
+    hand_over(base, server_account(), keep=lambda p: p.name.startswith("diverged-"))
+
+
 class MariaDB(Component):
     role = "mysql"
     programs = ("mysql", "mysqlwatch")
@@ -61,6 +83,7 @@ class MariaDB(Component):
         atomic.write_text(init, self.init_sql(ctx.layout), mode=0o600)  # it holds passwords
         conf = self.config_files(ctx.layout, ctx.node)["my.cnf"]
         conf.write_text(self.config_text(ctx, base))
+        own(base)  # before mariadb-install-db too: it writes the tmp directory as `mysql`
         if not (data / "mysql").exists():
             self.initialise(data, base)
         return [
@@ -103,8 +126,8 @@ GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR ON *.* TO 'repl
     def initialise(data: object, base: object) -> None:
         cmd = [shutil.which("mariadb-install-db") or "mysql_install_db", "--no-defaults",
                f"--datadir={data}", "--auth-root-authentication-method=normal", "--skip-test-db"]
-        if os.geteuid() == 0:
-            cmd.append("--user=root")
+        if server_account():
+            cmd.append("--user=mysql")
         tmp = Path(str(base)) / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=120,

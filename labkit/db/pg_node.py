@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from labkit import atomic, events, templating
+from labkit.component import hand_over
 from labkit.db import witness
 from labkit.db.postgres import TIER, bin_dir, nodes
 from labkit.layout import Layout, node_program_args
@@ -56,9 +57,7 @@ class PgNode:
         return res
 
     def own(self, path: Path) -> None:
-        if self.account:
-            for p in [path, *path.rglob("*")]:
-                os.chown(p, self.account.pw_uid, self.account.pw_gid)
+        hand_over(path, self.account)
 
     def source(self, node: str, database: str = "postgres") -> str:
         return (f"host={self.layout.address(node)} port={self.layout.ports.postgres} "

@@ -7,8 +7,6 @@ cluster to settle and checks that every discovered device has its NETCONF sessio
 
 from __future__ import annotations
 
-import httpx
-
 from labkit import wait
 from labkit.chaos.workload import Workload
 from labkit.cluster import Cluster
@@ -21,7 +19,7 @@ class DevicePolls(Workload):
 
     def __init__(self, lab: Cluster) -> None:
         super().__init__(lab)
-        self.client = httpx.Client(base_url=lab.vip_url, timeout=3)
+        self.client = lab.client(timeout=3)
         if lab.devices.status().get("total", 0) == 0:
             lab.devices.discover()
         self.names = device_names(lab.layout.topology.devices.count)

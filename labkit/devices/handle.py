@@ -35,7 +35,8 @@ class Lab(Protocol):
     layout: Layout
     backend: Backend
 
-    def client(self, https: bool = False, **kwargs: Any) -> httpx.Client: ...
+    def client(self, https: bool = False, user: str = "learner",
+               **kwargs: Any) -> httpx.Client: ...
 
 
 class DevicesTier:
@@ -44,11 +45,13 @@ class DevicesTier:
         self.layout = cluster.layout
 
     # -- the NBI ------------------------------------------------------------------------------
-    def call(self, method: str, path: str, patience: float = 30.0, **kwargs: Any) -> Any:
-        """One NBI request through the VIP; retried while the cluster answers 502/503."""
+    def call(self, method: str, path: str, patience: float = 30.0, user: str = "learner",
+             **kwargs: Any) -> Any:
+        """One NBI request through the VIP as `user`; retried while the cluster answers
+        502/503."""
         deadline = time.monotonic() + patience
         last = ""
-        with self.cluster.client(timeout=15) as client:
+        with self.cluster.client(timeout=15, user=user) as client:
             while True:
                 try:
                     r = client.request(method, path, **kwargs)
@@ -77,7 +80,9 @@ class DevicesTier:
         return self.call("POST", "/api/devices/rebalance", json={"nodes": nodes})
 
     def forget(self) -> int:
-        return self.call("POST", "/api/devices/forget", json={"all": True})["forgotten"]
+        """Forgetting devices is the admin's: this call sends the lab's admin credentials."""
+        return self.call("POST", "/api/devices/forget", json={"all": True},
+                         user="admin")["forgotten"]
 
     def resync(self, count: int | None = None, wait: bool = True, timeout: float = 300,
                progress: Progress | None = None) -> dict[str, Any]:

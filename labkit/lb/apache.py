@@ -9,9 +9,12 @@ the route suffix of the JSESSIONID cookie (`<id>.node2` → the member with rout
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
+import subprocess
 from pathlib import Path
 
-from labkit import templating
+from labkit import atomic, templating
 from labkit.appserver import limits
 from labkit.component import (
     Component,
@@ -25,7 +28,8 @@ from labkit.layout import Layout
 
 MODULES = ["mpm_event", "authz_core", "authz_host", "proxy", "proxy_http", "proxy_balancer",
            "lbmethod_byrequests", "slotmem_shm", "proxy_hcheck", "ssl", "socache_shmcb",
-           "status", "headers", "rewrite"]
+           "status", "headers", "rewrite", "auth_basic", "authn_core", "authn_file",
+           "authz_user"]
 MODULE_DIRS = [Path("/usr/lib/apache2/modules"), Path("/usr/lib/httpd/modules"),
                Path("/usr/libexec/apache2")]
 
@@ -41,6 +45,23 @@ def module_dir() -> Path:
     raise LabError("Apache's proxy modules were not found", "install Debian's apache2 package")
 
 
+def write_htpasswd(path: Path, user: str, password: str) -> None:
+    """The balancer-manager's password file: a bcrypt hash made by Apache's own `htpasswd`
+    (the password goes on its stdin, never on a command line), private from its first byte.
+    Apache's workers read it on each request: as root they are www-data, who must own it."""
+    tool = shutil.which("htpasswd")
+    if tool is None:
+        raise LabError("Apache's htpasswd was not found", "install Debian's apache2-utils package")
+    made = subprocess.run([tool, "-niB", user], input=password, capture_output=True, text=True,
+                          check=False)
+    if made.returncode != 0 or not made.stdout.startswith(f"{user}:"):
+        raise LabError(f"htpasswd failed: {made.stderr.strip()}", "see the message above")
+    atomic.write_text(path, made.stdout, mode=0o600)
+    if os.geteuid() == 0:
+        worker = pwd.getpwnam("www-data")
+        os.chown(path, worker.pw_uid, worker.pw_gid)
+
+
 class Apache(Component):
     role = "lb"
     programs = ("apache",)
@@ -48,6 +69,7 @@ class Apache(Component):
     def configure(self, ctx: NodeContext) -> list[Program]:
         conf = self.config_files(ctx.layout, ctx.node)["httpd.conf"]
         (conf.parent / "run").mkdir(parents=True, exist_ok=True)
+        write_htpasswd(conf.parent / "balancer.htpasswd", *ctx.layout.nbi_auth("admin"))
         conf.write_text(self.config_text(ctx, conf.parent))
         return [Program("apache", [apache_binary(), "-f", str(conf), "-DFOREGROUND"],
                         priority=20, stopsignal="WINCH", stopwaitsecs=5)]
@@ -67,7 +89,7 @@ class Apache(Component):
             __file__, "httpd.conf.j2", node=ctx.node, root=root, modules=MODULES,
             module_dir=module_dir(), as_root=os.geteuid() == 0, log_dir=ctx.log_dir,
             addresses=addresses, ports=lay.ports, members=members, lab_net=f"{lay.prefix}.0/24",
-            tls=lay.paths.tls, body_limit=limits.BODY_LIMIT,
+            tls=lay.paths.tls, body_limit=limits.BODY_LIMIT, htpasswd=root / "balancer.htpasswd",
             upload_limit=limits.UPLOAD_LIMIT)
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:

@@ -34,7 +34,7 @@ class Dashboard(Background):
         super().__init__()
         self.cluster = cluster
         self.interval = interval
-        self.traffic = Traffic(cluster.vip_url, rate=rate, sticky=sticky)
+        self.traffic = Traffic(cluster.vip_url, cluster.auth(), rate=rate, sticky=sticky)
         status = cluster.status()
         self.last_status: dict[str, Any] = status
         self.topology = TopologyView(status)

@@ -18,7 +18,8 @@ def who_answers(cluster: Cluster, requests: int = 12) -> Counter[str]:
     seen: Counter[str] = Counter()
     for _ in range(requests):
         try:
-            seen[httpx.get(cluster.vip_url + "/api/node", timeout=2).json()["node"]] += 1
+            seen[httpx.get(cluster.vip_url + "/api/node", timeout=2,
+                           auth=cluster.auth()).json()["node"]] += 1
         except (httpx.HTTPError, ValueError, KeyError):
             seen["error"] += 1
     return seen

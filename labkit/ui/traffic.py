@@ -23,10 +23,11 @@ class Traffic(Background):
 
     thread_name = "labkit-traffic"
 
-    def __init__(self, vip_url: str, rate: float = 5.0, sticky: bool = False,
-                 keep_seconds: float = 120.0) -> None:
+    def __init__(self, vip_url: str, auth: tuple[str, str], rate: float = 5.0,
+                 sticky: bool = False, keep_seconds: float = 120.0) -> None:
         super().__init__()
         self.vip_url = vip_url
+        self.auth = auth  # (user, password): round-robin requests send it, sessions log in
         self.rate = rate
         self.sticky = sticky
         self.keep_seconds = keep_seconds
@@ -36,6 +37,8 @@ class Traffic(Background):
 
     def _run(self) -> None:
         with httpx.Client(base_url=self.vip_url, timeout=2) as client:
+            # round-robin requests authenticate each time (HTTP Basic); sticky ones carry only
+            # the session cookie, so a session lost with its node shows as a refused request
             while not self._stop.is_set():
                 began = time.monotonic()
                 self._record(self._one(client))
@@ -46,9 +49,11 @@ class Traffic(Background):
         try:
             if not self.sticky:
                 client.cookies.clear()
-                return client.get("/api/node").json()["node"]
+                return client.get("/api/node", auth=self.auth).json()["node"]
             if "JSESSIONID" not in client.cookies:
-                return client.post("/api/login", json={"user": "dashboard"}).json()["node"]
+                user, password = self.auth
+                return client.post("/api/login", json={"user": user, "password": password}
+                                   ).json()["node"]
             r = client.get("/api/session")
             if r.status_code == 401:  # the session's node died: log in again elsewhere
                 self.lost_sessions += 1

@@ -41,7 +41,7 @@ def moved_to(lab, node: str) -> bool:
     """The VIP's traffic reaches `node`'s Apache, and the lab answers through it."""
     if lab.backend.vip_owner() != node:
         return False
-    return httpx.get(lab.vip_url + "/api/node", timeout=2).status_code == 200
+    return httpx.get(lab.vip_url + "/api/node", timeout=2, auth=lab.auth()).status_code == 200
 
 
 def test_every_node_is_a_container_on_the_labs_own_bridge(lab):
@@ -62,7 +62,7 @@ def test_every_node_is_a_container_on_the_labs_own_bridge(lab):
 
 def test_round_robin_goes_over_every_app_container(lab):
     apps = [n.name for n in lab.layout.topology.with_role("app")]
-    answers = [httpx.get(lab.vip_url + "/api/node", timeout=2).json()
+    answers = [httpx.get(lab.vip_url + "/api/node", timeout=2, auth=lab.auth()).json()
                for _ in range(10 * len(apps))]
     counts = Counter(a["node"] for a in answers)
     assert set(counts) == set(apps)
@@ -76,10 +76,10 @@ def test_round_robin_goes_over_every_app_container(lab):
 
 def test_a_killed_service_is_restarted_by_its_containers_supervisor(lab):
     url = lab.layout.app_url("node4") + "/api/node"
-    before = httpx.get(url, timeout=2).json()["pid"]
+    before = httpx.get(url, timeout=2, auth=lab.auth()).json()["pid"]
     since = time.time()
     lab.fail("node4/app")
-    wait_until(lambda: httpx.get(url, timeout=1).json()["pid"] != before, 30,
+    wait_until(lambda: httpx.get(url, timeout=1, auth=lab.auth()).json()["pid"] != before, 30,
                "a new app server process answering on node4")
     assert lab.backend.node_state("node4") == "up"  # the container itself never stopped
     assert [(e["node"], e["service"]) for e in lab.events(since) if e["kind"] == "fault"] == \
@@ -156,7 +156,7 @@ def test_vip_moves_when_the_owner_container_is_paused(lab):
     assert c.status == "paused"
     wait_until(lambda: moved_to(lab, other), 30, f"the VIP answering from {other}")
     assert next(n for n in lab.status()["nodes"] if n["name"] == owner)["state"] == "frozen"
-    answers = [httpx.get(lab.vip_url + "/api/node", timeout=2) for _ in range(10)]
+    answers = [httpx.get(lab.vip_url + "/api/node", timeout=2, auth=lab.auth()) for _ in range(10)]
     assert all(r.status_code == 200 and r.headers["x-labkit-lb"] == other for r in answers)
 
     lab.recover(owner)
@@ -178,7 +178,8 @@ def test_an_isolated_owner_loses_the_vip_and_rejoins_when_reconnected(lab):
     assert addresses_in(lab, owner) >= {lab.layout.address(owner)}
     wait_until(lambda: lab.status()["vip"]["views"][owner] == "backup", 30,
                f"{owner} back as VRRP backup on its new interface")
-    assert httpx.get(lab.layout.app_url(owner) + "/api/node", timeout=2).json()["node"] == owner
+    assert httpx.get(lab.layout.app_url(owner) + "/api/node", timeout=2,
+                     auth=lab.auth()).json()["node"] == owner
 
 
 def test_down_removes_every_container_and_network_it_made(compose_session):

@@ -41,7 +41,8 @@ def wait_in_rotation(cluster: Cluster, nodes: set[str], timeout: float = 30) -> 
         seen = set()
         for _ in range(3 * len(cluster.layout.topology.with_role("app"))):
             with contextlib.suppress(httpx.HTTPError):
-                seen.add(httpx.get(cluster.vip_url + "/api/node", timeout=2).json()["node"])
+                seen.add(httpx.get(cluster.vip_url + "/api/node", timeout=2,
+                                        auth=cluster.auth()).json()["node"])
         if seen == nodes:
             return
         time.sleep(0.3)
@@ -81,3 +82,9 @@ def lab(lab_session: Cluster):
     lab_session.recover_all()
     wait_healthy(lab_session)
     wait_in_rotation(lab_session, {n.name for n in lab_session.layout.topology.with_role("app")})
+
+
+def login_body(lab, user: str = "learner") -> dict:
+    """What POST /api/login takes: the lab's own user and password."""
+    name, password = lab.auth(user)
+    return {"user": name, "password": password}

@@ -24,7 +24,7 @@ def sha(data: bytes) -> str:
 
 def fetch(lab, name: str, consistency: str | None = None) -> httpx.Response:
     params = {"consistency": consistency} if consistency else {}
-    return httpx.get(f"{lab.vip_url}/api/files/{name}", params=params, timeout=30)
+    return httpx.get(f"{lab.vip_url}/api/files/{name}", params=params, timeout=30, auth=lab.auth())
 
 
 def survivors(lab) -> set[str]:

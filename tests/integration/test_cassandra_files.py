@@ -87,7 +87,8 @@ def test_a_new_upload_replaces_the_old_bytes(lab):
 ])
 def test_bad_requests_get_a_clear_error_and_change_nothing(lab, method, path, status):
     before = lab.files.ls()
-    r = httpx.request(method, lab.vip_url + path, content=b"", timeout=10)
+    r = httpx.request(method, lab.vip_url + path, content=b"", timeout=10,
+                      auth=lab.auth("admin"))
     assert r.status_code == status, r.text
     assert "Traceback" not in r.text
     assert lab.files.ls() == before

@@ -238,7 +238,8 @@ def test_bad_device_commands_are_refused_and_change_nothing(devices, lab, args, 
 ])
 def test_bad_device_requests_get_a_clear_4xx(devices, lab, method, path, body):
     before = devices.rows()
-    r = httpx.request(method, lab.vip_url + path, json=body, timeout=10)
+    r = httpx.request(method, lab.vip_url + path, json=body, timeout=10,
+                      auth=lab.auth("admin"))
     assert 400 <= r.status_code < 500, (r.status_code, r.text)
     assert "Traceback" not in r.text
     assert devices.rows() == before

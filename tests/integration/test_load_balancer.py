@@ -7,11 +7,12 @@ from collections import Counter
 
 import httpx
 
-from tests.integration.conftest import wait_in_rotation
+from tests.integration.conftest import login_body, wait_in_rotation
 
 
 def test_forty_requests_spread_ten_each(lab):
-    counts = Counter(httpx.get(lab.vip_url + "/api/node").json()["node"] for _ in range(40))
+    counts = Counter(httpx.get(lab.vip_url + "/api/node",
+                               auth=lab.auth()).json()["node"] for _ in range(40))
     assert set(counts) == {"node1", "node2", "node3", "node4"}
     assert all(9 <= c <= 11 for c in counts.values()), counts
 
@@ -23,7 +24,7 @@ def test_https_through_the_vip(lab):
 
 def test_sticky_session_stays_on_its_node(lab):
     with lab.client() as c:
-        login = c.post("/api/login", json={"user": "ann"})
+        login = c.post("/api/login", json=login_body(lab))
         assert login.status_code == 200
         node = login.json()["node"]
         assert c.cookies["JSESSIONID"].endswith("." + node)
@@ -33,7 +34,7 @@ def test_sticky_session_stays_on_its_node(lab):
 
 
 def test_session_without_login_is_refused(lab):
-    r = httpx.get(lab.vip_url + "/api/session")
+    r = httpx.get(lab.vip_url + "/api/session", auth=lab.auth())
     assert r.status_code == 401
     assert "login" in r.json()["detail"]
 
@@ -42,7 +43,7 @@ def test_a_crashed_app_node_leaves_the_rotation_and_comes_back(lab):
     lab.fail("node3", "crash")
     wait_in_rotation(lab, {"node1", "node2", "node4"})
     # once the health check has dropped it, no client request fails
-    answers = [httpx.get(lab.vip_url + "/api/node") for _ in range(30)]
+    answers = [httpx.get(lab.vip_url + "/api/node", auth=lab.auth()) for _ in range(30)]
     assert all(r.status_code == 200 for r in answers)
     assert "node3" not in {r.json()["node"] for r in answers}
     lab.recover("node3")
@@ -50,13 +51,14 @@ def test_a_crashed_app_node_leaves_the_rotation_and_comes_back(lab):
 
 
 def test_a_killed_app_server_is_restarted_by_its_supervisor(lab):
-    before = httpx.get(lab.layout.app_url("node4") + "/api/node").json()["pid"]
+    before = httpx.get(lab.layout.app_url("node4") + "/api/node", auth=lab.auth()).json()["pid"]
     lab.fail("node4/app")
     deadline = time.monotonic() + 30
     after = None
     while time.monotonic() < deadline:
         try:
-            after = httpx.get(lab.layout.app_url("node4") + "/api/node", timeout=1).json()["pid"]
+            after = httpx.get(lab.layout.app_url("node4") + "/api/node", timeout=1,
+                              auth=lab.auth()).json()["pid"]
             break
         except httpx.HTTPError:
             time.sleep(0.2)
@@ -65,8 +67,11 @@ def test_a_killed_app_server_is_restarted_by_its_supervisor(lab):
     wait_in_rotation(lab, {"node1", "node2", "node3", "node4"})
 
 
-def test_balancer_manager_is_reachable(lab):
-    node = lab.layout.address("node1")
-    page = httpx.get(f"http://{node}:{lab.layout.ports.http}/balancer-manager")
+def test_balancer_manager_asks_for_the_lab_admin(lab):
+    url = f"http://{lab.layout.address('node1')}:{lab.layout.ports.http}/balancer-manager"
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(url, auth=lab.auth("learner")).status_code == 401
+    assert httpx.get(url, auth=("admin", "wrong")).status_code == 401
+    page = httpx.get(url, auth=lab.auth("admin"))
     assert page.status_code == 200
     assert "balancer://app" in page.text and "node4" in page.text

@@ -10,11 +10,11 @@ import pytest
 from tests.integration.conftest import wait_in_rotation
 
 
-def wait_answer(url: str, timeout: float = 30) -> float:
+def wait_answer(url: str, auth: tuple[str, str], timeout: float = 30) -> float:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            if httpx.get(url, timeout=1, auth=auth).status_code == 200:
                 return time.monotonic() - t0
         except httpx.HTTPError:
             time.sleep(0.05)
@@ -38,7 +38,7 @@ def test_vip_moves_when_its_owner_fails(lab, mode):
     since = time.time()
     lab.fail(owner, mode)
     wait_owner(lab, other)
-    wait_answer(lab.vip_url + "/api/node")
+    wait_answer(lab.vip_url + "/api/node", lab.auth())
     # the failed node's app server drops out of the rotation once its health check fails
     wait_in_rotation(lab, {n.name for n in lab.layout.topology.with_role("app")} - {owner})
     st = lab.status()
@@ -81,7 +81,7 @@ def test_isolating_the_owner_shows_the_split_brain(lab):
     lab.fail(owner, "isolate")
     message = lab.events()[-1]["message"]
     wait_owner(lab, other)
-    wait_answer(lab.vip_url + "/api/node")
+    wait_answer(lab.vip_url + "/api/node", lab.auth())
     vip = lab.status()["vip"]
     # the isolated node still runs its election alone: it, too, believes it owns the VIP
     assert vip["views"][other] == "master"

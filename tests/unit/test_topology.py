@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import LabError
-from labkit.topology import NodeSpec, Topology, VrrpSpec
+from labkit.topology import NodeSpec, Topology, VrrpSpec, parse_size
 
 ROOT = Path(__file__).resolve().parents[2]
 PAIR = {"node1": {"roles": ["lb", "app"]}, "node2": {"roles": ["lb", "app"]}}
@@ -238,3 +238,22 @@ def test_durability_knobs_default_safe_and_are_strict():
         Topology.from_dict({"nodes": nodes, "mysql": {"semi_sync": "no"}})
     with pytest.raises(LabError, match=r"postgres\.sync: unknown key"):
         Topology.from_dict({"nodes": nodes, "postgres": {"sync": False}})
+
+
+@pytest.mark.parametrize("text, size", [("4GiB", 4 << 30), ("512MiB", 512 << 20),
+                                        ("100MB", 100_000_000), ("1000", 1000), (2048, 2048)])
+def test_sizes_are_read_with_their_units(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "0", "4 parsecs", "-1GiB", "GiB", "1.5.2MB"])
+def test_a_bad_quota_is_refused_with_the_way_to_write_it(text):
+    with pytest.raises(LabError, match="bad size") as err:
+        Topology.from_dict({**Topology.default().to_dict(), "cassandra": {"quota": text}})
+    assert "4GiB" in err.value.hint
+
+
+def test_the_file_quota_is_a_topology_knob():
+    topo = Topology.from_dict({**Topology.default().to_dict(), "cassandra": {"quota": "1GiB"}})
+    assert topo.cassandra.quota_bytes == 1 << 30
+    assert Topology.from_dict(topo.to_dict()) == topo

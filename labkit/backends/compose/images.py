@@ -11,6 +11,7 @@ node image is then an ordinary cached `docker build` (apt layer, pip layer, sour
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -77,6 +78,13 @@ def client() -> Any:
     except ImportError:
         raise LabError("the docker SDK for Python is not installed",
                        "pip install 'labkit[compose]' (make setup does)") from None
+    if Path("/var/run/docker.sock").is_char_device() and not os.environ.get("DOCKER_HOST"):
+        # the compose lab's JupyterLab started with DOCKER_SOCKET=/dev/null (compose/README.md)
+        raise LabError("this JupyterLab runs without the Docker socket, so it cannot crash, "
+                       "freeze or isolate the lab's containers",
+                       "break the lab from the host: `labkit fail node1 --mode crash` (a lab "
+                       "`labkit up --backend compose` started), or `docker kill`/`docker pause` "
+                       "its containers")
     try:
         c = docker.from_env(timeout=300)
         c.ping()
