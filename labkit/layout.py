@@ -108,6 +108,11 @@ class RunDir:
         return self.root / "faults.json"
 
     @property
+    def progress(self) -> Path:
+        """The learner's predictions and checks, lesson by lesson (`labkit.ui.course`)."""
+        return self.root / "progress.json"
+
+    @property
     def links(self) -> Path:
         """The link faults in force (cuts, partitions, lossy or slow links), as last applied."""
         return self.root / "links.json"
