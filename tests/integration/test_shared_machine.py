@@ -109,3 +109,31 @@ def test_the_probes_see_an_open_door(lab):
     (lab.layout.paths.witness("mysql").with_suffix(".json.forged")).unlink(missing_ok=True)
     assert answers == {what: "in" for what in answers} | {
         "call the NBI without a password": "401", "open the balancer-manager": "401"}
+
+
+#: the servers that are not labkit's own: each runs as its own user when the lab is root, as
+#: Debian's packages run them (Apache's parent stays root to bind, its workers are www-data)
+SERVERS = {"mariadbd": "mysql", "postgres": "postgres", "java": "cassandra",
+           "apache2": "www-data"}
+
+
+def lab_servers(lab) -> dict[str, set[str]]:
+    """Each server program of this lab (found by its run directory on the command line) and
+    the users its processes run as."""
+    import psutil
+
+    rundir = str(lab.layout.rundir)
+    users: dict[str, set[str]] = {}
+    for p in psutil.process_iter(["name", "cmdline", "username"]):
+        name = p.info["name"]
+        if name in SERVERS and rundir in " ".join(p.info["cmdline"] or []):
+            users.setdefault(name, set()).add(p.info["username"])
+    return users
+
+
+def test_no_server_runs_as_root(lab):
+    users = lab_servers(lab)
+    assert set(users) == set(SERVERS), users  # every kind was found: the scan sees them
+    assert users["apache2"] == {"root", "www-data"}  # the parent binds, the workers serve
+    assert {name: who for name, who in users.items() if name != "apache2"} == {
+        name: {user} for name, user in SERVERS.items() if name != "apache2"}
