@@ -246,6 +246,8 @@ class Nemesis:
                 events.append((rec.fault.end, 0, i))  # at the same time: recover first
         for at, fire, i in sorted(events):
             rec = self.report.faults[i]
+            if not fire and rec.node is None:
+                continue  # nothing was broken (skipped, or refused): no recovery to wait for
             if fire and self.overruns(rec.fault):
                 rec.skipped = (f"the run is {self.late:.0f}s behind its plan (recoveries wait for "
                                "the node's servers): this fault and its healing would end after "
