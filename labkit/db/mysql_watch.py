@@ -106,7 +106,7 @@ class MysqlWatcher(TierWatcher):
         now = time.monotonic()
         if self.standby_missing_since is None:
             self.standby_missing_since = now
-        if now - self.standby_missing_since < ALONE_AFTER:
+        if now - self.standby_missing_since < ALONE_AFTER or self.stays_waiting():
             return
         if witness.set_alone(self.layout.rundir, TIER, self.node, term.epoch, True):
             cur.execute("SET GLOBAL rpl_semi_sync_master_enabled = OFF")  # releases waiters

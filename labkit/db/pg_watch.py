@@ -8,7 +8,8 @@ Run as `python -m labkit.db.pg_watch --lab LAB --node NODE` under the node's sup
   synchronous mode. Before it relaxes synchronous_standby_names it records in the witness that
   it goes on alone (under the witness lock, and only while it is still the active of the epoch);
   once the standby streams again, is synchronous, and has flushed the primary's WAL up to an LSN
-  taken after synchronous replication was back on, it clears `alone`.
+  taken after synchronous replication was back on, it clears `alone`. A primary that reaches
+  no other node never goes on alone: it is probably the one cut off (`stays_waiting`).
 * Standby: when the primary stops answering for `FAILOVER_AFTER` seconds (labkit.db.watcher),
   this standby streamed from it in the current epoch, and the primary did not go on alone,
   promote (`pg_promote`) and record the new epoch. If the primary went on alone the standby
@@ -163,7 +164,7 @@ class PgWatcher(TierWatcher):
     def go_alone(self, conn: psycopg.Connection, term: witness.Term, have: str) -> None:
         """The standby is gone: stop waiting for it, but only after the witness says so."""
         self.catch_up_lsn = None
-        if have == "":
+        if have == "" or self.stays_waiting():
             return
         if not self.record_alone(term):
             return  # relaxing now would acknowledge commits the new primary never got

@@ -36,8 +36,16 @@ def bin_dir() -> str:
     return os.path.dirname(found[-1])
 
 
+#: A peer cut off by a partition sends no RST: without these, a query sent to it waits for TCP's
+#: own retransmission timeout (about 15 minutes). tcp_user_timeout drops a connection whose sent
+#: data stays unacknowledged for 10 s; keepalives find a silent idle one in 5 + 3 × 2 s. A commit
+#: waiting for a synchronous standby is not affected: the server's kernel acknowledged it.
+UNREACHABLE = {"tcp_user_timeout": "10000", "keepalives": "1", "keepalives_idle": "5",
+               "keepalives_interval": "2", "keepalives_count": "3"}
+
+
 def dsn(layout: Layout, hosts: list[str], database: str = DATABASE, **extra: str) -> str:
-    params = {"host": ",".join(layout.address(n) for n in hosts),
+    params = {**UNREACHABLE, "host": ",".join(layout.address(n) for n in hosts),
               "port": ",".join(str(layout.ports.postgres) for _ in hosts),
               "user": "postgres", "password": layout.secrets["postgres"], "dbname": database,
               "connect_timeout": "2", **extra}

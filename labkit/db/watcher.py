@@ -4,7 +4,8 @@ Each database node runs one watcher beside its server. Both tiers follow the sam
 witness names the active; a standby remembers the last epoch in which it was fully caught up
 (`synced_epoch`, kept on disk so a restart does not forget it); and a standby only takes over
 after the active has been silent for `FAILOVER_AFTER` seconds *and* the standby itself still
-reaches some other node (otherwise it is more likely the one cut off).
+reaches some other node (otherwise it is more likely the one cut off). The same vote holds
+the active back: one that reaches no other node never goes on alone (`stays_waiting`).
 
 An unreadable witness stops the watcher's work (no promotion, no going alone, no fencing) and is
 said as a `<tier>_witness` event until someone repairs the file.
@@ -96,6 +97,24 @@ class TierWatcher:
         if not caught_up:
             self.say(f"{self.tier}_wait", f"{self.node} will not take over: {why_not}")
             return False
+        return True
+
+    def stays_waiting(self) -> bool:
+        """True when this active must not go on alone because it reaches no other node.
+
+        Going alone forbids the standby to take over (it would lack the commits made alone). An
+        active that is itself cut off would so keep the healthy side from failing over, for
+        nothing: no client reaches it. So it keeps its commits waiting (none is acknowledged)
+        and lets the standby, which still reaches the others, take over; the next step then
+        finds the new term and fences this instance. A real partition found this: the isolated
+        primary won the race to the witness and the pair stayed without a writer until heal.
+        """
+        if not witness.cut_off(self.layout, self.node, self.peer):
+            return False
+        self.say(f"{self.tier}_wait", f"{self.node} does not go on alone: it reaches no other "
+                                      "node, so it is probably the one cut off; its commits keep "
+                                      f"waiting (none is acknowledged) and {self.peer} may take "
+                                      "over")
         return True
 
     def promoted(self, label: str, epoch: int, **fields: Any) -> None:

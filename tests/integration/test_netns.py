@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 
 import psutil
@@ -25,7 +26,7 @@ from labkit.backends.local import network as claims
 from labkit.backends.netns import network
 from labkit.topology import DevicesSpec, LinkSpec, NodeSpec, Topology
 from tests.integration.conftest import running_lab, wait_healthy, wait_in_rotation
-from tests.integration.db_helpers import pair, rows, wait_until
+from tests.integration.db_helpers import converged, pair, pg_pair, rows, seqs_on, wait_until
 
 
 def _why_not() -> str | None:
@@ -42,8 +43,8 @@ def _why_not() -> str | None:
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(_why_not() is not None,
                                                   reason=_why_not() or "")]
 
-TOPOLOGY = Topology(nodes=(NodeSpec("node1", ("lb", "app", "mysql"), priority=100),
-                           NodeSpec("node2", ("lb", "app", "mysql"), priority=90),
+TOPOLOGY = Topology(nodes=(NodeSpec("node1", ("lb", "app", "mysql", "postgres"), priority=100),
+                           NodeSpec("node2", ("lb", "app", "mysql", "postgres"), priority=90),
                            NodeSpec("node3", ("app",))),
                     devices=DevicesSpec(count=0))
 APPS = {"node1", "node2", "node3"}
@@ -252,6 +253,106 @@ def test_a_lossy_link_drops_about_that_share(lab):
     assert 120 <= got <= 280, got  # binomial(400, 0.5): outside this, the rule is not at work
     lab.heal()
     assert datagrams(lab, "node1", "node3", count=100) == 100
+
+
+# -- Jepsen's sequences under real partitions (issues 13 and 18) ---------------------------------
+# The database pairs' witness is a file: every member always reaches it, so a partition cannot
+# split who the witness names. What a partition can do is make the wrong member act first: an
+# active that is itself cut off going on alone (and so forbidding the healthy standby to take
+# over), or an active acknowledging commits that the standby promoted past.
+
+
+def _decisions(lab: Cluster, tier: str, since: float) -> list[str]:
+    return [f"{e['kind']}: {e['message']}" for e in lab.events(since)
+            if e["kind"] in (f"{tier}_alone", f"{tier}_failover", f"{tier}_fence",
+                             f"{tier}_wait")]
+
+
+def test_an_isolated_mysql_active_is_replaced_and_loses_no_acknowledged_write(lab):
+    active, standby = pair(lab)
+    since = lab.events()[-1]["ts"]
+    client = f"isolate-{uuid.uuid4().hex[:8]}"
+    load = lab.mysql.write_load(rate=20, client=client)
+    try:
+        wait_until(lambda: len(load.acked) >= 20, 30, "20 acknowledged rows before the fault")
+        lab.fail(active, "isolate")
+        # the standby still reaches node3, the active reaches nobody: the standby must take over
+        wait_until(lambda: lab.mysql.active() == standby, 40,
+                   f"{standby} active (decisions: {_decisions(lab, 'mysql', since)})")
+        done = len(load.acked)
+        wait_until(lambda: len(load.acked) >= done + 20, 30, "writes going on after the failover")
+        lab.recover(active)
+        assert pair(lab) == (standby, active)
+    finally:
+        load.stop()
+    with lab.mysql.connect() as conn:
+        assert load.missing(conn) == []
+    wait_until(lambda: converged(lab, active, standby, client, list(load.acked)), 90,
+               f"{active} a caught-up standby holding every acknowledged row")
+
+
+def test_a_cut_between_the_mysql_pair_leaves_one_writer_and_loses_nothing(lab):
+    """Both members reach node3 and the witness, not each other: one goes on alone or the
+    other takes over, never both, and every acknowledged row survives the heal."""
+    active, standby = pair(lab)
+    since = lab.events()[-1]["ts"]
+    client = f"cut-{uuid.uuid4().hex[:8]}"
+    load = lab.mysql.write_load(rate=20, client=client)
+    try:
+        wait_until(lambda: len(load.acked) >= 20, 30, "20 acknowledged rows before the cut")
+        lab.cut(active, standby)
+        wait_until(lambda: [d for d in _decisions(lab, "mysql", since)
+                            if "alone" in d or "failover" in d], 40, "a decision of the pair")
+        done = len(load.acked)
+        wait_until(lambda: len(load.acked) >= done + 20, 40, "writes going on during the cut")
+        lab.heal()
+        new, old = pair(lab)
+    finally:
+        load.stop()
+    decisions = _decisions(lab, "mysql", since)
+    went_alone = any(d.startswith("mysql_alone") for d in decisions)
+    failed_over = any(d.startswith("mysql_failover") for d in decisions)
+    assert went_alone != failed_over, decisions  # exactly one of them
+    with lab.mysql.connect() as conn:
+        assert load.missing(conn) == []
+    wait_until(lambda: converged(lab, old, new, client, list(load.acked)), 90,
+               f"{old} a caught-up standby holding every acknowledged row")
+
+
+def test_an_isolated_postgres_primary_is_replaced_and_loses_no_acknowledged_write(lab):
+    primary, standby = pg_pair(lab)
+    since = lab.events()[-1]["ts"]
+    client = f"isolate-{uuid.uuid4().hex[:8]}"
+    load = lab.postgres.write_load(rate=20, client=client)
+    try:
+        wait_until(lambda: len(load.acked) >= 20, 30, "20 acknowledged rows before the fault")
+        lab.fail(primary, "isolate")
+        wait_until(lambda: lab.postgres.active() == standby, 40,
+                   f"{standby} primary (decisions: {_decisions(lab, 'postgres', since)})")
+        done = len(load.acked)
+        wait_until(lambda: len(load.acked) >= done + 20, 30, "writes going on after the failover")
+        lab.recover(primary)
+        assert pg_pair(lab) == (standby, primary)
+    finally:
+        load.stop()
+    acked = set(load.acked)
+    with lab.postgres.connect() as conn:
+        assert load.missing(conn) == []
+    wait_until(lambda: acked <= seqs_on(lab, primary, client), 90,
+               f"every acknowledged row on {primary}, now the standby")
+
+
+def test_a_one_way_cut_of_the_adverts_makes_two_vrrp_masters_and_status_says_so(lab):
+    master = vrrp_master(lab)
+    backup = next(n for n in ("node1", "node2") if n != master)
+    lab.cut(master, backup, one_way=True)  # the backup hears no advert; the master hears its
+    vip = wait_until(lambda: (v := lab.status()["vip"]) and v["split_brain"] and v, 20,
+                     "both lb nodes VRRP master")
+    assert sorted(vip["believers"]) == sorted([master, backup])
+    lab.heal()
+    vip = wait_until(lambda: (v := lab.status()["vip"]) and not v["split_brain"] and v, 20,
+                     "one VRRP master again")
+    assert vip["believers"] == [master]  # the higher priority wins the election back
 
 
 def test_links_a_topology_declares_are_in_force_from_up():

@@ -79,3 +79,32 @@ def test_semi_sync_goes_on_before_the_restarted_active_takes_writes(watcher):
 def test_the_check_catches_the_unsafe_order():
     assert writable_without_semi_sync(["SELECT @@read_only AS ro", WRITABLE, SEMI_ON])
     assert not writable_without_semi_sync([SEMI_ON, WRITABLE])
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def execute(self, sql: str, args: Any = None) -> int:
+        self.statements.append(sql)
+        return 0
+
+
+@pytest.mark.parametrize("cut_off", [True, False])
+def test_an_active_cut_off_from_every_node_does_not_go_on_alone(saved_layout, monkeypatch,
+                                                               cut_off):
+    """Found under a real partition: an isolated active that goes on alone first forbids its
+    healthy standby to take over. Cut off, it keeps its commits waiting; not cut off (the
+    standby alone is gone), it goes on alone as before: the check can tell the two apart."""
+    import labkit.db.mysql_watch as mysql_watch
+
+    term = witness.claim(saved_layout.rundir, "mysql", "node1", 0)
+    w = MysqlWatcher(saved_layout, "node1")
+    monkeypatch.setattr(witness, "cut_off", lambda *_: cut_off)
+    monkeypatch.setattr(mysql_watch, "ALONE_AFTER", 0.0)
+    cur = Recorder()
+    stuck = {"enabled": True, "status": True, "clients": 0, "waiting": 1, "acked": 5}
+    w.watch_standby(cur, term, stuck)
+    went_alone = witness.read(saved_layout.rundir, "mysql").alone
+    assert went_alone is (not cut_off)
+    assert ("SET GLOBAL rpl_semi_sync_master_enabled = OFF" in cur.statements) is (not cut_off)

@@ -148,3 +148,17 @@ def test_a_caught_up_standby_still_takes_over(layout, monkeypatch):
     assert any("pg_promote" in s for s in server.statements)
     new = witness.read(layout.rundir, "postgres")
     assert (new.epoch, new.active, new.alone) == (2, "node2", True)  # no standby yet
+
+
+def test_a_primary_cut_off_from_every_node_keeps_waiting_so_its_standby_may_take_over(
+        layout, monkeypatch):
+    """Found under a real partition (netns): the isolated primary went on alone first, and its
+    healthy standby then refused to take over, leaving no writer until the heal."""
+    term = witness.claim(layout.rundir, "postgres", "node1", 0)
+    monkeypatch.setattr(witness, "cut_off", lambda *_: True)
+    server = FakeServer(layout, have="*", streams=False)
+    watcher_on(layout, "node1", []).keep_primary(server, term)
+    assert not server.relaxed  # its commits keep waiting: none is acknowledged
+    assert not witness.read(layout.rundir, "postgres").alone  # so node2 may still take over
+    said = [e["message"] for e in read_events(layout.events_path) if e["kind"] == "postgres_wait"]
+    assert said and said[-1].startswith("node1 does not go on alone: it reaches no other node")
