@@ -36,13 +36,16 @@ class FileUploads(Workload):
         """One upload, recorded in the run's history under its name with the app server and
         consistency level that acknowledged it: a lost one can be traced to the faults of its
         moment (`labkit chaos` writes the history and the timeline)."""
-        self.seq += 1
-        name = f"{self.prefix}-{self.seq}.bin"
+        name = self._next_name()
         self.record("upload", name, None, lambda: self.upload(name))
 
     def step(self) -> None:
+        self.upload(self._next_name())
+
+    def _next_name(self) -> str:
+        """The next upload's name: this run's prefix and a sequence number, never reused."""
         self.seq += 1
-        self.upload(f"{self.prefix}-{self.seq}.bin")
+        return f"{self.prefix}-{self.seq}.bin"
 
     def upload(self, name: str) -> Served:
         data = self.rng.randbytes(self.rng.randint(1, 96 * 1024))

@@ -53,11 +53,11 @@ def no_memory_locking() -> None:
 
 def drop_root(base: Path) -> None:
     """As root, become the `cassandra` user before the JVM starts (same pid: the supervisor's
-    signals still reach Cassandra). Its files were handed to that user by `configure`."""
+    signals still reach Cassandra). Its files, triggers/ and logs/ included, were handed to that
+    user by `configure`: a restart after a crash chowns nothing."""
     account = config.server_account()
     if account is None:
         return
-    config.own(base)  # what this launcher made since (triggers/)
     os.setgroups([])
     os.setgid(account.pw_gid)
     os.setuid(account.pw_uid)
@@ -72,7 +72,6 @@ def main() -> None:
     command = json.loads((base / "java.json").read_text())
     no_memory_locking()
     os.environ["MALLOC_ARENA_MAX"] = "2"  # few malloc arenas: Cassandra's own launcher sets 4
-    (base / "triggers").mkdir(exist_ok=True)
     drop_root(base)
     sys.stdout.flush()
     os.chdir(base)

@@ -28,8 +28,10 @@ class Cassandra(Component):
         jars.java_binary()  # a missing JDK fails here, with its fix, before anything starts
         jars.ensure()
         config.render(ctx.layout, ctx.node)
-        (config.home(ctx.layout, ctx.node) / "logs").mkdir(exist_ok=True)
-        config.own(config.home(ctx.layout, ctx.node))
+        base = config.home(ctx.layout, ctx.node)
+        for folder in ("logs", "triggers"):  # the launcher, once it is `cassandra`, makes none
+            (base / folder).mkdir(exist_ok=True)
+        config.own(base)
         # a clean stop flushes the memtables in a few seconds; a JVM still busy after 8 s is
         # killed, which loses nothing: every acknowledged write is in the commit log
         return [ctx.python_program("cassandra", "labkit.cassandra.launch", priority=30,

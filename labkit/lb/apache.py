@@ -69,13 +69,20 @@ class Apache(Component):
     def configure(self, ctx: NodeContext) -> list[Program]:
         conf = self.config_files(ctx.layout, ctx.node)["httpd.conf"]
         (conf.parent / "run").mkdir(parents=True, exist_ok=True)
-        write_htpasswd(conf.parent / "balancer.htpasswd", *ctx.layout.nbi_auth("admin"))
+        write_htpasswd(self.htpasswd_file(conf.parent), *ctx.layout.nbi_auth("admin"))
         conf.write_text(self.config_text(ctx, conf.parent))
         return [Program("apache", [apache_binary(), "-f", str(conf), "-DFOREGROUND"],
                         priority=20, stopsignal="WINCH", stopwaitsecs=5)]
 
     def config_files(self, layout: Layout, node: str) -> dict[str, Path]:
         return {"httpd.conf": layout.paths.service(node, "apache") / "httpd.conf"}
+
+    @staticmethod
+    def htpasswd_file(root: Path) -> Path:
+        """The balancer-manager's password file beside httpd.conf: the one name for the file
+        configure writes and the AuthUserFile httpd.conf reads. Not in `config_files`, so
+        `labkit config` never prints the admin's password hash."""
+        return root / "balancer.htpasswd"
 
     def config_text(self, ctx: NodeContext, root: Path) -> str:
         """httpd.conf from templates/httpd.conf.j2."""
@@ -89,7 +96,7 @@ class Apache(Component):
             __file__, "httpd.conf.j2", node=ctx.node, root=root, modules=MODULES,
             module_dir=module_dir(), as_root=os.geteuid() == 0, log_dir=ctx.log_dir,
             addresses=addresses, ports=lay.ports, members=members, lab_net=f"{lay.prefix}.0/24",
-            tls=lay.paths.tls, body_limit=limits.BODY_LIMIT, htpasswd=root / "balancer.htpasswd",
+            tls=lay.paths.tls, body_limit=limits.BODY_LIMIT, htpasswd=self.htpasswd_file(root),
             upload_limit=limits.UPLOAD_LIMIT)
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
