@@ -301,7 +301,8 @@ def chaos(duration: float = typer.Option(120, help="Seconds of faults and worklo
           seed: int = typer.Option(1, help="Same seed, same fault plan."),
           rate: float = typer.Option(10, help="Operations per second per client."),
           plan: str = typer.Option("random", help="random, primary-killer, "
-                                   "failover-under-fault, zombie-primary or split-brain."),
+                                   "failover-under-fault, zombie-primary, split-brain or "
+                                   "partitions (backends with link faults)."),
           lab: str | None = LabOpt) -> None:
     """Aimed faults under concurrent clients, then Jepsen-style verdicts per element."""
     from labkit.chaos import run_chaos

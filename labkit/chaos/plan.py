@@ -19,6 +19,14 @@ The plans a learner chooses by name (`PLANS`):
   wakes up believing it still leads and must fence itself.
 * ``split-brain``: isolate the VIP owner, then each database active. See `SPLIT_BRAIN_NOTE` for
   what this backend can and cannot split.
+* ``partitions`` (backends with link faults: netns, compose): cut the link between each pair's
+  members, cut the VRRP adverts one way (two masters), put the VIP owner in a minority, isolate
+  each active. The ``random`` plan mixes link faults in on those backends too.
+
+A link fault names both ends, ``mysql-active~mysql-standby`` (``cut``: both ways; ``one-way``:
+frames from the first to the second), or one side, ``vip-owner`` (``partition``: that node and,
+when there is one, a spare node, against the rest). Heal removes every link fault at once, so a
+link fault always fires alone.
 
 The rules every plan keeps, so that it never asks for more than the topology survives without
 losing acknowledged data *by design*:
@@ -46,9 +54,12 @@ from labkit.errors import LabError
 from labkit.topology import Topology
 
 NODE_MODES = ("crash", "freeze", "isolate")
+LINK_MODES = ("cut", "one-way", "partition")
 #: role target → the paired role it names (vip-owner: the lb pair)
 ROLE_TARGETS = {"vip-owner": "lb", "mysql-active": "mysql", "mysql-standby": "mysql",
                 "postgres-primary": "postgres", "postgres-standby": "postgres"}
+#: a role target only link faults aim at (the other end of the adverts' one-way cut)
+LINK_TARGETS = {"vip-backup": "lb"}
 #: the targets that matter most: a fault there forces a failover
 AIMED = ("vip-owner", "mysql-active", "postgres-primary")
 #: the server program a role's kill aims at
@@ -65,9 +76,10 @@ EASIER = {"mysql": "freeze", "postgres": "crash"}
 SPLIT_BRAIN_NOTE = (
     "split-brain on this backend: isolating the VIP owner makes a real VRRP split brain (both "
     "lb nodes believe they are master; `labkit status` shows split_brain). The database pairs "
-    "cannot split: their witness is a file both members always reach, which the local backend "
-    "cannot partition, so isolating an active makes its standby take over and the old active "
-    "fence itself: a failover, not a split brain.")
+    "cannot split: their witness is a file both members always reach, which no network fault "
+    "can partition, so isolating an active makes its standby take over and the old active "
+    "fence itself: a failover, not a split brain. On the local backend isolation cuts less than "
+    "its name (loopback); on netns and compose it cuts every packet.")
 PLANS = {
     "random": "aimed and unaimed faults of every kind, some overlapping, from the seed",
     "primary-killer": "crash the MySQL active, the PostgreSQL primary and the VIP owner in turn",
@@ -75,15 +87,19 @@ PLANS = {
                             "standby returns first",
     "zombie-primary": "freeze an active past its failover, then thaw it: it must fence itself",
     "split-brain": SPLIT_BRAIN_NOTE,
+    "partitions": "cut each pair's link, cut the VRRP adverts one way (two masters), put the VIP "
+                  "owner in a minority, isolate each active (backends with link faults)",
 }
+#: the plans that need link faults from the backend
+LINK_PLANS = ("partitions",)
 
 
 @dataclass(frozen=True)
 class Fault:
     start: float  # seconds after the run starts
     duration: float  # seconds until recovery (0 for a kill: the supervisor restarts it)
-    target: str  # a node or a role target, optionally /service (for a kill)
-    mode: str  # crash | freeze | isolate | kill
+    target: str  # a node or a role target, optionally /service (for a kill), A~B for a link
+    mode: str  # crash | freeze | isolate | kill | cut | one-way | partition
     group: str = ""  # a step that breaks both members of a pair on purpose (rule 3)
 
     @property
@@ -105,23 +121,29 @@ class _Lab:
     roles: tuple[str, ...]  # the role targets this topology has
     pairs: tuple[str, ...]  # mysql, postgres (those it has)
     spare: tuple[str, ...]  # nodes with no paired role: where an overlap may land (rule 2)
+    links: bool = False  # the backend can cut and partition links
 
 
-def _lab(topology: Topology, services: dict[str, list[str]]) -> _Lab:
+def _lab(topology: Topology, services: dict[str, list[str]], links: bool = False) -> _Lab:
     roles = tuple(r for r, role in ROLE_TARGETS.items() if topology.with_role(role))
     pairs = tuple(p for p in PAIR_ROLES if len(topology.with_role(p)) == 2)
     spare = tuple(n.name for n in topology.nodes if not set(n.roles) & {"lb", "mysql", "postgres"})
     if len(topology.with_role("app")) < 3:
         spare = ()
-    return _Lab(tuple(n.name for n in topology.nodes), services, roles, pairs, spare)
+    return _Lab(tuple(n.name for n in topology.nodes), services, roles, pairs, spare, links)
 
 
 def make_plan(topology: Topology, services: dict[str, list[str]], duration: float, seed: int,
-              heal: float = 8.0, max_fault: float = 10.0, name: str = "random") -> list[Fault]:
-    """The plan `name` for this topology, from `seed`: the same arguments, the same plan."""
+              heal: float = 8.0, max_fault: float = 10.0, name: str = "random",
+              links: bool = False) -> list[Fault]:
+    """The plan `name` for this topology, from `seed`: the same arguments, the same plan.
+    `links`: the backend has link faults (without them a plan is what it always was)."""
     if name not in PLANS:
         raise LabError(f"unknown chaos plan {name!r}", f"choose one of: {', '.join(PLANS)}")
-    lab, rng = _lab(topology, services), random.Random(f"{name}:{seed}")
+    if name in LINK_PLANS and not links:
+        raise LabError(f"the {name!r} plan needs link faults, which this backend does not have",
+                       "start the lab with `labkit up --backend netns` (or compose)")
+    lab, rng = _lab(topology, services, links), random.Random(f"{name}:{seed}")
     make = _STEPS[name]
     plan: list[Fault] = []
     t = round(rng.uniform(2.0, 5.0), 1)
@@ -147,6 +169,8 @@ def _random_step(lab: _Lab, rng: random.Random, t: float, max_fault: float,
         return _failover_under_fault(lab, rng, t, max_fault)
     if r < 0.22 and lab.pairs:
         return _zombie(lab, rng, t, max_fault)
+    if lab.links and rng.random() < 0.2:
+        return [_link_fault(lab, rng, t)]
     first = _single(lab, rng, t, max_fault)
     if lab.spare and first.duration and rng.random() < 0.25:  # rule 2: a spare node only
         node = rng.choice(lab.spare)
@@ -168,6 +192,18 @@ def _single(lab: _Lab, rng: random.Random, t: float, max_fault: float) -> Fault:
         if service:
             return Fault(t, 0.0, f"{target}/{service}", "kill")
     return Fault(t, round(rng.uniform(3.0, max_fault), 1), target, rng.choice(NODE_MODES))
+
+
+def _link_fault(lab: _Lab, rng: random.Random, t: float) -> Fault:
+    """One link fault of the partitions plan's kinds, at the targets this topology has."""
+    return _shift(rng.choice(_partition_targets(lab)), lab, rng, t, 0.0)[0]
+
+
+def _partition_targets(lab: _Lab) -> list[str]:
+    targets = [f"{a}~{b}:cut" for p in lab.pairs for a, b in [PAIR_ROLES[p]]]
+    if "vip-owner" in lab.roles:
+        targets += ["vip-owner~vip-backup:one-way", "vip-owner:partition"]
+    return targets + [f"{PAIR_ROLES[p][0]}:isolate" for p in lab.pairs]
 
 
 def _some_service(lab: _Lab, rng: random.Random, node: str) -> str | None:
@@ -225,4 +261,5 @@ _STEPS: dict[str, Step] = {
         for how in [HARDER[p] if first else EASIER[p]]]),
     "zombie-primary": _cycle(lambda lab: [f"{PAIR_ROLES[p][0]}:zombie" for p in lab.pairs]),
     "split-brain": _cycle(lambda lab: [f"{r}:isolate" for r in AIMED if r in lab.roles]),
+    "partitions": _cycle(_partition_targets),
 }

@@ -24,7 +24,7 @@ import psutil
 from labkit import tiers, wait
 from labkit.chaos.checker import Availability, SetResult, availability, check_set
 from labkit.chaos.history import History
-from labkit.chaos.plan import PLANS, ROLE_TARGETS, Fault, make_plan
+from labkit.chaos.plan import LINK_MODES, LINK_TARGETS, PLANS, ROLE_TARGETS, Fault, make_plan
 from labkit.chaos.workload import SetTier, Workload
 from labkit.cluster import Cluster
 from labkit.errors import LabError
@@ -132,8 +132,12 @@ def _fault_table(records: list[FaultRecord]) -> list[str]:
     for r in records:
         node = r.node or "-"
         rows[(r.fault.mode, r.fault.target, node if not r.skipped else "skipped")] += 1
-    lines = ["faults by kind and target", f"  {'kind':<8}{'target':<26}{'node':<10}count"]
-    lines += [f"  {m:<8}{t:<26}{n:<10}{c}" for (m, t, n), c in sorted(rows.items())]
+    wide = [max([len(h)] + [len(k[i]) for k in rows]) + 2
+            for i, h in enumerate(("kind", "target", "node"))]  # link targets are long
+    lines = ["faults by kind and target",
+             f"  {'kind':<{wide[0]}}{'target':<{wide[1]}}{'node':<{wide[2]}}count"]
+    lines += [f"  {m:<{wide[0]}}{t:<{wide[1]}}{n:<{wide[2]}}{c}"
+              for (m, t, n), c in sorted(rows.items())]
     return lines
 
 
@@ -168,7 +172,8 @@ def run_chaos(lab: Cluster, duration: float, seed: int, rate: float = 10.0,
     _check_lab(lab)
     services = {n.name: list(lab.backend.services(n.name)) for n in lab.layout.nodes}
     schedule = faults if faults is not None else make_plan(
-        lab.layout.topology, services, duration, seed, heal=heal, name=plan)
+        lab.layout.topology, services, duration, seed, heal=heal, name=plan,
+        links=lab.backend.no_link_faults is None)
     report = ChaosReport(seed, duration, schedule, plan if faults is None else "explicit")
     report.history = history = History()
     report.faults = [FaultRecord(f) for f in schedule]
@@ -266,6 +271,9 @@ class Nemesis:
                                   > self.report.duration)
 
     def fire(self, rec: FaultRecord) -> None:
+        if rec.fault.mode in LINK_MODES:
+            self.fire_link(rec)
+            return
         target, _, service = rec.fault.target.partition("/")
         node, why = resolve(self.lab, target)
         if node is not None:
@@ -286,6 +294,46 @@ class Nemesis:
             rec.ended = rec.started
         self.note(f"fault {rec.fault.mode} {rec.fault.target} → {node}"
                   + (f"  [{rec.fault.group}]" if rec.fault.group else ""))
+
+    def fire_link(self, rec: FaultRecord) -> None:
+        """Cut a link (both ways or one), or split the lab, between the nodes holding the
+        targets' roles now; the record names the nodes (`node1~node2`, or the minority side)."""
+        ends = [resolve(self.lab, t) for t in rec.fault.target.split("~")]
+        why = next((w for _, w in ends if w), None) or self.link_refusal(
+            [n for n, _ in ends if n])
+        nodes = [n for n, _ in ends if n]
+        try:
+            if not why and rec.fault.mode == "partition":
+                side = nodes + self.partner(nodes[0])
+                rest = [n.name for n in self.lab.layout.nodes if n.name not in side]
+                self.lab.partition(f"{','.join(side)} / {','.join(rest)}")
+                nodes = side
+            elif not why:
+                self.lab.cut(nodes[0], nodes[1], one_way=rec.fault.mode == "one-way")
+        except LabError as exc:
+            why = exc.message
+        if why:
+            rec.skipped = why
+            self.note(f"skipped {rec.fault.mode} {rec.fault.target}: {why}")
+            return
+        rec.node, rec.started = "~".join(nodes), self.history.now()
+        self.note(f"fault {rec.fault.mode} {rec.fault.target} → {rec.node}")
+
+    def link_refusal(self, nodes: list[str]) -> str | None:
+        """A link fault fires alone (heal removes every link fault at once), between up nodes."""
+        busy = [r for r in self.report.faults if r.active]
+        if busy:
+            return (f"{busy[0].fault.mode} {busy[0].node} is still in force: a link fault fires "
+                    "alone")
+        down = [n for n in nodes if self.lab.backend.node_state(n) != "up"]
+        return f"{down[0]} is {self.lab.backend.node_state(down[0])}" if down else None
+
+    def partner(self, node: str) -> list[str]:
+        """The spare node (no paired role) that joins `node`'s minority side, if there is one."""
+        topo = self.lab.layout.topology
+        spare = [n.name for n in topo.nodes if n.name != node
+                 and not set(n.roles) & set(PAIRED)]
+        return spare[:1] if len(topo.nodes) > 3 else []
 
     def refusal(self, rec: FaultRecord, node: str, service: str) -> str | None:
         """Why this fault may not fire now (rule 3 of the plan, and a node already broken)."""
@@ -311,6 +359,11 @@ class Nemesis:
     def undo(self, rec: FaultRecord) -> None:
         if rec.node is None or not rec.active:
             return
+        if rec.fault.mode in LINK_MODES:
+            self.lab.heal()
+            rec.ended = self.history.now()
+            self.note(f"healed {rec.fault.mode} {rec.node}")
+            return
         try:
             self.lab.recover(rec.node)
         except LabError as exc:
@@ -322,15 +375,21 @@ class Nemesis:
         for rec in self.report.faults:
             if rec.active:
                 self.undo(rec)
+        if self.lab.backend.no_link_faults is None:
+            self.lab.heal()
         self.lab.recover_all()
 
 
 def resolve(lab: Cluster, target: str) -> tuple[str | None, str | None]:
     """The node holding role target `target` right now (a node name is itself)."""
-    if target not in ROLE_TARGETS:
+    if target not in ROLE_TARGETS and target not in LINK_TARGETS:
         return target, None
     if target == "vip-owner":
         node = lab.backend.vip().get("owner")
+    elif target == "vip-backup":
+        owner = lab.backend.vip().get("owner")
+        others = [n.name for n in lab.layout.topology.with_role("lb") if n.name != owner]
+        node = others[0] if owner and others else None
     else:
         tier = lab.mysql if target.startswith("mysql") else lab.postgres
         node = tier.active() if target.endswith(("active", "primary")) else tier.standby()

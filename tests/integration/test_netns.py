@@ -24,6 +24,7 @@ import pytest
 from labkit import Cluster
 from labkit.backends.local import network as claims
 from labkit.backends.netns import network
+from labkit.chaos import run_chaos
 from labkit.topology import DevicesSpec, LinkSpec, NodeSpec, Topology
 from tests.integration.conftest import running_lab, wait_healthy, wait_in_rotation
 from tests.integration.db_helpers import converged, pair, pg_pair, rows, seqs_on, wait_until
@@ -353,6 +354,23 @@ def test_a_one_way_cut_of_the_adverts_makes_two_vrrp_masters_and_status_says_so(
     vip = wait_until(lambda: (v := lab.status()["vip"]) and not v["split_brain"] and v, 20,
                      "one VRRP master again")
     assert vip["believers"] == [master]  # the higher priority wins the election back
+
+
+def test_a_chaos_run_of_partitions_loses_nothing(lab):
+    """The partitions plan under every workload: each pair's link cut, the adverts cut one way,
+    the VIP owner in a minority, each active isolated; then Jepsen's set check on both pairs."""
+    report = run_chaos(lab, duration=150, seed=1, rate=5, plan="partitions")
+    print(report.table())
+    made = {(r.fault.mode, r.fault.target) for r in report.faults if r.started is not None}
+    assert {("cut", "mysql-active~mysql-standby"), ("one-way", "vip-owner~vip-backup"),
+            ("partition", "vip-owner")} <= made, report.summary()
+    for r in report.faults:
+        assert (r.node is not None) != (r.skipped is not None), r
+    for tier in ("mysql", "postgres"):
+        res = report.sets[tier]
+        assert res.final_read and res.lost == [], report.summary()
+    assert report.problems == [], report.summary()
+    assert lab.links() == []  # the run healed what it cut
 
 
 def test_links_a_topology_declares_are_in_force_from_up():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from labkit.chaos.plan import AIMED, PAIR_ROLES, PLANS, ROLE_TARGETS, make_plan
+from labkit.chaos.plan import AIMED, LINK_MODES, PAIR_ROLES, PLANS, ROLE_TARGETS, make_plan
 from labkit.errors import LabError
 from labkit.topology import NodeSpec, Topology
 
@@ -16,8 +16,8 @@ SMALL = Topology(nodes=(NodeSpec("node1", DB), NodeSpec("node2", DB), NodeSpec("
 def test_same_seed_same_plan_other_seed_other_plan():
     t = Topology.default()
     for name in PLANS:
-        assert make_plan(t, SERVICES, 120, 1, name=name) == make_plan(t, SERVICES, 120, 1,
-                                                                      name=name)
+        assert make_plan(t, SERVICES, 120, 1, name=name, links=True) == make_plan(
+            t, SERVICES, 120, 1, name=name, links=True)
     assert make_plan(t, SERVICES, 120, 1) != make_plan(t, SERVICES, 120, 2)
 
 
@@ -85,3 +85,27 @@ def test_a_topology_without_database_pairs_gets_no_database_targets():
             assert _targets(f) in {"node1", "node2", "vip-owner"}
     assert make_plan(topo, SERVICES, 200, 1, name="zombie-primary") == []
     assert all(PAIR_ROLES)
+
+
+def test_the_partitions_plan_needs_link_faults_and_says_where_to_get_them():
+    with pytest.raises(LabError, match="needs link faults") as e:
+        make_plan(Topology.default(), SERVICES, 120, 1, name="partitions")
+    assert "netns" in (e.value.hint or "")
+
+
+def test_the_partitions_plan_cuts_each_pair_splits_the_adverts_and_isolates_each_active():
+    plan = make_plan(Topology.default(), SERVICES, 300, 1, name="partitions", links=True)
+    kinds = {(f.mode, f.target) for f in plan}
+    assert {("cut", "mysql-active~mysql-standby"), ("cut", "postgres-primary~postgres-standby"),
+            ("one-way", "vip-owner~vip-backup"), ("partition", "vip-owner"),
+            ("isolate", "mysql-active"), ("isolate", "postgres-primary")} <= kinds
+    for a, b in zip(plan, plan[1:], strict=False):
+        assert b.start >= a.end + 8.0  # one step at a time, healed in between
+
+
+def test_link_faults_join_random_plans_only_where_the_backend_has_them():
+    topo = Topology.default()
+    without = [f for seed in range(30) for f in make_plan(topo, SERVICES, 300, seed)]
+    assert not [f for f in without if f.mode in LINK_MODES]
+    linked = [f for seed in range(30) for f in make_plan(topo, SERVICES, 300, seed, links=True)]
+    assert [f for f in linked if f.mode in LINK_MODES]
