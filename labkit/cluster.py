@@ -248,18 +248,25 @@ class Cluster:
         return groups
 
     def impair(self, a: str, b: str, loss: str | None = None, rate: str | None = None,
-               one_way: bool = False) -> None:
-        """Make a link lossy (`loss="5%"`) or slow (`rate="1mbit"`), both ways or `a` → `b`."""
+               one_way: bool = False, flap: str | None = None) -> None:
+        """Make a link lossy (`loss="5%"`), slow (`rate="1mbit"`) or flapping (`flap="10s"`:
+        cut half of each period, up the other half), both ways or `a` → `b`."""
         links.check_pair(self._names(), a, b)
-        if loss is None and rate is None:
-            raise LabError("say what to do to the link", "e.g. --loss 5% or --rate 1mbit")
+        if loss is None and rate is None and flap is None:
+            raise LabError("say what to do to the link",
+                           "e.g. --loss 5%, --rate 1mbit or --flap 10s")
+        if flap is not None and (loss is not None or rate is not None):
+            raise LabError("a flapping link is cut or up, not lossy or slow as well",
+                           "give --flap alone, or --loss / --rate without it")
         fault = {"loss": links.parse_loss(loss) if loss else 0.0,
-                 "rate": links.parse_rate(rate) if rate else 0}
+                 "rate": links.parse_rate(rate) if rate else 0,
+                 "flap": links.parse_period(flap) if flap else 0.0}
         faults = [links.LinkFault(a, b, **fault)] if one_way else links.both_ways(a, b, **fault)
         arrow = "→" if one_way else "↔"
         what = faults[0].describe().split(": ", 1)[1]
         self.backend.fault_links(faults, f"link {a} {arrow} {b}: {what} (dropped at the switch"
-                                         f"{'' if one_way else ', each way'})")
+                                         f"{'' if one_way else ', each way'}"
+                                         f"{'; the flapper switches it on time' if flap else ''})")
 
     def heal(self) -> list[dict[str, Any]]:
         """Remove every link fault (cuts, partitions, impairments); node faults stay."""

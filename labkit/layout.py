@@ -118,6 +118,11 @@ class RunDir:
         return self.root / "links.json"
 
     @property
+    def links_lock(self) -> Path:
+        """Held while the link rules change: the CLI's verbs and the flapper never interleave."""
+        return self.root / "links.lock"
+
+    @property
     def isolated(self) -> Path:
         """The isolated nodes, for the daemons that enforce isolation where no firewall does."""
         return self.root / "isolated.json"

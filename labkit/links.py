@@ -9,12 +9,17 @@ backend: nftables rules on the lab's switch), one that has not refuses and says 
 Loss and rate are what nftables can do on a bridge: `numgen random` drops that share of the
 frames, `limit rate over` drops what exceeds the rate. Delay and jitter need the kernel's
 sch_netem queueing discipline; where the kernel has none, asking for them is refused plainly.
+
+A flapping link (`flap`, a period in seconds) is cut for the first half of each period and
+carries for the second, over and over, on the wall clock: `in_force(faults, now)` is the set of
+rules that must hold at `now`, and the backend's flapper rewrites them at each `next_change`.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from labkit.errors import LabError
@@ -22,20 +27,27 @@ from labkit.errors import LabError
 _LOSS = re.compile(r"^(\d+(?:\.\d+)?)%?$")
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)(kbit|mbit|gbit|bit)$", re.IGNORECASE)
 _RATE_UNITS = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000}
+_PERIOD = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)?$")
+FLAP_LIMITS = (1.0, 3600.0)  #: shortest and longest flap period, seconds
 
 
 @dataclass(frozen=True)
 class LinkFault:
     """Frames from `src` to `dst` are dropped (`cut`), or a share of them (`loss` in %), or
-    whatever exceeds `rate` (bits per second)."""
+    whatever exceeds `rate` (bits per second), or all of them half the time (`flap`: the period in
+    seconds, cut first)."""
 
     src: str
     dst: str
     cut: bool = False
     loss: float = 0.0
     rate: int = 0
+    flap: float = 0.0
 
     def describe(self) -> str:
+        if self.flap:
+            return (f"{self.src} → {self.dst}: flapping, cut {self.flap / 2:g}s then up "
+                    f"{self.flap / 2:g}s, over and over")
         if self.cut:
             return f"{self.src} → {self.dst}: cut"
         parts = ([f"{self.loss:g}% loss"] if self.loss else []) + \
@@ -61,6 +73,34 @@ def parse_rate(text: str) -> int:
     if not m or float(m.group(1)) <= 0:
         raise LabError(f"rate {text!r} is not a bit rate", "e.g. --rate 1mbit or --rate 500kbit")
     return int(float(m.group(1)) * _RATE_UNITS[m.group(2).lower()])
+
+
+def parse_period(text: str) -> float:
+    """'10s', '10' or '2500ms' → seconds, between FLAP_LIMITS."""
+    m = _PERIOD.match(text.strip())
+    seconds = float(m.group(1)) / (1000 if m.group(2) == "ms" else 1) if m else 0.0
+    low, high = FLAP_LIMITS
+    if not low <= seconds <= high:
+        raise LabError(f"flap period {text!r} is not a period from {low:g} s to {high:g} s",
+                       "e.g. --flap 10s: cut 5 s, up 5 s, over and over")
+    return seconds
+
+
+def _down(fault: LinkFault, now: float) -> bool:
+    return int(now // (fault.flap / 2)) % 2 == 0
+
+
+def in_force(faults: list[LinkFault], now: float) -> list[LinkFault]:
+    """The rules that must hold at `now`: a flapping link is a cut in its down half and nothing
+    in its up half; every other fault is itself."""
+    return [replace(f, cut=True, flap=0.0) if f.flap else f for f in faults
+            if not f.flap or _down(f, now)]
+
+
+def next_change(faults: list[LinkFault], now: float) -> float | None:
+    """When `in_force` next changes (the nearest half-period boundary), or None: nothing flaps."""
+    ends = [(math.floor(now / (f.flap / 2)) + 1) * (f.flap / 2) for f in faults if f.flap]
+    return min(ends) if ends else None
 
 
 def human_rate(bits: int) -> str:

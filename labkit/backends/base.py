@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +16,7 @@ from labkit.component import NodeContext, Program, all_components
 from labkit.errors import LabError
 from labkit.layout import Layout
 from labkit.links import LinkFault
+from labkit.links import in_force as links_in_force
 from labkit.supervisor import LAB_SUPERVISOR
 
 if TYPE_CHECKING:
@@ -210,9 +213,15 @@ class Backend(ABC):
         except (FileNotFoundError, ValueError, TypeError):
             return []
 
+    #: a program of the lab-wide supervisor keeps flapping links in step (`labkit.backends.flapper`)
+    has_flapper = False
+
     def fault_links(self, faults: list[LinkFault], message: str) -> None:
         """Add link faults (a new fault on a direction replaces the one it had), or change
         nothing and say why this backend cannot."""
+        if any(f.flap for f in faults) and not self.no_link_faults and not self.has_flapper:
+            raise LabError(f"the {self.name} backend cannot flap links yet: nothing would switch "
+                           "them up and down", "use `labkit cut` and `labkit heal` by hand")
         if self.no_link_faults:
             raise LabError(f"the {self.name} backend cannot put faults on links: "
                            f"{self.no_link_faults}",
@@ -237,8 +246,20 @@ class Backend(ABC):
 
     def _set_links(self, faults: list[LinkFault]) -> None:
         """Put exactly these link faults in force (the backend's rules), then record them."""
-        self._apply_links(faults)
-        atomic.write_json(self.layout.paths.links, [asdict(f) for f in faults])
+        with self._links_locked():
+            self._apply_links(links_in_force(faults, time.time()))
+            atomic.write_json(self.layout.paths.links, [asdict(f) for f in faults])
+
+    def keep_flapping(self) -> None:
+        """Put the rules the recorded faults need now in force (the flapper, at each change)."""
+        with self._links_locked():
+            self._apply_links(links_in_force(self.links(), time.time()))
+
+    @contextlib.contextmanager
+    def _links_locked(self) -> Iterator[None]:
+        with open(self.layout.paths.links_lock, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def _apply_links(self, faults: list[LinkFault]) -> None:
         raise LabError(f"the {self.name} backend cannot put faults on links")

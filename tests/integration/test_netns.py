@@ -373,6 +373,17 @@ def test_a_chaos_run_of_partitions_loses_nothing(lab):
     assert lab.links() == []  # the run healed what it cut
 
 
+def test_a_flapping_link_carries_about_half_the_time_and_heal_ends_it(lab):
+    assert datagrams(lab, "node1", "node3") == 50
+    lab.impair("node1", "node3", flap="1s", one_way=True)  # cut 0.5 s, up 0.5 s, ...
+    assert [f["what"] for f in lab.links()] == [
+        "node1 → node3: flapping, cut 0.5s then up 0.5s, over and over"]
+    got = datagrams(lab, "node1", "node3", count=1000)  # about 3 s: some six switches
+    assert 250 <= got <= 750, got  # never switched: 0 or 1000
+    lab.heal()
+    assert datagrams(lab, "node1", "node3", count=100) == 100
+
+
 def test_links_a_topology_declares_are_in_force_from_up():
     """Containerlab-style declared impairments: the lab comes up with them, and says so."""
     declared = Topology(nodes=TOPOLOGY.nodes, devices=TOPOLOGY.devices,

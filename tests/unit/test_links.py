@@ -103,3 +103,75 @@ def test_the_local_backend_refuses_a_topology_with_faulty_links_before_anything_
         check_topology("local", topo)
     assert "--backend netns" in err.value.hint
     check_topology("local", Topology.from_dict(BASE))  # no links: nothing to refuse
+
+
+# -- flapping links -------------------------------------------------------------------------------
+FLAP = links.LinkFault("node1", "node2", flap=10.0)
+
+
+@pytest.mark.parametrize("text, seconds", [("10s", 10.0), ("10", 10.0), ("2500ms", 2.5)])
+def test_a_flap_period_is_read_in_seconds_or_milliseconds(text, seconds):
+    assert links.parse_period(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0s", "500ms", "2h", "fast", "7200"])
+def test_a_flap_period_out_of_range_or_unreadable_is_refused(text):
+    with pytest.raises(LabError, match="flap period"):
+        links.parse_period(text)
+
+
+def test_a_flapping_link_is_cut_the_first_half_of_each_period_and_up_the_second():
+    steady = links.LinkFault("node2", "node3", loss=5.0)
+    assert links.in_force([FLAP, steady], 1000.0) == [
+        links.LinkFault("node1", "node2", cut=True), steady]  # 1000 s: a down half begins
+    assert links.in_force([FLAP, steady], 1004.9) == [
+        links.LinkFault("node1", "node2", cut=True), steady]
+    assert links.in_force([FLAP, steady], 1005.0) == [steady]  # up half
+    assert links.in_force([FLAP, steady], 1010.0)[0].cut  # and down again
+
+
+def test_the_next_change_is_the_nearest_half_period_boundary_or_none():
+    assert links.next_change([FLAP], 1001.0) == 1005.0
+    assert links.next_change([FLAP], 1005.0) == 1010.0
+    fast = links.LinkFault("node2", "node3", flap=2.0)
+    assert links.next_change([FLAP, fast], 1001.5) == 1002.0
+    assert links.next_change([links.LinkFault("node1", "node2", cut=True)], 1001.0) is None
+
+
+def test_a_flapping_link_is_described_as_what_it_does():
+    assert FLAP.describe() == "node1 → node2: flapping, cut 5s then up 5s, over and over"
+
+
+class Recording:
+    """The netns backend with its rules recorded instead of given to nftables."""
+
+    def __init__(self, layout: Layout) -> None:
+        from labkit.backends.netns.backend import NetnsBackend
+
+        self.backend = NetnsBackend(layout)
+        self.applied: list[list[links.LinkFault]] = []
+        self.backend._apply_links = self.applied.append  # type: ignore[method-assign]
+        self.backend.is_running = lambda: True  # type: ignore[method-assign]
+
+
+def test_the_flapper_puts_each_half_in_force_and_never_undoes_a_heal(saved_layout, monkeypatch):
+    lab = Recording(saved_layout)
+    clock = [1000.0]
+    monkeypatch.setattr("labkit.backends.base.time.time", lambda: clock[0])
+    lab.backend.fault_links([FLAP], "flap")
+    assert lab.applied[-1] == [links.LinkFault("node1", "node2", cut=True)]
+    clock[0] = 1005.0
+    lab.backend.keep_flapping()
+    assert lab.applied[-1] == []  # up half
+    lab.backend.heal_links()
+    clock[0] = 1010.0
+    lab.backend.keep_flapping()  # a flapper waking after the heal reads the record again
+    assert lab.applied[-1] == [] and lab.backend.links() == []
+
+
+def test_a_backend_without_a_flapper_refuses_a_flapping_link(saved_layout):
+    lab = Recording(saved_layout)
+    lab.backend.has_flapper = False
+    with pytest.raises(LabError, match="cannot flap links yet"):
+        lab.backend.fault_links([FLAP], "flap")
+    assert lab.applied == [] and not saved_layout.paths.links.exists()

@@ -26,9 +26,15 @@ class NetnsBackend(LocalBackend):
     def _apply_links(self, faults: list[LinkFault]) -> None:
         network.apply_links(self.layout, faults)
 
+    has_flapper = True
+
     def network_programs(self) -> list[Program]:
-        """No segment program: the lab's bridge carries the VIP."""
-        return []
+        """No segment program (the lab's bridge carries the VIP); the flapper, which switches
+        flapping links up and down on time."""
+        import sys
+
+        return [Program("flapper", [sys.executable, "-m", "labkit.backends.flapper",
+                                    "--lab", self.layout.lab], priority=10, stopwaitsecs=3)]
 
     def start_through(self, node: str) -> list[str]:
         """`ip netns exec NAME`: supervisord and all it runs live in the node's namespace."""
