@@ -182,7 +182,7 @@ def cut(a: str = typer.Argument(..., help="One node, e.g. node1."),
         b: str = typer.Argument(..., help="The other, e.g. node2."),
         one_way: bool = typer.Option(False, "--one-way", help="Drop only frames from A to B."),
         lab: str | None = LabOpt) -> None:
-    """Cut the link between two nodes (netns backend)."""
+    """Cut the link between two nodes (netns and compose backends)."""
     _link_fault(lab, lambda c: c.cut(a, b, one_way))
 
 
@@ -190,7 +190,7 @@ def cut(a: str = typer.Argument(..., help="One node, e.g. node1."),
 def partition(sides: list[str] = typer.Argument(..., help="The sides, split by '/', e.g. "
                                                 "node1,node2 / node3,node4"),
               lab: str | None = LabOpt) -> None:
-    """Split the lab: every link between the sides is cut (netns backend)."""
+    """Split the lab: every link between the sides is cut (netns and compose backends)."""
     _link_fault(lab, lambda c: c.partition(" ".join(sides)))
 
 
@@ -204,7 +204,7 @@ def link(a: str = typer.Argument(..., help="One node, e.g. node1."),
                                          "half, e.g. 10s."),
          one_way: bool = typer.Option(False, "--one-way", help="Only frames from A to B."),
          lab: str | None = LabOpt) -> None:
-    """Make a link lossy, slow or flapping (netns backend)."""
+    """Make a link lossy, slow or flapping (netns and compose backends; flapping: netns)."""
     if delay is not None:
         raise LabError("link delay is not built yet: it needs the kernel's tc netem queueing "
                        "discipline (sch_netem), which the kernel labkit was built on lacks",

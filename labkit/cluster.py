@@ -139,6 +139,7 @@ class Cluster:
         if ring_client is not None:  # this process talked to the ring: end its reconnect loops
             ring_client.forget(self.layout)
         self.backend.down(progress)
+        self.layout.paths.links.unlink(missing_ok=True)  # their rules went with the network
         network.release(self.layout.prefix, self.layout.rundir)
         events.emit(self.layout.events_path, "lab", message=f"lab {self.layout.lab} is down")
         if purge:
@@ -225,16 +226,17 @@ class Cluster:
     def cut(self, a: str, b: str, one_way: bool = False) -> None:
         """Cut the link between two nodes (both ways, or only frames from `a` to `b`)."""
         links.check_pair(self._names(), a, b)
+        where = self.backend.links_dropped
         if one_way:
             self.backend.fault_links(
                 [links.LinkFault(a, b, cut=True)],
-                f"link {a} → {b} cut one way: frames from {a} to {b} are dropped at the switch, "
+                f"link {a} → {b} cut one way: frames from {a} to {b} are dropped {where}, "
                 f"frames from {b} to {a} still pass (so no TCP connection completes either way, "
                 f"while {b}'s UDP and VRRP adverts still reach {a})")
         else:
             self.backend.fault_links(
                 links.both_ways(a, b, cut=True),
-                f"link {a} ↔ {b} cut: every frame between them is dropped at the switch, both "
+                f"link {a} ↔ {b} cut: every frame between them is dropped {where}, both "
                 "ways; each keeps its other links")
 
     def partition(self, sides: str) -> list[list[str]]:
@@ -243,8 +245,8 @@ class Cluster:
         said = " / ".join(",".join(g) for g in groups)
         self.backend.fault_links(
             links.across(groups),
-            f"partition {said}: every frame between the sides is dropped at the switch, both "
-            "ways; each side still talks within itself")
+            f"partition {said}: every frame between the sides is dropped "
+            f"{self.backend.links_dropped}, both ways; each side still talks within itself")
         return groups
 
     def impair(self, a: str, b: str, loss: str | None = None, rate: str | None = None,
@@ -264,7 +266,8 @@ class Cluster:
         faults = [links.LinkFault(a, b, **fault)] if one_way else links.both_ways(a, b, **fault)
         arrow = "→" if one_way else "↔"
         what = faults[0].describe().split(": ", 1)[1]
-        self.backend.fault_links(faults, f"link {a} {arrow} {b}: {what} (dropped at the switch"
+        self.backend.fault_links(faults, f"link {a} {arrow} {b}: {what} (dropped "
+                                         f"{self.backend.links_dropped}"
                                          f"{'' if one_way else ', each way'}"
                                          f"{'; the flapper switches it on time' if flap else ''})")
 
@@ -294,7 +297,7 @@ class Cluster:
                     "url": lay.vip_url, "https_url": lay.vip_https_url, **vip},
             "nodes": nodes,
             "links": [f.to_dict() for f in self.backend.links()],
-            "link_faults": self.backend.no_link_faults or "real (switch rules)",
+            "link_faults": self.backend.no_link_faults or self.backend.link_rules,
             "nbi": {"users": dict(NBI_USERS),
                     "auth": "HTTP Basic or a session from POST /api/login; "
                             "`labkit credentials` prints the passwords"},

@@ -4,7 +4,8 @@ partition (every link across the split cut both ways).
 A link fault names two nodes and a direction. It is pure data here, checked before anything is
 touched (an unknown node, a node paired with itself, a loss of 120 % are one clear error and
 change nothing); a backend that has a real network between its nodes applies it (the netns
-backend: nftables rules on the lab's switch), one that has not refuses and says why.
+backend: nftables rules on the lab's switch; the compose backend: nftables rules in each receiving
+container), one that has not refuses and says why.
 
 Loss and rate are what nftables can do on a bridge: `numgen random` drops that share of the
 frames, `limit rate over` drops what exceeds the rate. Delay and jitter need the kernel's
@@ -17,9 +18,11 @@ rules that must hold at `now`, and the backend's flapper rewrites them at each `
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabError
@@ -56,6 +59,14 @@ class LinkFault:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"what": self.describe()}
+
+
+def read(path: Path) -> list[LinkFault]:
+    """The link faults recorded in `path` (the run directory's links.json); none if absent."""
+    try:
+        return [LinkFault(**f) for f in json.loads(path.read_text())]
+    except (FileNotFoundError, ValueError, TypeError):
+        return []
 
 
 def parse_loss(text: str) -> float:

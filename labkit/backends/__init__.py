@@ -45,11 +45,12 @@ def check_topology(backend: str, topology: Topology | None) -> None:
         from labkit.backends.compose.backend import check_topology as check
 
         check(topology)
-    if topology is not None and topology.links and backend != "netns":
+    why = _backend_class(backend).no_link_faults
+    if topology is not None and topology.links and why:
         raise LabError(f"the topology declares {len(topology.links)} faulty link(s) under "
-                       f"`links:`, which the {backend} backend cannot apply: "
-                       f"{_backend_class(backend).no_link_faults}",
-                       "start it with `--backend netns` (as root), or leave `links:` out")
+                       f"`links:`, which the {backend} backend cannot apply: {why}",
+                       "start it with `--backend netns` (as root) or `--backend compose`, "
+                       "or leave `links:` out")
 
 
 def _backend_class(name: str) -> type[Backend]:
@@ -57,6 +58,10 @@ def _backend_class(name: str) -> type[Backend]:
         from labkit.backends.compose import ComposeBackend
 
         return ComposeBackend
+    if name == "netns":
+        from labkit.backends.netns.backend import NetnsBackend
+
+        return NetnsBackend
     from labkit.backends.local.backend import LocalBackend
 
     return LocalBackend

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from labkit import atomic, events
+from labkit import links as link_faults
 from labkit.component import NodeContext, Program, all_components
 from labkit.errors import LabError
 from labkit.layout import Layout
@@ -205,13 +206,14 @@ class Backend(ABC):
     # -- faults on links: checked and recorded here, applied by a backend with a real network --
     #: why this backend cannot put faults on links between nodes (None: it can)
     no_link_faults: str | None = "this backend has no network of its own between its nodes"
+    #: how a backend with link faults makes them (`status`'s link_faults), and where a faulty
+    #: link's frames are dropped (the events' words)
+    link_rules = "real (switch rules)"
+    links_dropped = "at the switch"
 
     def links(self) -> list[LinkFault]:
         """The link faults in force."""
-        try:
-            return [LinkFault(**f) for f in json.loads(self.layout.paths.links.read_text())]
-        except (FileNotFoundError, ValueError, TypeError):
-            return []
+        return link_faults.read(self.layout.paths.links)
 
     #: a program of the lab-wide supervisor keeps flapping links in step (`labkit.backends.flapper`)
     has_flapper = False
@@ -225,8 +227,9 @@ class Backend(ABC):
         if self.no_link_faults:
             raise LabError(f"the {self.name} backend cannot put faults on links: "
                            f"{self.no_link_faults}",
-                           "start the lab with `labkit up --backend netns` (as root) for "
-                           "real link faults; `labkit fail NODE --mode isolate` works here")
+                           "start the lab with `labkit up --backend netns` (as root) or "
+                           "`--backend compose` for real link faults; `labkit fail NODE --mode "
+                           "isolate` works here")
         if not self.is_running():
             raise LabError("the lab is not running", "start it with `labkit up`")
         kept = [f for f in self.links() if (f.src, f.dst) not in {(n.src, n.dst) for n in faults}]

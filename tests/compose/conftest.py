@@ -2,8 +2,9 @@
 
 Started once per session through `labkit up --backend compose`'s own code path; the
 function-scoped `lab` fixture recovers whatever a test broke and waits until the lab is whole,
-exactly like the local suite's fixture (tests/integration/conftest.py), whose waits it reuses.
-The last test of test_compose_lab.py takes the lab down and checks nothing of it remains.
+exactly like the local suite's fixture (tests/integration/conftest.py), whose waits it reuses,
+and heals any link fault a test left. The test that takes the lab down and checks nothing of it
+remains (in test_compose_lab.py) runs last, after every file of this folder.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from labkit import Cluster
 from tests.integration.conftest import running_lab, wait_healthy, wait_in_rotation
 
 LAB = "pytest-compose"
+LAST = "test_down_removes_every_container_and_network_it_made"
+
+
+def pytest_collection_modifyitems(items):
+    """The test that takes the shared lab down runs after every other one of the folder."""
+    items.sort(key=lambda item: item.name == LAST)  # stable: the others keep their order
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +34,7 @@ def lab(compose_session: Cluster):
     """The shared compose lab, whole before the test and restored after it."""
     wait_healthy(compose_session, timeout=180)
     yield compose_session
+    compose_session.heal()
     compose_session.recover_all()
     wait_healthy(compose_session, timeout=180)
     wait_in_rotation(compose_session,

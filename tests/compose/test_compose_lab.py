@@ -1,6 +1,7 @@
 """The lab on the compose backend: real containers, keepalived moving the VIP, Docker faults.
 
-The tests run in file order on one shared compose lab; the last one takes it down. The database
+The tests run in file order on one shared compose lab; the last one (run after the folder's
+other files too, see conftest.py) takes it down. The database
 failover comes before the VIP faults, which also strike the MySQL pair's nodes (node1, node2) and
 leave it re-electing for a while after they are mended.
 """
@@ -188,8 +189,12 @@ def test_down_removes_every_container_and_network_it_made(compose_session):
     engine = lab.backend.engine
     assert engine.containers.list(all=True, filters={"label": label})
     assert engine.networks.list(names=[lab.backend.network_name])
+    lab.cut("node3", "node4")  # link faults in force go with the lab, rules and record
     lab.down()
     assert engine.containers.list(all=True, filters={"label": label}) == []
+    assert engine.containers.list(
+        all=True, filters={"label": f"labkit.links-helper={lab.layout.rundir}"}) == []
+    assert not lab.layout.paths.links.exists() and lab.links() == []
     assert engine.networks.list(filters={"label": label}) == []
     assert engine.networks.list(names=[lab.backend.network_name]) == []
     assert engine.volumes.list(filters={"label": label}) == []

@@ -8,7 +8,9 @@ the components exactly as on the local backend (it reaches every container's add
 bridge, and every supervisor through its socket in the shared run directory).
 
 Faults go through the Docker API: crash = kill the container, freeze = pause it (the cgroup
-freezer), isolate = disconnect it from the lab network. `recover` undoes each.
+freezer), isolate = disconnect it from the lab network. `recover` undoes each. Faults on links
+(cut, partition, loss, rate) are an nftables table in each receiving container, written through
+`docker exec` (labkit.backends.compose.link_rules).
 """
 
 from __future__ import annotations
@@ -24,14 +26,16 @@ from typing import Any
 import yaml
 
 from labkit.backends.base import Backend, Progress
-from labkit.backends.compose import images, network
+from labkit.backends.compose import images, link_rules, network
 from labkit.errors import LabError
 from labkit.layout import home
+from labkit.links import LinkFault
 from labkit.supervisor import LAB_SUPERVISOR, Supervisor
 from labkit.topology import Topology
 
 COMPOSE_FILE = images.COMPOSE_DIR / "docker-compose.yml"
 FLEET = "fleet"
+HELPER_LABEL = "labkit.links-helper"  #: the short-lived writers of a paused container's rules
 INTERFACE_BOUND = ("keepalived", "app")  # restarted when an isolated node is reconnected
 SNAPSHOT_TTL = 0.25  # seconds one listing of the lab's containers serves `status`
 
@@ -71,8 +75,9 @@ def cassandra_cache() -> str:
 
 class ComposeBackend(Backend):
     name = "compose"
-    no_link_faults = ("cuts and impairments between containers are not built yet (the "
-                      "containers have NET_ADMIN; their rules are the next step)")
+    no_link_faults = None  #: each container's own nftables input rules cut or thin its links
+    link_rules = "real (nftables input rules in each receiving container)"
+    links_dropped = "by the receiving container"
     network = "compose bridge"
 
     def __init__(self, layout: Any) -> None:
@@ -158,6 +163,8 @@ class ComposeBackend(Backend):
         images.ensure_images(progress)
         network.keep_on_this_machine(self.layout.prefix)
         self._changed()
+        if not self.is_running():  # a fresh lab: no rule of an earlier run comes back
+            self.layout.paths.links.unlink(missing_ok=True)
         wanted = [n.name for n in self.layout.nodes if self.node_state(n.name) in ("up", "down")]
         progress(f"docker compose up: {', '.join(wanted)} and the device fleet on "
                  f"{self.layout.prefix}.0/24 (network {self.network_name})")
@@ -174,9 +181,10 @@ class ComposeBackend(Backend):
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "10")
         self._changed()
         # Whatever compose did not take away (a container it no longer knows of) goes too.
-        for c in self.engine.containers.list(
-                all=True, filters={"label": f"labkit.rundir={self.layout.rundir}"}):
-            c.remove(force=True)
+        for label in ("labkit.rundir", HELPER_LABEL):
+            for c in self.engine.containers.list(
+                    all=True, filters={"label": f"{label}={self.layout.rundir}"}):
+                c.remove(force=True)
         for net in self.engine.networks.list(
                 filters={"label": f"com.docker.compose.project={project}"}):
             net.remove()
@@ -248,10 +256,61 @@ class ComposeBackend(Backend):
         self.container(node).exec_run(["kill", "-KILL", "--", f"-{pid}"])
         return " in its container"
 
+    # -- faults on links -----------------------------------------------------------------------
+    def _apply_links(self, faults: list[LinkFault]) -> None:
+        """Replace every node container's `links` table with its rules for `faults` (each in one
+        nftables transaction). Should one container refuse, those already changed get back the
+        set in force before, so a refused set changes nothing. A stopped container is skipped:
+        it has no network now, and its entry point puts its rules back from links.json when it
+        starts (labkit.backends.compose.node)."""
+        before = self.links()
+        done: list[tuple[str, Any]] = []
+        for n in self.layout.nodes:
+            c = self.containers().get(n.name)
+            if c is None:
+                continue
+            c.reload()
+            if c.status not in ("running", "paused"):
+                continue
+            try:
+                self._nft(n.name, c, link_rules.script(self.layout, n.name, faults))
+            except LabError:
+                for name, changed in done:
+                    with contextlib.suppress(LabError):
+                        self._nft(name, changed, link_rules.script(self.layout, name, before))
+                raise
+            done.append((n.name, c))
+
+    def _nft(self, node: str, container: Any, script: str) -> None:
+        """Run an nftables script in the container's network namespace: `docker exec`, or, in a
+        paused container (which takes no exec, while its kernel still answers), a helper
+        container of the same image that joins its network namespace for the one command."""
+        import docker.errors
+
+        cmd = link_rules.command(script)
+        if container.status == "paused":
+            try:
+                self.engine.containers.run(
+                    images.NODE_IMAGE, cmd[-1:], entrypoint=cmd[:-1], remove=True,
+                    network_mode=f"container:{container.id}", cap_add=["NET_ADMIN"],
+                    labels={HELPER_LABEL: str(self.layout.rundir)})
+                return
+            except docker.errors.ContainerError as exc:
+                said = (exc.stderr or b"").decode(errors="replace").strip()
+            except docker.errors.APIError as exc:
+                said = str(exc.explanation or exc)
+        else:
+            res = container.exec_run(cmd)
+            if res.exit_code == 0:
+                return
+            said = (res.output or b"").decode(errors="replace").strip()
+        raise LabError(f"nftables in {node}'s container refused the link rules: {said}",
+                       "nothing changed; see `docker logs` of the container")
+
     def _mend(self, node: str, state: str) -> None:
         c = self.container(node)
         if state == "crashed":
-            c.start()
+            c.start()  # its entry point puts back its link rules before any server starts
         elif state == "frozen":
             c.unpause()
         else:

@@ -2,8 +2,10 @@
 
     --init          write the lab's layout.json and TLS certificate if there is none yet (the
                     compose file's one-shot `init` service; `labkit up` has written them already)
-    --node NODE     configure NODE's components for the roles layout.json gives it, then become
-                    its supervisord (the same programs the local backend runs, one supervisor)
+    --node NODE     put back NODE's link rules if link faults are in force (a restarted
+                    container has a new network namespace), configure NODE's components for the
+                    roles layout.json gives it, then become its supervisord (the same programs
+                    the local backend runs, one supervisor)
     --fleet         the lab-wide programs other than the VIP segment (the device fleet)
     --jupyter       wait until the cluster is ready (the same waits as `labkit up`), then run
                     JupyterLab on the lessons
@@ -19,7 +21,9 @@ import os
 import sys
 from pathlib import Path
 
+from labkit import events, links
 from labkit.backends.base import lab_wide_programs, node_programs
+from labkit.backends.compose import link_rules
 from labkit.backends.compose.network import JUPYTER_HOST
 from labkit.component import Program
 from labkit.errors import LabError
@@ -74,6 +78,26 @@ def clear_stale_pidfiles(directory: Path) -> int:
     return len(stale)
 
 
+def restore_links(layout: Layout, node: str) -> str | None:
+    """Before any server starts: the node's link rules from links.json (none if no link fault is
+    in force). A container that restarts has a new network namespace without them; says so in
+    the lab's events either way, and returns what was said (None: nothing in force)."""
+    faults = links.read(layout.paths.links)
+    if not faults:
+        return None
+    mine = link_rules.rules(layout, node, faults)
+    refused = link_rules.apply_here(layout, node, faults)
+    if refused:
+        msg = (f"{node} started WITHOUT its link rules (nftables refused them: {refused}): "
+               f"its links carry everything until `labkit heal` or the next link fault")
+    else:
+        msg = (f"{node} started with its link rules back ({len(mine)} input rule(s) for the "
+               f"{len(faults)} link fault(s) in force)")
+    events.emit(layout.events_path, "link_restore", node=node, ok=not refused, message=msg)
+    print(msg, file=sys.stderr if refused else sys.stdout, flush=True)
+    return msg
+
+
 def become_supervisor(sup: Supervisor, programs: list[Program]) -> None:
     """Replace this process with supervisord in the foreground (the container's main process)."""
     sup.write_config(programs)
@@ -114,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         layout = load()
         if args.node:
             sup = supervisor(layout, args.node)
+            restore_links(layout, args.node)
             clear_stale_pidfiles(sup.home)
             become_supervisor(sup, node_programs(layout, args.node, BACKEND))
         elif args.fleet:
