@@ -117,6 +117,27 @@ def test_lesson_02_checks_fail_wrong_answers_with_a_hint(lab_with_httpd, name, a
     assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text
 
 
+# -- lesson 03 --------------------------------------------------------------------------------
+def test_the_route_check_passes_a_function_that_reads_the_route(lab):
+    def route_of(cookie):
+        return cookie.split(".", 1)[1] if "." in cookie else None
+
+    assert check("03", "route_of", route_of, lab).passed
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (lambda c: c.split(".")[0], "that is the session id"),
+    (lambda c: c, "that is the whole cookie"),
+    (lambda c: c.split(".")[-1], "names no member"),
+    (lambda c: "node4", "should give the route"),
+    (lambda c: c.split(".")[1], "IndexError"),  # a crash in the learner's function is a hint
+    ("node3", "write a function"),
+])
+def test_the_route_check_fails_wrong_functions_with_a_hint(lab, answer, hint):
+    verdict = check("03", "route_of", answer, lab)
+    assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text
+
+
 # -- the balancer-manager, as lessons 02 and 03 read it ----------------------------------------
 #: the balancer-manager page of a running lab (Apache 2.4), node4's status as it read once the
 #: health check had failed the frozen node4
