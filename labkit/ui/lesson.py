@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -90,3 +93,137 @@ def vip_gap(cluster: Cluster, act: Callable[[], object], timeout: float = 60,
         stop.set()
         poller.join(timeout=2)
     raise TimeoutError(f"the VIP did not answer again within {timeout:.0f}s")
+
+
+# -- Apache's balancer, as the lessons on round-robin and sticky sessions read it ---------------
+def member_settings(cluster: Cluster) -> dict[str, str]:
+    """The settings every BalancerMember of the lab's Apache runs with, from the running
+    httpd.conf (`hcinterval`, `hcfails`, `timeout`, ...), plus the balancer's own `ProxySet`
+    settings (`lbmethod`, `stickysession`, `nofailover`)."""
+    lb = cluster.layout.topology.with_role("lb")[0].name
+    return parse_member_settings(cluster.config_files(f"{lb}/apache")["httpd.conf"].read_text())
+
+
+def parse_member_settings(conf: str) -> dict[str, str]:
+    settings: dict[str, str] = {}
+    for line in conf.splitlines():
+        words = line.split()
+        if words and words[0] in ("BalancerMember", "ProxySet"):
+            settings.update(w.split("=", 1) for w in words[1:] if "=" in w and '"' not in w)
+    settings.pop("route", None)  # each member's own
+    return settings
+
+
+def balancer(cluster: Cluster) -> dict[str, dict[str, Any]]:
+    """What the VIP owner's balancer-manager shows for each member, by route: its `status`
+    ("Init Ok"; "HcFl" when the health check failed, "Err" after a refused request), how often
+    it was `elected`, how many requests are `busy` on it, and whether it is `usable`."""
+    owner = cluster.status()["vip"].get("owner") or cluster.layout.topology.with_role("lb")[0].name
+    url = f"http://{cluster.layout.address(owner)}:{cluster.layout.ports.http}/balancer-manager"
+    return parse_balancer_manager(httpx.get(url, timeout=3, auth=cluster.auth("admin")).text)
+
+
+def parse_balancer_manager(page: str) -> dict[str, dict[str, Any]]:
+    """The members table of Apache's balancer-manager page (the one headed "Worker URL")."""
+    def cells(row: str) -> list[str]:
+        found = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S | re.I)
+        return [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in found]
+
+    members: dict[str, dict[str, Any]] = {}
+    for table in re.findall(r"<table[^>]*>(.*?)</table>", page, re.S | re.I):
+        rows = [cells(r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S | re.I)]
+        if not rows or "Worker URL" not in rows[0]:
+            continue
+        head = rows[0]
+        for row in rows[1:]:
+            if len(row) != len(head):
+                continue
+            m = dict(zip(head, row, strict=True))
+            status = m.get("Status", "")
+            members[m.get("Route") or m["Worker URL"]] = {
+                "url": m["Worker URL"], "status": status,
+                "elected": int(m.get("Elected") or 0), "busy": int(m.get("Busy") or 0),
+                "usable": "Ok" in status.split() and not {"Err", "HcFl", "Dis", "Stop"}
+                & set(status.split())}
+    return members
+
+
+@dataclass
+class Ask:
+    """One request of an `Asking` client: when it was sent (seconds after the client started),
+    how long its answer took, the HTTP status (or the error's name) and the node that answered."""
+    at: float
+    took: float
+    status: int | str
+    node: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+class Asking:
+    """A client asking the VIP in the background, one request after the other (each waits for
+    its answer, up to `timeout`, as a browser does), `every` seconds apart. With `client` (e.g.
+    a logged-in `lab.client()`) it sends that client's cookies; otherwise each request is fresh.
+
+        with Asking(lab) as asking:
+            lab.fail("node4", "freeze")
+            ...
+        asking.asks  # [Ask(at, took, status, node), ...]
+    """
+
+    def __init__(self, cluster: Cluster, every: float = 0.05, path: str = "/api/node",
+                 client: httpx.Client | None = None, timeout: float = 10) -> None:
+        self.cluster, self.every, self.path, self.timeout = cluster, every, path, timeout
+        self.client = client
+        self.asks: list[Ask] = []
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="labkit-asking")
+
+    def now(self) -> float:
+        """Seconds since the client started (the clock of `Ask.at`)."""
+        return time.monotonic() - self.started
+
+    def _run(self) -> None:
+        own = self.client is None
+        client = self.client or httpx.Client(base_url=self.cluster.vip_url,
+                                             auth=self.cluster.auth())
+        try:
+            while not self._stop.is_set():
+                at = self.now()
+                try:
+                    r = client.get(self.path, timeout=self.timeout,
+                                   headers=None if not own else {"Connection": "close"})
+                    try:
+                        node = r.json().get("node") if r.status_code == 200 else None
+                    except ValueError:
+                        node = None
+                    status: int | str = r.status_code
+                except httpx.HTTPError as exc:
+                    status, node = type(exc).__name__, None
+                self.asks.append(Ask(round(at, 3), round(self.now() - at, 3), status, node))
+                self._stop.wait(self.every)
+        finally:
+            if own:
+                client.close()
+
+    def __enter__(self) -> Asking:
+        self.started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(self.timeout + 2)
+
+    def since(self, at: float) -> list[Ask]:
+        return [a for a in list(self.asks) if a.at >= at]
+
+
+def seconds_until(check: Callable[[], object], timeout: float = 30, every: float = 0.1) -> float:
+    """How long until `check()` is truthy (raises TimeoutError after `timeout`)."""
+    start = time.monotonic()
+    wait_until(check, timeout, every)
+    return time.monotonic() - start

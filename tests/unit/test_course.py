@@ -3,6 +3,7 @@ a check passes the right answer and fails wrong ones with a hint, progress is ke
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -61,3 +62,93 @@ def test_no_prediction_is_said_plainly():
     assert "did not commit" in p.reveal("a")
     with pytest.raises(ValueError):
         p.reveal("c")
+
+
+# -- lesson 02: the numbers come from the balancer's real template -----------------------------
+@pytest.fixture
+def lab_with_httpd(tmp_path):
+    """A lab whose httpd.conf is the real template, rendered for the default topology."""
+    import labkit.lb.apache
+    from labkit import templating
+
+    topology = Topology.default()
+    conf = tmp_path / "httpd.conf"
+    conf.write_text(templating.render(
+        labkit.lb.apache.__file__, "httpd.conf.j2", node="node1", root=tmp_path, modules=[],
+        module_dir=tmp_path, as_root=False, log_dir=tmp_path, addresses=["127.0.1.11"],
+        ports=SimpleNamespace(http=8080, https=8443, app=8000), lab_net="127.0.1.0/24",
+        members=[{"address": f"127.0.1.{10 + i}", "route": n.name}
+                 for i, n in enumerate(topology.with_role("app"), 1)],
+        tls=tmp_path, body_limit=1, htpasswd=tmp_path / "htpasswd", upload_limit=2))
+    return SimpleNamespace(layout=SimpleNamespace(topology=topology),
+                           config_files=lambda target: {"httpd.conf": conf})
+
+
+def test_the_lessons_read_the_members_settings_from_the_running_config(lab_with_httpd):
+    from labkit.ui.lesson import member_settings
+
+    s = member_settings(lab_with_httpd)
+    assert s["lbmethod"] == "byrequests" and s["stickysession"] == "JSESSIONID|jsessionid"
+    assert (s["hcinterval"], s["hcfails"], s["timeout"], s["connectiontimeout"]) == \
+        ("1", "1", "5", "1")
+
+
+@pytest.mark.parametrize("name, answer", [("shares", 10), ("shares", 10.0),
+                                          ("frozen_wait", 5), ("taken_out", 6)])
+def test_lesson_02_checks_pass_the_right_answer(lab_with_httpd, name, answer):
+    assert check("02", name, answer, lab_with_httpd).passed
+
+
+@pytest.mark.parametrize("name, answer, hint", [
+    ("shares", 7.5, "gets no turn at all"),
+    ("shares", 30, "all of them on one server"),
+    ("shares", 3, "count the usable members"),
+    ("shares", "10", "give a number"),
+    ("frozen_wait", 1, "connectiontimeout bounds only the TCP connect"),
+    ("frozen_wait", 6, "health check takes the member out"),
+    ("frozen_wait", 0, "cannot tell a frozen member"),
+    ("frozen_wait", 30, "bounds how long Apache waits"),
+    ("taken_out", 5, "at worst a check has just passed"),
+    ("taken_out", 1, "makes it wait before it fails"),
+    ("taken_out", None, "write your answer"),
+])
+def test_lesson_02_checks_fail_wrong_answers_with_a_hint(lab_with_httpd, name, answer, hint):
+    verdict = check("02", name, answer, lab_with_httpd)
+    assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text
+
+
+# -- lesson 03 --------------------------------------------------------------------------------
+def test_the_route_check_passes_a_function_that_reads_the_route(lab):
+    def route_of(cookie):
+        return cookie.split(".", 1)[1] if "." in cookie else None
+
+    assert check("03", "route_of", route_of, lab).passed
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (lambda c: c.split(".")[0], "that is the session id"),
+    (lambda c: c, "that is the whole cookie"),
+    (lambda c: c.split(".")[-1], "names no member"),
+    (lambda c: "node4", "should give the route"),
+    (lambda c: c.split(".")[1], "IndexError"),  # a crash in the learner's function is a hint
+    ("node3", "write a function"),
+])
+def test_the_route_check_fails_wrong_functions_with_a_hint(lab, answer, hint):
+    verdict = check("03", "route_of", answer, lab)
+    assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text
+
+
+# -- the balancer-manager, as lessons 02 and 03 read it ----------------------------------------
+#: the balancer-manager page of a running lab (Apache 2.4), node4's status as it read once the
+#: health check had failed the frozen node4
+BALANCER_MANAGER = (Path(__file__).parent / "balancer_manager.html").read_text()
+
+
+def test_the_balancer_manager_page_reads_as_members_by_route():
+    from labkit.ui.lesson import parse_balancer_manager
+
+    members = parse_balancer_manager(BALANCER_MANAGER)
+    assert set(members) == {"node1", "node2", "node3", "node4"}
+    assert members["node1"] == {"url": "http://127.0.1.11:8000", "status": "Init Ok",
+                                "elected": 1, "busy": 0, "usable": True}
+    assert members["node4"]["status"] == "Init HcFl" and not members["node4"]["usable"]
