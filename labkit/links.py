@@ -69,6 +69,22 @@ def read(path: Path) -> list[LinkFault]:
         return []
 
 
+def nft_rules(fault: LinkFault, match: str) -> list[str]:
+    """The nftables rules for one direction of one link, given the `match` that picks its
+    frames out (a switch's ports on netns, a source address in a container on compose)."""
+    tag = f"{fault.src}>{fault.dst}"
+    if fault.cut:
+        return [f'{match} counter drop comment "{tag} cut"']
+    rules = []
+    if fault.loss:
+        rules.append(f"{match} numgen random mod 10000 < {round(fault.loss * 100)} counter drop "
+                     f'comment "{tag} loss"')
+    if fault.rate:
+        rules.append(f"{match} limit rate over {max(1, fault.rate // 8)} bytes/second counter "
+                     f'drop comment "{tag} rate"')
+    return rules
+
+
 def parse_loss(text: str) -> float:
     """'5%' or '5' → 5.0; between 0 and 100."""
     m = _LOSS.match(text.strip())

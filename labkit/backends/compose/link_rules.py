@@ -33,7 +33,7 @@ from __future__ import annotations
 import subprocess
 
 from labkit.layout import Layout
-from labkit.links import LinkFault
+from labkit.links import LinkFault, nft_rules
 
 TABLE = "links"
 #: run by `sh -c` inside a container: the script is the argument, fed to `nft -f -` (one
@@ -44,22 +44,8 @@ SHELL = 'printf "%s" "$1" | nft -f -'
 def rules(layout: Layout, node: str, faults: list[LinkFault]) -> list[str]:
     """The input rules of `node`'s container: one per cut direction arriving at it, one or two
     (loss, rate) per impaired one."""
-    out: list[str] = []
-    for f in faults:
-        if f.dst != node:
-            continue
-        match = f"ip saddr {layout.address(f.src)}"
-        tag = f"{f.src}>{f.dst}"
-        if f.cut:
-            out.append(f'{match} counter drop comment "{tag} cut"')
-            continue
-        if f.loss:
-            out.append(f"{match} numgen random mod 10000 < {round(f.loss * 100)} counter drop "
-                       f'comment "{tag} loss"')
-        if f.rate:
-            out.append(f"{match} limit rate over {max(1, f.rate // 8)} bytes/second counter drop "
-                       f'comment "{tag} rate"')
-    return out
+    return [rule for f in faults if f.dst == node
+            for rule in nft_rules(f, f"ip saddr {layout.address(f.src)}")]
 
 
 def script(layout: Layout, node: str, faults: list[LinkFault]) -> str:

@@ -34,7 +34,7 @@ from labkit.backends.compose.network import keep_on_this_machine
 from labkit.backends.local import network as claims
 from labkit.errors import LabError
 from labkit.layout import Layout
-from labkit.links import LinkFault
+from labkit.links import LinkFault, nft_rules
 
 CANDIDATES = [f"10.213.{third}" for third in range(1, 255)]
 HOST_ADDRESS = 1  #: the host's own address on the lab's bridge
@@ -230,18 +230,8 @@ LINKS_TABLE = "links"
 
 def _link_rule(layout: Layout, fault: LinkFault) -> list[str]:
     """The switch rules for one direction of one link: frames from the src's port to the dst's."""
-    match = f'iifname "{port(layout, fault.src)}" oifname "{port(layout, fault.dst)}"'
-    tag = f"{fault.src}>{fault.dst}"
-    if fault.cut:
-        return [f'{match} counter drop comment "{tag} cut"']
-    rules = []
-    if fault.loss:
-        rules.append(f"{match} numgen random mod 10000 < {round(fault.loss * 100)} counter drop "
-                     f'comment "{tag} loss"')
-    if fault.rate:
-        rules.append(f"{match} limit rate over {max(1, fault.rate // 8)} bytes/second counter "
-                     f'drop comment "{tag} rate"')
-    return rules
+    return nft_rules(fault, f'iifname "{port(layout, fault.src)}" '
+                            f'oifname "{port(layout, fault.dst)}"')
 
 
 def apply_links(layout: Layout, faults: list[LinkFault]) -> None:
