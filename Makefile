@@ -75,9 +75,14 @@ unit: venv
 clean:
 	rm -rf $(VENV) *.egg-info
 
-.PHONY: bench bench-check
+.PHONY: bench bench-check bench-netns
+# Local figures, then the spine on netns (as root) and compose (Docker) beside them.
 bench: setup
 	$(BIN)/python -m bench.run
+
+# The spine on a netns lab alone (root): bench/results-netns.json, held to the local figures.
+bench-netns: setup
+	$(BIN)/python -m bench.netns
 
 bench-check: venv
 	$(BIN)/python -m bench.check

@@ -1,4 +1,7 @@
-"""`make bench`: start a bench lab, measure it, write bench/results.json and bench/RESULTS.md."""
+"""`make bench`: start a bench lab, measure it, write bench/results.json and bench/RESULTS.md.
+
+Then, in the same run, the spine on a netns lab (bench/netns.py) where this machine can run one,
+and the compose backend (bench/compose.py) where a Docker engine answers."""
 
 from __future__ import annotations
 
@@ -8,20 +11,24 @@ import platform
 import time
 from pathlib import Path
 
-from bench import cassandra, databases, devices, spine
+import tomllib
+
+from bench import cassandra, check, databases, devices, spine
 from bench.figures import Figure
 from labkit.backends.compose.images import engine_answers
+from labkit.backends.netns import network
 
 HERE = Path(__file__).parent
 LAB = "bench"
 RESULTS = HERE / "results.json"
+NETNS_RESULTS = HERE / "results-netns.json"
 COMPOSE_RESULTS = HERE / "results-compose.json"
 
 
 def main() -> None:
     os.environ.setdefault("LABKIT_LAB", LAB)
     figures: list[Figure] = []
-    lab, started = spine.cold_start(LAB)
+    lab, started = spine.cold_start(LAB, backend="local")
     figures += started
     try:
         figures += spine.memory(lab)
@@ -33,6 +40,13 @@ def main() -> None:
     finally:
         lab.down(purge=True)
     save(RESULTS, "local", figures)
+    why = network.unavailable()
+    if why is None:
+        from bench import netns
+
+        netns.main()  # the spine again on a netns lab, beside these figures
+    else:
+        print(f"the netns backend is not measured: {why} (`make bench-netns` as root)")
     if engine_answers():
         from bench import compose
 
@@ -56,9 +70,11 @@ def save(path: Path, backend: str, figures: list[Figure]) -> None:
 def render() -> str:
     """bench/RESULTS.md: one table per backend measured, from the JSON files."""
     lines = ["# Benchmark results", "",
-             "Written by `make bench` (local, and compose when a Docker engine answers) and "
-             "`make bench-compose`; `make bench-check` holds the figures to bench/targets.toml."]
-    for path in (RESULTS, COMPOSE_RESULTS):
+             "Written by `make bench` (local; netns as root; compose when a Docker engine "
+             "answers), `make bench-netns` and `make bench-compose`; `make bench-check` holds "
+             "the figures to bench/targets.toml."]
+    lines += side_by_side()
+    for path in (RESULTS, NETNS_RESULTS, COMPOSE_RESULTS):
         if not path.exists():
             continue
         result = json.loads(path.read_text())
@@ -67,12 +83,43 @@ def render() -> str:
                   f"Measured {result['when']} on {cpus} cores.", "",
                   "| figure | value | unit | how it was measured |", "|---|---|---|---|"]
         for f in result["figures"].values():
-            value = "n/a" if f["value"] is None else f"{f['value']:.3g}"
-            lines.append(f"| {f['name']} | {value} | {f['unit']} | {f['how']} |")
+            lines.append(f"| {f['name']} | {_fmt(f['value'])} | {f['unit']} | {f['how']} |")
     text = "\n".join(lines) + "\n"
     (HERE / "RESULTS.md").write_text(text)
     print(text)
     return text
+
+
+def side_by_side() -> list[str]:
+    """The "netns vs local" table: each netns figure beside the local one, their ratio and
+    its target (bench/targets.toml), when both backends were measured."""
+    if not (RESULTS.exists() and NETNS_RESULTS.exists()):
+        return []
+    local, netns = (json.loads(p.read_text()) for p in (RESULTS, NETNS_RESULTS))
+    targets = tomllib.loads((HERE / "targets.toml").read_text())
+    lines = ["", "## netns vs local", "",
+             f"local measured {local['when']}, netns {netns['when']}: the same figure of "
+             "bench/spine.py on each backend, netns ÷ local (issue 13: within 10 %).", "",
+             "| figure | local | netns | unit | netns ÷ local | target |",
+             "|---|---|---|---|---|---|"]
+    for name, fig in netns["figures"].items():
+        figure = name.removeprefix("netns_")
+        theirs = local["figures"].get(figure)
+        if theirs is None:
+            continue
+        r = check.ratio(figure, local["figures"], netns["figures"])
+        bound = targets.get(check.RATIO + figure)
+        target = "" if bound is None else " ".join(
+            f"≤ {v:g}" if k == "max" else f"≥ {v:g}" for k, v in bound.items())
+        if bound is not None and r is not None:
+            target += " ✔" if check.within(r, bound) else " ✘ missed"
+        lines.append(f"| {figure} | {_fmt(theirs['value'])} | {_fmt(fig['value'])} | "
+                     f"{fig['unit']} | {_fmt(r)} | {target} |")
+    return lines
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
 
 
 if __name__ == "__main__":

@@ -70,13 +70,15 @@ def fairness(lab: Cluster, requests: int = 400) -> list[Figure]:
                    f"{requests} cookie-less GETs through the VIP, counted by answering node")]
 
 
-def cold_start(lab_name: str) -> tuple[Cluster, list[Figure]]:
-    """`labkit up` from nothing (data purged), timed per component from its progress lines."""
+def cold_start(lab_name: str, backend: str) -> tuple[Cluster, list[Figure]]:
+    """`labkit up --backend BACKEND` from nothing (data purged), timed per component from its
+    progress lines. The backend is always named: the default may change (netns where it runs)."""
     with contextlib.suppress(LabError):  # nothing to tear down
         Cluster.attach(lab_name).down(purge=True)
     marks: list[tuple[float, str]] = []
     t0 = time.monotonic()
-    lab = Cluster.up(lab=lab_name, progress=lambda m: marks.append((time.monotonic(), m)))
+    lab = Cluster.up(lab=lab_name, backend=backend,
+                     progress=lambda m: marks.append((time.monotonic(), m)))
     total = time.monotonic() - t0
     waits: dict[str, float] = {}
     for (t, msg), (t_next, _) in zip(marks, marks[1:] + [(time.monotonic(), "")], strict=True):
