@@ -227,3 +227,42 @@ def seconds_until(check: Callable[[], object], timeout: float = 30, every: float
     start = time.monotonic()
     wait_until(check, timeout, every)
     return time.monotonic() - start
+
+
+# -- the MySQL pair, as lesson 04 reads it -------------------------------------------------------
+#: the SHOW SLAVE STATUS fields lesson 04 explains (MariaDB also answers SHOW REPLICA STATUS)
+REPLICA_FIELDS = ("Master_Host", "Slave_IO_Running", "Slave_SQL_Running",
+                  "Seconds_Behind_Master", "Gtid_IO_Pos", "Last_IO_Error", "Last_SQL_Error")
+
+
+def mysql_root(cluster: Cluster, node: str) -> Any:
+    """An administrator's pymysql connection to one MySQL instance (dict rows, autocommit):
+    what a DBA would use to read replication state or stop a replication thread."""
+    from labkit.db import mysql
+
+    return mysql.connect(cluster.layout, node, user="root", database=None)
+
+
+def replica_status(cluster: Cluster, node: str) -> dict[str, Any] | None:
+    """The `REPLICA_FIELDS` of `SHOW SLAVE STATUS` on `node`, plus its `@@gtid_current_pos`
+    (what it has applied); None when the instance replicates from nobody (the active)."""
+    with mysql_root(cluster, node) as conn, conn.cursor() as cur:
+        cur.execute("SHOW SLAVE STATUS")
+        row = cur.fetchone()
+        cur.execute("SELECT @@gtid_current_pos AS g")
+        applied = cur.fetchone()["g"]
+    if not row:
+        return None
+    return {**{k: row[k] for k in REPLICA_FIELDS}, "gtid_current_pos": applied}
+
+
+def mysql_settings(cluster: Cluster, node: str) -> dict[str, Any]:
+    """The replication settings an instance runs with, read from the server itself."""
+    with mysql_root(cluster, node) as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@server_id AS server_id, @@read_only AS read_only, "
+                    "@@gtid_current_pos AS gtid_current_pos, "
+                    "@@rpl_semi_sync_master_enabled AS rpl_semi_sync_master_enabled, "
+                    "@@rpl_semi_sync_master_wait_point AS rpl_semi_sync_master_wait_point, "
+                    "@@rpl_semi_sync_master_timeout AS rpl_semi_sync_master_timeout, "
+                    "@@sync_binlog AS sync_binlog")
+        return dict(cur.fetchone())

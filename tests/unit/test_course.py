@@ -152,3 +152,51 @@ def test_the_balancer_manager_page_reads_as_members_by_route():
     assert members["node1"] == {"url": "http://127.0.1.11:8000", "status": "Init Ok",
                                 "elected": 1, "busy": 0, "usable": True}
     assert members["node4"]["status"] == "Init HcFl" and not members["node4"]["usable"]
+
+
+# -- lesson 04: the timers come from the watchers' modules -------------------------------------
+def _may(silent_for, caught_up, alone, reaches_others):
+    return silent_for >= 3 and caught_up and not alone and reaches_others
+
+
+def _lost(load, conn):
+    return load.missing(conn)
+
+
+@pytest.mark.parametrize("name, answer", [
+    ("worst_gap", 4.0), ("worst_gap", 3.5), ("worst_gap", 5.0),
+    ("may_take_over", _may),
+    ("lost_rows", _lost),
+    ("lost_rows", lambda load, conn: [s for s in load.acked
+                                      if s not in {r["seq"] for r in conn.cursor().fetchall()}]),
+])
+def test_lesson_04_checks_pass_the_right_answer(lab, name, answer):
+    verdict = check("04", name, answer, lab)
+    assert verdict.passed, verdict.text
+
+
+@pytest.mark.parametrize("name, answer, hint", [
+    ("worst_gap", 3.0, "only looks every POLL"),
+    ("worst_gap", 6.0, "ALONE_AFTER is the active's timer"),
+    ("worst_gap", 0.1, "does not make the failover instant"),
+    ("worst_gap", 10, "Junos Space's own heartbeat"),
+    ("worst_gap", 8, "add up the failover timer"),
+    ("worst_gap", "4", "give a number"),
+    ("may_take_over", lambda s, c, a, r: s >= 3, "went on alone"),
+    ("may_take_over", lambda s, c, a, r: s >= 3 and not a and r, "never caught up"),
+    ("may_take_over", lambda s, c, a, r: s >= 3 and c and not a, "third vote"),
+    ("may_take_over", lambda s, c, a, r: c and not a and r, "FAILOVER_AFTER seconds of silence"),
+    ("may_take_over", lambda s, c, a, r: False, "or nobody takes writes"),
+    ("may_take_over", lambda s, c, a, r: "yes", "return True or False"),
+    ("may_take_over", True, "write a function"),
+    ("lost_rows", lambda load, conn: len(load.missing(conn)), "not how many"),
+    ("lost_rows", lambda load, conn: load.errors, "writes the server refused"),
+    ("lost_rows", lambda load, conn: [4], "not lost"),
+    ("lost_rows", lambda load, conn: load.acked, "every row the server acknowledged"),
+    ("lost_rows", lambda load, conn: [1, 2, 4, 5, 6], "the rows the database has"),
+    ("lost_rows", lambda load, conn: [], "does lack an acknowledged row"),
+    ("lost_rows", lambda load, conn: None, "return a list"),
+])
+def test_lesson_04_checks_fail_wrong_answers_with_a_hint(lab, name, answer, hint):
+    verdict = check("04", name, answer, lab)
+    assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
