@@ -177,7 +177,7 @@ import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], int(sys.argv[2])))
 print("ready", flush=True)
-s.settimeout(1.5)
+s.settimeout(float(sys.argv[3]))
 n = 0
 try:
     while True:
@@ -195,11 +195,12 @@ for i in range(int(sys.argv[3])):
 """
 
 
-def datagrams(lab: Cluster, src: str, dst: str, count: int = 50) -> int:
+def datagrams(lab: Cluster, src: str, dst: str, count: int = 50, quiet: float = 1.5) -> int:
     """How many of `count` UDP datagrams sent from inside `src` reach a socket inside `dst`."""
     address, udp = lab.layout.address(dst), 47123
     receiver = subprocess.Popen([*network.in_namespace(lab.layout, dst), sys.executable, "-c",
-                                 RECEIVE, address, str(udp)], stdout=subprocess.PIPE, text=True)
+                                 RECEIVE, address, str(udp), str(quiet)],
+                                stdout=subprocess.PIPE, text=True)
     try:
         assert receiver.stdout.readline().strip() == "ready"
         subprocess.run([*network.in_namespace(lab.layout, src), sys.executable, "-c", SEND,
@@ -367,8 +368,10 @@ def test_a_flapping_link_carries_about_half_the_time_and_heal_ends_it(lab):
     lab.impair("node1", "node3", flap="1s", one_way=True)  # cut 0.5 s, up 0.5 s, ...
     assert [f["what"] for f in lab.links()] == [
         "node1 → node3: flapping, cut 0.5s then up 0.5s, over and over"]
-    got = datagrams(lab, "node1", "node3", count=1000)  # about 3 s: some six switches
-    assert 250 <= got <= 750, got  # never switched: 0 or 1000
+    # about 3 s of sending, some six switches, so the share carried is near half but not close
+    # to it (a loaded CI run delivered 227); the receiver waits out a cut half and a slow start
+    got = datagrams(lab, "node1", "node3", count=1000, quiet=5.0)
+    assert 100 <= got <= 900, got  # never switched: 0 or 1000
     lab.heal()
     assert datagrams(lab, "node1", "node3", count=100) == 100
 
