@@ -17,7 +17,6 @@ from labkit.component import NodeContext, Program, all_components
 from labkit.errors import LabError
 from labkit.layout import Layout
 from labkit.links import LinkFault
-from labkit.links import in_force as links_in_force
 from labkit.supervisor import LAB_SUPERVISOR
 
 if TYPE_CHECKING:
@@ -250,13 +249,13 @@ class Backend(ABC):
     def _set_links(self, faults: list[LinkFault]) -> None:
         """Put exactly these link faults in force (the backend's rules), then record them."""
         with self._links_locked():
-            self._apply_links(links_in_force(faults, time.time()))
+            self._apply_links(link_faults.in_force(faults, time.time()))
             atomic.write_json(self.layout.paths.links, [asdict(f) for f in faults])
 
     def keep_flapping(self) -> None:
         """Put the rules the recorded faults need now in force (the flapper, at each change)."""
         with self._links_locked():
-            self._apply_links(links_in_force(self.links(), time.time()))
+            self._apply_links(link_faults.in_force(self.links(), time.time()))
 
     @contextlib.contextmanager
     def _links_locked(self) -> Iterator[None]:
