@@ -178,6 +178,21 @@ def recover(node: str, lab: str | None = LabOpt) -> None:
 
 
 @app.command()
+def reset(lab: str | None = LabOpt) -> None:
+    """Make the lab whole between exercises: every broken node recovered, every link fault
+    the learner made healed, every app server back in the round robin (data kept)."""
+    cluster = Cluster.attach(lab)
+    with console.status("mending the lab…") as status:
+        def progress(msg: str) -> None:
+            status.update(msg + "…")
+            console.log(msg)
+        done = cluster.reset(progress)
+    console.print(f"[green]lab {cluster.layout.lab} is whole[/]: "
+                  f"{', '.join(done['recovered']) or 'no node'} recovered, "
+                  f"{len(done['healed'])} link fault(s) healed")
+
+
+@app.command()
 def cut(a: str = typer.Argument(..., help="One node, e.g. node1."),
         b: str = typer.Argument(..., help="The other, e.g. node2."),
         one_way: bool = typer.Option(False, "--one-way", help="Drop only frames from A to B."),

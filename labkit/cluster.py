@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import ssl
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from labkit import events, links, tiers, wait
+from labkit import events, links, starting, tiers, wait
 from labkit.backends import backend_for, check_topology, claim_prefix, resolve_backend
 from labkit.component import all_components
 from labkit.errors import LabError
-from labkit.layout import NBI_USERS, Layout, default_lab_name, home, rundir_of
+from labkit.layout import NBI_USERS, Layout, RunDir, default_lab_name, home, rundir_of
 from labkit.layout import up_log as layout_up_log
 from labkit.supervisor import Supervisor
 from labkit.tls import ensure_certificate
@@ -39,6 +40,15 @@ SUPERVISORD = "supervisord"
 
 def _quiet(_msg: str) -> None:
     pass
+
+
+def _show_in_place(msg: str) -> None:
+    """Progress on one line that rewrites itself (a terminal and a notebook both honour \\r);
+    an empty message ends the line."""
+    if msg:
+        print("\r" + msg.ljust(100), end="", flush=True)
+    else:
+        print(flush=True)
 
 
 def _sum(per_node: dict[str, dict[str, int]]) -> int:
@@ -62,15 +72,16 @@ class Cluster:
         check_topology(backend, topology or (Topology.default(nodes) if nodes else None))
         layout = cls._layout_for(lab, nodes, topology, backend)
         cluster = cls(layout)
-        fresh = not cluster.backend.is_running()
-        cluster.backend.up(progress)
-        if fresh and layout.topology.links:  # a running lab keeps what the learner made of them
-            declared = layout.topology.link_faults()
-            progress(f"faulting {len(declared)} link direction(s) as the topology declares")
-            cluster.backend.fault_links(declared, "links as the topology declares them: " +
-                                        "; ".join(f.describe() for f in declared))
-        progress("waiting for the VIP to answer")
-        cluster.wait_vip(timeout=timeout)
+        with starting.marked(layout.paths):  # Cluster.attach() waits while this is held
+            if cluster.backend.is_running():  # `up` on a running lab makes it whole again
+                cluster._mend_nodes(progress)
+                cluster._restore_links(progress)
+                cluster.backend.up(progress)
+            else:
+                cluster.backend.up(progress)
+                cluster._declared_links(progress)
+            progress("waiting for the VIP to answer")
+            cluster.wait_vip(timeout=timeout)
         events.emit(layout.events_path, "lab", message=f"lab {lab} is up at {layout.vip_url}")
         return cluster
 
@@ -117,18 +128,64 @@ class Cluster:
         return layout
 
     @classmethod
-    def attach(cls, lab: str | None = None) -> Cluster:
-        """Take hold of the lab that is already running (the notebooks start here)."""
+    def attach(cls, lab: str | None = None, wait: float = 600,
+               progress: Callable[[str], None] | None = None) -> Cluster:
+        """Take hold of the lab that is already running (the notebooks start here). While a
+        `labkit up` is still starting it (Binder's first minute, or `make lab` in a terminal),
+        wait for it, showing what is ready; fail only when that start ends without a lab, with
+        the end of its log."""
+        paths = rundir_of(lab or default_lab_name())
+        waited = starting.in_progress(paths)
+        if waited:
+            cls._wait_for_start(paths, wait, progress or _show_in_place)
         up_log = layout_up_log()  # written by binder/start, which starts the lab on Binder
         seen = f"; its last start-up log is {up_log}" if up_log.exists() else ""
+        tail = starting.log_tail() if waited else ""
+        ended = f"the start that was under way ended without it{seen}" + \
+            (f":\n{tail}" if tail else "")
         try:
             cluster = cls(Layout.load(lab))
         except LabError as exc:
-            raise LabError(exc.message, f"start one with `labkit up`{seen}") from None
+            raise LabError(exc.message, ended if waited else
+                           f"start one with `labkit up`{seen}") from None
         if not cluster.backend.is_running():
             raise LabError(f"lab {cluster.layout.lab!r} is not running",
-                           f"start it with `labkit up` (or `make lab`){seen}")
+                           ended if waited else f"start it with `labkit up` (or `make lab`){seen}")
         return cluster
+
+    @classmethod
+    def _wait_for_start(cls, paths: RunDir, wait: float,
+                        progress: Callable[[str], None]) -> None:
+        t0 = time.monotonic()
+        while starting.in_progress(paths):
+            took = time.monotonic() - t0
+            if took > wait:
+                raise LabError(f"the lab is still starting after {wait:.0f}s",
+                               f"see how far it got with `labkit status`; its start-up log, if "
+                               f"Binder started it: {layout_up_log()}")
+            progress(f"{cls._readiness(paths)} · {took:.0f}s")
+            time.sleep(1)
+        progress("")
+
+    @classmethod
+    def _readiness(cls, paths: RunDir) -> str:
+        """One line of what a starting lab has ready: nodes, services, the VIP."""
+        if not paths.layout.exists():
+            return "the lab is starting: preparing its addresses and certificates"
+        try:
+            cluster = cls(Layout.load(paths.root.name))
+            if not cluster.backend.is_running():
+                return "the lab is starting: its supervisor is starting"
+            nodes = [n.name for n in cluster.layout.nodes]
+            services = [s for n in nodes for s in cluster.backend.services(n).values()]
+            up = sum(cluster.backend.node_state(n) == "up" for n in nodes)
+            running = sum(s == "running" for s in services)
+            owner = cluster.backend.vip().get("owner")
+        except Exception:  # noqa: BLE001 - half-written state while starting: try again
+            return "the lab is starting"
+        vip = f"VIP on {owner}" if owner else "VIP not claimed yet"
+        return (f"the lab is starting {starting.bar(running, len(services))} "
+                f"{running}/{len(services)} services running, {up}/{len(nodes)} nodes, {vip}")
 
     def down(self, progress: Callable[[str], None] = _quiet, purge: bool = False) -> None:
         """Stop every process of the lab; with purge, delete its data and run directory too."""
@@ -216,11 +273,69 @@ class Cluster:
 
     def recover_all(self) -> list[str]:
         """Recover every broken node (tests and lessons tidy up with this)."""
-        broken = [n.name for n in self.layout.nodes
-                  if self.backend.node_state(n.name) not in ("up", "down")]
-        for n in broken:
-            self.backend.recover(n)
-        return broken
+        return self._mend_nodes(_quiet)
+
+    def _mend_nodes(self, progress: Callable[[str], None]) -> list[str]:
+        broken = {n.name: self.backend.node_state(n.name) for n in self.layout.nodes}
+        broken = {n: state for n, state in broken.items() if state not in ("up", "down")}
+        for node, state in broken.items():
+            progress(f"recovering {node} (it was {state})")
+            self.backend.recover(node)
+        return list(broken)
+
+    def reset(self, progress: Callable[[str], None] = _quiet,
+              timeout: float = 180) -> dict[str, list[Any]]:
+        """Make the lab whole between exercises (`labkit reset`): every crashed, frozen or
+        isolated node recovered, the learner's link faults healed (the topology's own put
+        back), then wait until every service runs, the VIP answers and every app server is in
+        the round robin again. Data is kept: this mends, it does not start from scratch."""
+        if not self.backend.is_running():
+            raise LabError(f"lab {self.layout.lab!r} is not running: there is nothing to reset",
+                           "start it with `labkit up`")
+        mended = self._mend_nodes(progress)
+        healed = self._restore_links(progress)
+        progress("waiting for every service, the VIP and the round robin")
+        self.wait_whole(timeout)
+        events.emit(self.layout.events_path, "lab",
+                    message=f"lab {self.layout.lab} reset: "
+                            f"{', '.join(mended) or 'no node'} recovered, "
+                            f"{len(healed)} link fault(s) healed")
+        return {"recovered": mended, "healed": healed}
+
+    def wait_whole(self, timeout: float = 180) -> None:
+        """Wait until every node is up with every service running, the VIP answers, and the
+        round robin through the VIP reaches every app server (a health check puts a returning
+        server back a beat after it answers; not waited for when the topology declares link
+        faults, which may keep the balancer from some of them)."""
+        def whole() -> bool:
+            return all(n["state"] == "up" and
+                       all(v == "running" for v in n["services"].values())
+                       for n in self.status()["nodes"])
+        if not wait.until(whole, timeout, every=0.3):
+            raise LabError(f"the lab is not whole after {timeout:.0f}s",
+                           "see `labkit status` for the node or service still missing")
+        self.wait_vip(timeout)
+        if self.layout.topology.links:
+            return
+        apps = {n.name for n in self.layout.topology.with_role("app")}
+        if not wait.until(lambda: self._rotation(3 * len(apps)) == apps, timeout, every=0.3):
+            raise LabError(f"the round robin does not reach every app server after "
+                           f"{timeout:.0f}s (it reaches {sorted(self._rotation(3 * len(apps)))})",
+                           "see `labkit status` and the balancer-manager page")
+
+    def _rotation(self, requests: int) -> set[str]:
+        """The app servers that answer `requests` requests through the VIP."""
+        seen: set[str] = set()
+        with httpx.Client(base_url=self.layout.vip_url, timeout=2,
+                          auth=self.layout.nbi_auth()) as c:
+            for _ in range(requests):
+                try:
+                    r = c.get("/api/node")
+                except httpx.HTTPError:
+                    continue
+                if r.status_code == 200:
+                    seen.add(r.json()["node"])
+        return seen
 
     # -- faults on links ----------------------------------------------------------------------
     def cut(self, a: str, b: str, one_way: bool = False) -> None:
@@ -274,6 +389,25 @@ class Cluster:
     def heal(self) -> list[dict[str, Any]]:
         """Remove every link fault (cuts, partitions, impairments); node faults stay."""
         return [f.to_dict() for f in self.backend.heal_links()]
+
+    def _declared_links(self, progress: Callable[[str], None]) -> None:
+        """Put in force the link faults the topology declares (`links:`), if any."""
+        if not self.layout.topology.links:
+            return
+        declared = self.layout.topology.link_faults()
+        progress(f"faulting {len(declared)} link direction(s) as the topology declares")
+        self.backend.fault_links(declared, "links as the topology declares them: " +
+                                 "; ".join(f.describe() for f in declared))
+
+    def _restore_links(self, progress: Callable[[str], None]) -> list[dict[str, Any]]:
+        """Links back to what the topology declares: the learner's cuts and impairments go."""
+        now = self.backend.links()
+        if set(now) == set(self.layout.topology.link_faults()):
+            return []
+        progress(f"healing {len(now)} link fault(s)")
+        healed = self.heal()
+        self._declared_links(progress)
+        return healed
 
     def links(self) -> list[dict[str, Any]]:
         return [f.to_dict() for f in self.backend.links()]

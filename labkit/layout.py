@@ -72,6 +72,11 @@ def up_log() -> Path:
     return home() / "up.log"
 
 
+def up_pid() -> Path:
+    """The pid of the background `labkit up` that `binder/start` runs (alive while it starts)."""
+    return home() / "up.pid"
+
+
 @dataclass(frozen=True)
 class RunDir:
     """Every path of one lab's run directory, named once (Containerlab's lab-directory object).
@@ -101,6 +106,11 @@ class RunDir:
     @property
     def certificate(self) -> Path:
         return self.tls / "cert.pem"
+
+    @property
+    def starting(self) -> Path:
+        """The pid of a `labkit up` that is starting (or mending) this lab, while it runs."""
+        return self.root / "starting.pid"
 
     @property
     def faults(self) -> Path:

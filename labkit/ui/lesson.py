@@ -39,20 +39,11 @@ def wait_until(check, timeout: float = 30, every: float = 0.3):  # noqa: ANN001,
     return value
 
 
-def is_whole(cluster: Cluster) -> bool:
-    st = cluster.status()
-    return all(n["state"] == "up" and all(v == "running" for v in n["services"].values())
-               for n in st["nodes"]) and st["vip"].get("owner") is not None
-
-
 def make_whole(cluster: Cluster, timeout: float = 120) -> None:
-    """Recover whatever is broken and wait until every node and service runs again and every
-    app node is back in the round-robin (each lesson ends with this, so the next starts clean)."""
-    cluster.recover_all()
-    wait_until(lambda: is_whole(cluster), timeout)
-    cluster.wait_vip(timeout)
-    apps = {n.name for n in cluster.layout.topology.with_role("app")}
-    wait_until(lambda: set(who_answers(cluster, 3 * len(apps))) == apps, timeout)
+    """`labkit reset`: recover whatever is broken, heal the links, and wait until every node
+    and service runs again and every app node is back in the round robin (each lesson ends
+    with this, so the next starts clean)."""
+    cluster.reset(timeout=timeout)
 
 
 def vip_gap(cluster: Cluster, act: Callable[[], object], timeout: float = 60,

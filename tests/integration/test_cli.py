@@ -55,6 +55,39 @@ def test_failing_a_failed_node_is_refused(lab):
     assert res.returncode == 2 and "recover node4" in res.stderr
 
 
+def _all_up(lab) -> bool:
+    return all(n["state"] == "up" and set(n["services"].values()) == {"running"}
+               for n in lab.status()["nodes"])
+
+
+def test_up_on_a_broken_lab_makes_it_whole(lab):
+    """`make lab` on a lab with both LB nodes down used to wait for a VIP that could not
+    answer: `up` recovers every crashed, frozen or isolated node before it waits."""
+    lab.fail("node1", "crash")
+    lab.fail("node2", "freeze")
+    lab.fail("node3", "isolate")
+    res = labkit("up", "--lab", lab.layout.lab)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert _all_up(lab), lab.status()["nodes"]
+    for node, was in (("node1", "crashed"), ("node2", "frozen"), ("node3", "isolated")):
+        assert f"recovering {node} (it was {was})" in res.stderr  # rich's console
+
+
+def test_reset_recovers_every_node_and_waits_for_the_round_robin(lab):
+    lab.fail("node4", "crash")
+    lab.fail("node3", "freeze")
+    res = labkit("reset", "--lab", lab.layout.lab)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "node3, node4 recovered" in res.stderr  # rich's console: the lab's node order
+    assert _all_up(lab)
+    assert lab._rotation(12) == {"node1", "node2", "node3", "node4"}
+
+
+def test_reset_of_a_lab_that_is_not_running_is_refused():
+    res = labkit("reset", "--lab", "never-started")
+    assert res.returncode == 2 and "labkit up" in res.stderr
+
+
 def test_up_down_leaves_nothing_and_refuses_taken_ports():
     """A second, small lab: `down` leaves no process or port; `up` on a taken port fails (on
     loopback, where a port of the lab's addresses can be taken by anyone on this machine)."""

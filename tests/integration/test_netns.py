@@ -376,6 +376,16 @@ def test_a_flapping_link_carries_about_half_the_time_and_heal_ends_it(lab):
     assert datagrams(lab, "node1", "node3", count=100) == 100
 
 
+def test_reset_heals_the_links_and_recovers_the_nodes(lab):
+    lab.cut("node1", "node3")
+    lab.fail("node2", "isolate")
+    done = lab.reset()
+    assert done == {"recovered": ["node2"], "healed": done["healed"]}
+    assert len(done["healed"]) == 2
+    assert lab.links() == [] and connects(lab, "node3", "node1")
+    assert lab.backend.node_state("node2") == "up"
+
+
 def test_links_a_topology_declares_are_in_force_from_up():
     """Containerlab-style declared impairments: the lab comes up with them, and says so."""
     declared = Topology(nodes=TOPOLOGY.nodes, devices=TOPOLOGY.devices,
@@ -385,6 +395,10 @@ def test_links_a_topology_declares_are_in_force_from_up():
         assert any(e["kind"] == "link" and "as the topology declares" in e["message"]
                    for e in lab.events())
         assert not connects(lab, "node3", "node1") and connects(lab, "node3", "node2")
+        lab.cut("node2", "node3")  # the learner's own, on top
+        assert lab.reset()["healed"]
+        assert [f["what"] for f in lab.links()] == ["node1 → node3: cut", "node3 → node1: cut"]
+        assert connects(lab, "node3", "node2")
         lab.heal()
         assert connects(lab, "node3", "node1")
 
