@@ -23,9 +23,12 @@ VERSION = "21.4R3-S5"
 class EditError(ValueError):
     """An edit that NETCONF must refuse (rpc-error with this tag and message)."""
 
-    def __init__(self, tag: str, message: str) -> None:
+    def __init__(self, tag: str, message: str, kind: str = "application",
+                 info: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.tag = tag
+        self.kind = kind  # RFC 6241 error-type: protocol (the request) or application (data)
+        self.info = info or {}
 
 
 def model_of(index: int) -> str:
@@ -143,7 +146,8 @@ def merge(target: ET.Element, edit: ET.Element, default_operation: str = "merge"
     for child in edit:
         op = _operation(child) or default_operation
         if op not in ("merge", "replace", "create", "delete", "remove", "none"):
-            raise EditError("bad-attribute", f"unknown operation {op!r}")
+            raise EditError("bad-attribute", f"unknown operation {op!r}", "protocol",
+                            {"bad-attribute": "operation", "bad-element": child.tag})
         found = _find(target, child)
         if op in ("delete", "remove"):
             if found is None:
@@ -162,3 +166,35 @@ def merge(target: ET.Element, edit: ET.Element, default_operation: str = "merge"
             target.append(_clean(child))
         else:
             merge(found, child, "merge")
+
+
+def select(config: ET.Element, spec: ET.Element) -> ET.Element:
+    """The part of `config` a subtree filter's `<configuration>` asks for (RFC 6241 §6).
+
+    An empty element selects its whole subtree; an element with text matches entries whose child
+    of that name has that text (`<interface><name>ge-0/0/1</name></interface>`, whole entry);
+    an element with children descends. A spec that matches nothing gives an empty
+    `<configuration/>`, as Junos answers a filter for a hierarchy that is not configured.
+    """
+    picked = _select(config, unqualified(spec))
+    return picked if picked is not None else ET.Element(config.tag)
+
+
+def _select(data: ET.Element, spec: ET.Element) -> ET.Element | None:
+    if len(spec) == 0:
+        return copy.deepcopy(data)  # a selection node: everything below
+    matches = [c for c in spec if len(c) == 0 and (c.text or "").strip()]
+    for m in matches:
+        if not any(d.tag == m.tag and (d.text or "").strip() == m.text.strip() for d in data):
+            return None
+    inner = [c for c in spec if c not in matches]
+    if not inner:
+        return copy.deepcopy(data)  # content match only: the whole entry
+    out = ET.Element(data.tag, data.attrib)
+    out.extend(copy.deepcopy(d) for d in data if any(d.tag == m.tag for m in matches))
+    keys = len(out)
+    for s in inner:
+        for d in data:
+            if d.tag == s.tag and (found := _select(d, s)) is not None:
+                out.append(found)
+    return out if len(out) > keys else None  # a containment node that found nothing

@@ -1,8 +1,11 @@
 """The device fleet: many simulated Junos devices in one asyncio process.
 
 Every device is its own SSH endpoint (one listening port each on the fleet address) speaking
-NETCONF: hello with capabilities, get-config, lock/unlock, edit-config to the candidate, commit,
-discard-changes and Junos' get-software-information. Each answer waits the device's response
+NETCONF as a Junos router speaks it: hello with capabilities, get-config (subtree filters),
+lock/unlock, edit-config to the candidate, validate, commit, discard-changes, and Junos' own
+get-configuration, lock-configuration, commit-configuration, get-software-information,
+get-system-information and `<command>show version</command>`. What it does not do it refuses with
+an RFC 6241 <rpc-error> and the session goes on. Each answer waits the device's response
 latency first. A device can be failed (its listener closes and its sessions drop, as when it
 loses power) and comes back when restored, or by itself after a given time.
 
@@ -28,9 +31,17 @@ from typing import Any
 
 import asyncssh
 
-from labkit.devices import USER, config, device_name
+from labkit.devices import USER, config, device_name, junos
 from labkit.devices.framing import BASE_10, BASE_11
-from labkit.devices.netconf import CANDIDATE, JUNOS_CAP, Channel, error_body, serve
+from labkit.devices.netconf import (
+    CANDIDATE,
+    JUNOS_CAP,
+    JUNOS_DMI,
+    VALIDATE,
+    Channel,
+    error_body,
+    serve,
+)
 
 log = logging.getLogger("labkit.fleet")
 #: every this-many-th device is an older release that speaks only NETCONF 1.0 framing
@@ -53,6 +64,8 @@ class Device:
         self.rpcs: Counter[str] = Counter()
         self.commits = 0
         self.committed_at = time.time()
+        self.history: list[dict[str, Any]] = []  # each commit: when, by which session, its log
+        self.dirty_by: int | None = None  # the session whose edits the candidate holds
         self.up = False
         self.restore_at: float | None = None
         self.server: asyncssh.SSHAcceptor | None = None
@@ -65,7 +78,7 @@ class Device:
     @property
     def capabilities(self) -> list[str]:
         bases = [BASE_10] if self.legacy else [BASE_10, BASE_11]
-        return [*bases, CANDIDATE, JUNOS_CAP]
+        return [*bases, CANDIDATE, VALIDATE, JUNOS_CAP, JUNOS_DMI]
 
     def new_session(self, peer: str) -> int:
         self._sids += 1
@@ -76,6 +89,10 @@ class Device:
         self.sessions.pop(sid, None)
         for store in [s for s, holder in self.locks.items() if holder == sid]:
             del self.locks[store]  # RFC 6241: a lock ends with its session
+            if store == "candidate":
+                self._discard()  # and Junos rolls back what it left uncommitted
+        if self.dirty_by == sid:
+            self._discard()
 
     def summary(self) -> dict[str, Any]:
         return {"up": self.up, "port": self.port, "sessions": sorted(self.sessions.values()),
@@ -92,89 +109,221 @@ class Device:
             await asyncio.sleep(self.latency)
         method = getattr(self, "rpc_" + name.replace("-", "_"), None)
         if method is None:
-            return error_body("operation-not-supported", f"<{name}> is not supported", "protocol")
+            return error_body("operation-not-supported", f"<{name}> is not supported",
+                              "protocol", {"bad-element": name})
         try:
             return method(op, sid)
         except config.EditError as exc:
-            return error_body(exc.tag, str(exc))
+            return error_body(exc.tag, str(exc), exc.kind, exc.info)
+        except Exception as exc:  # noqa: BLE001 - one odd request must not end the session
+            log.exception("%s: <%s> failed", self.name, name)
+            return error_body("operation-failed", f"<{name}> failed: {exc}")
 
     @staticmethod
     def _store(op: ET.Element, where: str) -> str:
-        el = next((c for c in op if config.local(c.tag) == where), None)
+        el = _child(op, where)
         if el is None or len(el) != 1:
-            raise config.EditError("missing-element", f"<{where}> needs one datastore")
+            raise config.EditError("missing-element", f"<{where}> needs one datastore",
+                                   "protocol", {"bad-element": where})
         store = config.local(el[0].tag)
         if store not in ("running", "candidate"):
-            raise config.EditError("invalid-value", f"no datastore <{store}>")
+            raise config.EditError("invalid-value", f"no datastore <{store}>", "protocol",
+                                   {"bad-element": store})
         return store
+
+    def _stamps(self) -> dict[str, str]:
+        """The junos: attributes Junos puts on a configuration it sends."""
+        return {"commit-seconds": str(int(self.committed_at)),
+                "commit-localtime": time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                                  time.gmtime(self.committed_at)),
+                "commit-user": USER}
+
+    def _filtered(self, store: str, spec: ET.Element | None) -> ET.Element:
+        conf = self.running if store == "running" else self.candidate
+        return conf if spec is None else config.select(conf, spec)
 
     def rpc_get_config(self, op: ET.Element, sid: int) -> str:
         store = self._store(op, "source")
-        conf = self.running if store == "running" else self.candidate
-        wanted = next((c for c in op if config.local(c.tag) == "filter"), None)
-        if wanted is not None and len(wanted):
-            keep = {config.local(c.tag) for top in wanted for c in top}
-            conf = copy.deepcopy(conf)
-            for child in list(conf):
-                if keep and child.tag not in keep:
-                    conf.remove(child)
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.committed_at))
-        return "<data>" + config.serialize(conf, **{"commit-localtime": stamp}).decode() \
-            + "</data>"
+        wanted = _child(op, "filter")
+        if wanted is not None and wanted.get("type", "subtree") != "subtree":
+            raise config.EditError("operation-not-supported", "only subtree filters "
+                                   "(this device does not advertise :xpath)", "protocol")
+        if wanted is not None and len(wanted) and config.local(wanted[0].tag) != "configuration":
+            return "<data/>"  # a filter for another model selects nothing here
+        spec = wanted[0] if wanted is not None and len(wanted) else None
+        return ("<data>" + config.serialize(self._filtered(store, spec), **self._stamps())
+                .decode() + "</data>")
+
+    def rpc_get_configuration(self, op: ET.Element, sid: int) -> str:
+        """Junos' own read: the configuration straight in the reply, no <data>."""
+        database = op.get("database", "committed")
+        if database not in ("committed", "candidate"):
+            raise config.EditError("invalid-value", f"no database {database!r}", "protocol",
+                                   {"bad-attribute": "database",
+                                    "bad-element": "get-configuration"})
+        for attr, ok in (("format", "xml"), ("compare", None), ("rollback", None)):
+            if op.get(attr) not in (ok, None):
+                raise config.EditError("operation-not-supported", f"{attr}={op.get(attr)!r} "
+                                       "is not supported by this simulated device", "protocol",
+                                       {"bad-attribute": attr, "bad-element": "get-configuration"})
+        spec = _child(op, "configuration")
+        store = "running" if database == "committed" else "candidate"
+        return config.serialize(self._filtered(store, spec), **self._stamps()).decode()
 
     def _locked_by_other(self, store: str, sid: int) -> str | None:
         holder = self.locks.get(store)
         if holder is not None and holder != sid:
-            return error_body("in-use", f"{store} is locked by session {holder}")
+            return error_body("in-use", f"{store} is locked by session {holder}", "protocol",
+                              {"session-id": str(holder)})
         return None
 
-    def rpc_lock(self, op: ET.Element, sid: int) -> str:
-        store = self._store(op, "target")
+    def _lock(self, store: str, sid: int) -> str:
         holder = self.locks.get(store)
         if holder is not None:
-            return error_body("lock-denied", f"{store} is locked by session {holder}")
+            return error_body("lock-denied", f"configuration database locked by: {USER} "
+                              f"(session {holder}) exclusive", "protocol",
+                              {"session-id": str(holder)})
+        if store == "candidate" and self.dirty_by not in (None, sid):
+            return error_body("lock-denied", "configuration database modified", "protocol",
+                              {"session-id": str(self.dirty_by)})  # RFC 6241 §8.3.5.1
         self.locks[store] = sid
         return "<ok/>"
 
-    def rpc_unlock(self, op: ET.Element, sid: int) -> str:
-        store = self._store(op, "target")
+    def _unlock(self, store: str, sid: int) -> str:
         if self.locks.get(store) != sid:
-            return error_body("operation-failed", f"this session holds no lock on {store}")
+            return error_body("operation-failed", f"this session holds no lock on {store}",
+                              "protocol")
         del self.locks[store]
+        if store == "candidate":
+            self._discard()  # Junos: unlocking before a commit throws the changes away
         return "<ok/>"
+
+    def rpc_lock(self, op: ET.Element, sid: int) -> str:
+        return self._lock(self._store(op, "target"), sid)
+
+    def rpc_unlock(self, op: ET.Element, sid: int) -> str:
+        return self._unlock(self._store(op, "target"), sid)
+
+    def rpc_lock_configuration(self, op: ET.Element, sid: int) -> str:
+        """Junos' own lock of the candidate (`configure exclusive`); an empty reply on success."""
+        answer = self._lock("candidate", sid)
+        return "" if answer == "<ok/>" else answer
+
+    def rpc_unlock_configuration(self, op: ET.Element, sid: int) -> str:
+        answer = self._unlock("candidate", sid)
+        return "" if answer == "<ok/>" else answer
 
     def rpc_edit_config(self, op: ET.Element, sid: int) -> str:
         store = self._store(op, "target")
         if store != "candidate":
-            return error_body("operation-not-supported", "edit the candidate, then commit")
+            return error_body("operation-not-supported", "edit the candidate, then commit "
+                              "(this device does not advertise :writable-running)", "protocol")
         if busy := self._locked_by_other(store, sid):
             return busy
-        default = next((c.text for c in op if config.local(c.tag) == "default-operation"), None)
-        payload = next((c for c in op if config.local(c.tag) == "config"), None)
+        default = (_text(op, "default-operation") or "merge").strip()
+        payload = _child(op, "config")
         if payload is None or len(payload) != 1 or config.local(payload[0].tag) != "configuration":
-            return error_body("missing-element", "<config> must hold one <configuration>")
-        config.merge(self.candidate, config.unqualified(payload[0]), (default or "merge").strip())
+            return error_body("missing-element", "<config> must hold one <configuration> "
+                              "(Junos XML; text formats are not supported here)", "protocol",
+                              {"bad-element": "config"})
+        self._edit(config.unqualified(payload[0]), default, sid)
         return "<ok/>"
 
-    def rpc_commit(self, op: ET.Element, sid: int) -> str:
+    def _edit(self, edit: ET.Element, default: str, sid: int) -> None:
+        """All or nothing: a refused edit leaves the candidate as it was."""
+        if default not in ("merge", "replace", "none"):
+            raise config.EditError("invalid-value", f"no default-operation {default!r}",
+                                   "protocol", {"bad-element": "default-operation"})
+        candidate = copy.deepcopy(self.candidate)
+        config.merge(candidate, edit, default)
+        self.candidate = candidate
+        if config.digest(candidate) != config.digest(self.running):
+            self.dirty_by = sid
+
+    def _commit_options(self, op: ET.Element) -> bool:
+        """The Junos options a commit may carry; True for `<check/>` (validate, keep running)."""
+        for opt in op:
+            if config.local(opt.tag) not in COMMIT_OPTIONS:
+                raise config.EditError("operation-not-supported", f"commit option "
+                                       f"<{config.local(opt.tag)}> is not supported by this "
+                                       "simulated device", "protocol",
+                                       {"bad-element": config.local(opt.tag)})
+        return _child(op, "check") is not None
+
+    def _commit(self, op: ET.Element, sid: int) -> str | None:
+        """Commit the candidate, or the rpc-error that refuses it (None when committed)."""
+        check = self._commit_options(op)
         for store in ("candidate", "running"):
             if busy := self._locked_by_other(store, sid):
                 return busy
+        if check:
+            return None
         self.running = copy.deepcopy(self.candidate)
+        self.dirty_by = None
         self.commits += 1
         self.committed_at = time.time()
+        self.history.append({"at": self.committed_at, "session": sid,
+                             "log": _text(op, "log")})
+        return None
+
+    def rpc_commit(self, op: ET.Element, sid: int) -> str:
+        return self._commit(op, sid) or "<ok/>"
+
+    def rpc_commit_configuration(self, op: ET.Element, sid: int) -> str:
+        """Junos' own commit: the same, answered with <commit-results>."""
+        return self._commit(op, sid) or junos.commit_results(_child(op, "check") is not None)
+
+    def rpc_validate(self, op: ET.Element, sid: int) -> str:
+        source = _child(op, "source")
+        if source is not None and len(source) == 1 and config.local(source[0].tag) == "config":
+            return "<ok/>"  # an inline configuration: well-formed is all this device checks
+        self._store(op, "source")
         return "<ok/>"
+
+    def _discard(self) -> None:
+        self.candidate = copy.deepcopy(self.running)
+        self.dirty_by = None
 
     def rpc_discard_changes(self, op: ET.Element, sid: int) -> str:
         if busy := self._locked_by_other("candidate", sid):
             return busy
-        self.candidate = copy.deepcopy(self.running)
+        self._discard()
         return "<ok/>"
 
+    @property
+    def host_name(self) -> str:
+        """The configured host name, as `show version` reports it."""
+        return self.running.findtext("system/host-name") or self.name
+
     def rpc_get_software_information(self, op: ET.Element, sid: int) -> str:
-        return (f"<software-information><host-name>{self.name}</host-name><product-model>"
-                f"{config.model_of(self.index)}</product-model><junos-version>{config.VERSION}"
-                "</junos-version></software-information>")
+        return junos.software_information(self.host_name, config.model_of(self.index))
+
+    def rpc_get_system_information(self, op: ET.Element, sid: int) -> str:
+        return junos.system_information(self.host_name, config.model_of(self.index),
+                                        junos.serial_number(self.name))
+
+    def rpc_command(self, op: ET.Element, sid: int) -> str:
+        """A CLI command in an RPC (`<command>show version</command>`), as Junos runs it."""
+        line = " ".join((op.text or "").split())
+        rpc = junos.COMMANDS.get(line)
+        if rpc is None or op.get("format", "xml") != "xml":
+            raise config.EditError("operation-not-supported", f"command {line!r} is not "
+                                   f"supported here (try: {', '.join(junos.COMMANDS)})",
+                                   "protocol", {"bad-element": "command"})
+        return getattr(self, "rpc_" + rpc.replace("-", "_"))(op, sid)
+
+
+#: what a <commit> or <commit-configuration> may carry here (no confirmed or timed commits)
+COMMIT_OPTIONS = frozenset({"check", "log", "synchronize", "force-synchronize"})
+
+
+def _child(op: ET.Element, name: str) -> ET.Element | None:
+    return next((c for c in op if config.local(c.tag) == name), None)
+
+
+def _text(op: ET.Element, name: str) -> str | None:
+    el = _child(op, name)
+    return el.text if el is not None else None
 
 
 class _Login(asyncssh.SSHServer):

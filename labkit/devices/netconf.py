@@ -13,15 +13,17 @@ import itertools
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 import asyncssh
 
-from labkit.devices.config import NC_NS, local
+from labkit.devices.config import JUNOS_ATTRS, NC_NS, local
 from labkit.devices.framing import BASE_10, BASE_11, Decoder, FramingError, encode
 
 CANDIDATE = "urn:ietf:params:netconf:capability:candidate:1.0"
+VALIDATE = "urn:ietf:params:netconf:capability:validate:1.0"
 JUNOS_CAP = "http://xml.juniper.net/netconf/junos/1.0"
+JUNOS_DMI = "http://xml.juniper.net/dmi/system/1.0"  # Junos advertises its XML API with it
 
 
 class RpcError(Exception):
@@ -77,18 +79,25 @@ def parse_hello(message: bytes) -> tuple[list[str], int | None]:
 
 
 def _attrs(rpc: ET.Element) -> str:
-    return "".join(f' {k}="{escape(v)}"' for k, v in rpc.attrib.items() if "}" not in k)
+    return "".join(f" {k}={quoteattr(v)}" for k, v in rpc.attrib.items() if "}" not in k)
 
 
 def reply(rpc: ET.Element, body: str) -> bytes:
-    """An <rpc-reply> echoing the request's attributes (message-id), as RFC 6241 requires."""
-    return f'<rpc-reply xmlns="{NC_NS}"{_attrs(rpc)}>{body}</rpc-reply>'.encode()
+    """An <rpc-reply> echoing the request's attributes (message-id), as RFC 6241 requires,
+    and declaring the `junos:` prefix of Junos' attributes, as a Junos device's replies do."""
+    return (f'<rpc-reply xmlns="{NC_NS}" xmlns:junos="{JUNOS_ATTRS}"{_attrs(rpc)}>{body}'
+            "</rpc-reply>").encode()
 
 
-def error_body(tag: str, message: str, kind: str = "application") -> str:
+def error_body(tag: str, message: str, kind: str = "application",
+               info: dict[str, str] | None = None) -> str:
+    """One RFC 6241 <rpc-error>; `info` fills <error-info> (the RFC asks for <bad-element> with
+    unknown-element and missing-element, <session-id> of the holder with lock-denied)."""
+    details = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in (info or {}).items())
     return (f"<rpc-error><error-type>{kind}</error-type><error-tag>{tag}</error-tag>"
             f"<error-severity>error</error-severity><error-message>{escape(message)}"
-            f"</error-message></rpc-error>")
+            f"</error-message>{f'<error-info>{details}</error-info>' if details else ''}"
+            "</rpc-error>")
 
 
 #: answers one RPC: (operation element, session id) → reply body (`<ok/>`, `<data>…`)

@@ -62,3 +62,33 @@ def test_default_operation_none_changes_nothing_without_an_explicit_operation():
     config.merge(conf, edit("<configuration><system><host-name>x</host-name></system>"
                             "</configuration>"), "none")
     assert config.digest(conf) == before
+
+
+def test_subtree_filter_selects_containment_content_match_and_nothing():
+    conf = config.initial("dev0001", 1)
+    host = config.select(conf, edit("<configuration><system><host-name/></system>"
+                                    "</configuration>"))
+    assert [e.tag for e in host.iter()] == ["configuration", "system", "host-name"]
+    assert host.findtext("system/host-name") == "dev0001"
+    one = config.select(conf, edit("<configuration><interfaces><interface><name>ge-0/0/2</name>"
+                                   "</interface></interfaces></configuration>"))
+    assert [i.findtext("name") for i in one.findall("interfaces/interface")] == ["ge-0/0/2"]
+    assert one.findtext("interfaces/interface/mtu") == "9192"  # the whole matching entry
+    descs = config.select(conf, edit("<configuration><interfaces><interface><name>ge-0/0/2"
+                                     "</name><description/></interface></interfaces>"
+                                     "</configuration>"))
+    assert [c.tag for c in descs.find("interfaces/interface")] == ["name", "description"]
+    nothing = config.select(conf, edit("<configuration><interfaces><interface><name>xe-9/9/9"
+                                       "</name></interface></interfaces></configuration>"))
+    assert nothing.tag == "configuration" and len(nothing) == 0
+    assert len(config.select(conf, edit("<configuration><bogus/></configuration>"))) == 0
+    assert config.digest(config.select(conf, edit("<configuration/>"))) == config.digest(conf)
+
+
+def test_an_unknown_operation_names_the_attribute_and_the_element():
+    conf = config.initial("dev0001", 1)
+    with pytest.raises(config.EditError) as exc:
+        config.merge(conf, edit(f'<configuration xmlns:nc="{config.NC_NS}"><snmp '
+                                'nc:operation="explode"/></configuration>'))
+    assert exc.value.tag == "bad-attribute" and exc.value.kind == "protocol"
+    assert exc.value.info == {"bad-attribute": "operation", "bad-element": "snmp"}
