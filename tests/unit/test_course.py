@@ -250,6 +250,30 @@ def test_lesson_07_checks_fail_wrong_answers_with_a_hint(lab, name, answer, hint
     assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
 
 
+@pytest.mark.parametrize("topology, owner, victim", [
+    (Topology.default(), "node1", "node4"),     # the last app-only node
+    (Topology.default(3), "node1", "node3"),
+    (Topology.default(2), "node2", "node2"),    # losing node1 would leave node2 no quorum
+    (Topology.default(2), "node1", "node2"),
+])
+def test_lessons_07_08_crash_a_node_whose_loss_leaves_a_quorum(topology, owner, victim):
+    from labkit.ui.lesson import spare_app_node
+
+    lab = SimpleNamespace(layout=SimpleNamespace(topology=topology),
+                          status=lambda: {"vip": {"owner": owner}})
+    assert spare_app_node(lab) == victim
+
+
+def test_lessons_07_08_crash_nothing_on_a_lab_with_one_app_node():
+    from labkit.topology import NodeSpec
+    from labkit.ui.lesson import app_nodes, spare_app_node
+
+    one = Topology(nodes=(NodeSpec("node1", ("lb", "app")), NodeSpec("node2", ("lb",))))
+    lab = SimpleNamespace(layout=SimpleNamespace(topology=one),
+                          status=lambda: {"vip": {"owner": "node1"}})
+    assert app_nodes(lab) == ["node1"] and spare_app_node(lab) is None
+
+
 # -- lesson 08: sub-jobs and the worker pool, from the lab's own modules -----------------------
 def _subjobs(devices, assignments):
     out = {}
