@@ -220,6 +220,88 @@ def seconds_until(check: Callable[[], object], timeout: float = 30, every: float
     return time.monotonic() - start
 
 
+# -- the device fleet, as lessons 07 and 08 read it -------------------------------------------
+def app_nodes(cluster: Cluster) -> list[str]:
+    """The lab's app nodes, the ones that mediate devices, in natural order (node2 before
+    node10, the order of every placement rule)."""
+    from labkit.devices import mediation
+
+    return mediation.ordered(n.name for n in cluster.layout.topology.with_role("app"))
+
+
+def spare_app_node(cluster: Cluster) -> str | None:
+    """An app node a lesson may crash to watch its devices move, or None when the lab has none.
+    Its loss must leave the others a quorum (or nobody may move its devices), and a node that
+    is only an app server is preferred: crashing the VIP's owner or a database's node adds
+    their failovers to the story."""
+    from labkit.devices import mediation
+
+    apps = app_nodes(cluster)
+    fit = [n for n in apps if mediation.has_quorum([a for a in apps if a != n], apps)]
+    if len(apps) < 2 or not fit:
+        return None
+    owner = cluster.status()["vip"].get("owner")
+    topology = cluster.layout.topology
+    return min(fit, key=lambda n: (len(topology.node(n).roles) > 1, n == owner,
+                                   -apps.index(n)))
+
+
+def crash_and_count(cluster: Cluster, node: str, every: float = 0.2, timeout: float = 120
+                    ) -> tuple[list[tuple[float, int]], float]:
+    """Crash `node` and count the connected devices every `every` seconds until it holds none
+    and every device is connected again. The crash runs in the background (killing a node's
+    processes takes a moment itself), so the count starts with it. Returns the timeline
+    [(seconds since the crash began, connected devices)] and the Unix time the crash began."""
+    crash = threading.Thread(target=cluster.fail, args=(node, "crash"), name="labkit-crash")
+    began, t0 = time.time(), time.monotonic()
+    crash.start()
+    timeline: list[tuple[float, int]] = []
+    while True:
+        st = cluster.devices.status()
+        now = time.monotonic() - t0
+        timeline.append((round(now, 2), st.get("connected", 0)))
+        if not crash.is_alive() and st.get("counts", {}).get(node) == 0 \
+                and st.get("connected") == st.get("total"):
+            return timeline, began
+        if now > timeout:
+            crash.join()
+            raise TimeoutError(f"{st.get('connected')} of {st.get('total')} devices connected "
+                               f"{timeout:.0f}s after {node} crashed")
+        time.sleep(every)
+
+
+def netconf_hello(cluster: Cluster, device: str) -> dict[str, Any]:
+    """Open a NETCONF session to `device` the way a node does (SSH, the `netconf` subsystem,
+    hellos both ways), ask it `<get-software-information/>` and close politely. Returns what
+    the device's hello said (its capabilities, the session id) and the framing both ends
+    agreed on. Runs in a thread of its own: the notebook's kernel already has an event loop."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from labkit import devices
+    from labkit.devices import config
+    from labkit.devices.netconf import NetconfClient
+
+    layout = cluster.layout
+
+    async def talk() -> dict[str, Any]:
+        client = await NetconfClient.connect(
+            layout.fleet_address, devices.device_port(layout, device), devices.USER,
+            devices.password(layout), devices.public_host_key(layout), timeout=10)
+        try:
+            info = await client.rpc("<get-software-information/>", timeout=10)
+            model = next((e.text for e in info.iter()
+                          if config.local(e.tag) == "product-model"), None)
+            return {"device": device, "capabilities": client.server_capabilities,
+                    "session_id": client.session_id, "framing": client.framing,
+                    "model": model}
+        finally:
+            await client.close()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="labkit-netconf") as pool:
+        return pool.submit(asyncio.run, talk()).result(timeout=30)
+
+
 # -- the MySQL pair, as lesson 04 reads it -------------------------------------------------------
 #: the SHOW SLAVE STATUS fields lesson 04 explains (MariaDB also answers SHOW REPLICA STATUS)
 REPLICA_FIELDS = ("Master_Host", "Slave_IO_Running", "Slave_SQL_Running",

@@ -15,7 +15,8 @@ import networkx as nx
 STATE_COLOURS = {"up": "#2ca02c", "running": "#2ca02c", "active": "#2ca02c",
                  "standby": "#98df8a", "frozen": "#1f77b4", "isolated": "#ff7f0e",
                  "crashed": "#d62728", "down": "#7f7f7f", "fatal": "#d62728",
-                 "backoff": "#d62728", "exited": "#d62728", "starting": "#bcbd22"}
+                 "backoff": "#d62728", "exited": "#d62728", "starting": "#bcbd22",
+                 "lost": "#d62728"}  # a sub-job lost with its node (the Gantt chart)
 #: left-to-right column of each kind of vertex in the picture
 COLUMNS = {"clients": 0, "vip": 1, "lb": 2, "app": 3, "mysql": 4, "postgres": 4,
            "cassandra": 4, "device": 5}

@@ -200,3 +200,133 @@ def test_lesson_04_checks_pass_the_right_answer(lab, name, answer):
 def test_lesson_04_checks_fail_wrong_answers_with_a_hint(lab, name, answer, hint):
     verdict = check("04", name, answer, lab)
     assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
+
+
+# -- lesson 07: placement and the membership timeout, from the lab's own modules ---------------
+def _least_loaded(counts, live):
+    from labkit.devices.mediation import node_key
+
+    return min(live, key=lambda n: (counts.get(n, 0), node_key(n)))
+
+
+@pytest.mark.parametrize("name, answer", [
+    ("least_loaded", _least_loaded),
+    ("declared_dead", 3.0), ("declared_dead", 3.4), ("declared_dead", 2.6),
+])
+def test_lesson_07_checks_pass_the_right_answer(lab, name, answer):
+    verdict = check("07", name, answer, lab)
+    assert verdict.passed, verdict.text
+
+
+def test_the_membership_timeout_check_follows_the_labs_topology():
+    from labkit.topology import NodeSpec
+
+    slow = Topology(nodes=(NodeSpec("node1", ("lb", "app")), NodeSpec("node2", ("lb", "app"))),
+                    membership_timeout=10.0)
+    lab = SimpleNamespace(layout=SimpleNamespace(topology=slow))
+    assert check("07", "declared_dead", 10, lab).passed
+    assert not check("07", "declared_dead", 3.0, lab).passed
+
+
+@pytest.mark.parametrize("name, answer, hint", [
+    ("least_loaded", lambda c, live: min(c, key=lambda n: (c[n], n)), "not in `live`"),
+    ("least_loaded", lambda c, live: min(live, key=lambda n: (c[n], n)), "KeyError"),
+    ("least_loaded", lambda c, live: min(live, key=lambda n: (c.get(n, 0), n)),
+     "counting the digits as a number"),
+    ("least_loaded", lambda c, live: max(live, key=lambda n: c.get(n, 0)), "the busiest node"),
+    ("least_loaded", lambda c, live: min((n for n in live if n in c), key=lambda n: c[n]),
+     "not in `counts` at all"),
+    ("least_loaded", lambda c, live: 0, "return a node's name"),
+    ("least_loaded", "node2", "write a function"),
+    ("declared_dead", 0.5, "how often a heartbeat is sent"),
+    ("declared_dead", 6, "counts heartbeats, not seconds"),
+    ("declared_dead", 0, "may just be slow"),
+    ("declared_dead", 60, "Junos Space's own figure"),
+    ("declared_dead", 15, "which timer decides"),
+    ("declared_dead", "3", "give a number"),
+])
+def test_lesson_07_checks_fail_wrong_answers_with_a_hint(lab, name, answer, hint):
+    verdict = check("07", name, answer, lab)
+    assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
+
+
+@pytest.mark.parametrize("topology, owner, victim", [
+    (Topology.default(), "node1", "node4"),     # the last app-only node
+    (Topology.default(3), "node1", "node3"),
+    (Topology.default(2), "node2", "node2"),    # losing node1 would leave node2 no quorum
+    (Topology.default(2), "node1", "node2"),
+])
+def test_lessons_07_08_crash_a_node_whose_loss_leaves_a_quorum(topology, owner, victim):
+    from labkit.ui.lesson import spare_app_node
+
+    lab = SimpleNamespace(layout=SimpleNamespace(topology=topology),
+                          status=lambda: {"vip": {"owner": owner}})
+    assert spare_app_node(lab) == victim
+
+
+def test_lessons_07_08_crash_nothing_on_a_lab_with_one_app_node():
+    from labkit.topology import NodeSpec
+    from labkit.ui.lesson import app_nodes, spare_app_node
+
+    one = Topology(nodes=(NodeSpec("node1", ("lb", "app")), NodeSpec("node2", ("lb",))))
+    lab = SimpleNamespace(layout=SimpleNamespace(topology=one),
+                          status=lambda: {"vip": {"owner": "node1"}})
+    assert app_nodes(lab) == ["node1"] and spare_app_node(lab) is None
+
+
+# -- lesson 08: sub-jobs and the worker pool, from the lab's own modules -----------------------
+def _subjobs(devices, assignments):
+    out = {}
+    for d in devices:
+        out.setdefault(assignments[d], []).append(d)
+    return out
+
+
+def _resync_seconds(devices, nodes, latency):
+    import math
+
+    from labkit.devices.jobs import WORKERS
+
+    return math.ceil(math.ceil(devices / nodes) / WORKERS) * latency
+
+
+@pytest.mark.parametrize("name, answer", [("subjobs", _subjobs),
+                                          ("resync_seconds", _resync_seconds)])
+def test_lesson_08_checks_pass_the_right_answer(lab, name, answer):
+    verdict = check("08", name, answer, lab)
+    assert verdict.passed, verdict.text
+
+
+def _per_node_share(devices, assignments):
+    """Every node's whole share, not only the job's devices."""
+    out = {}
+    for d, n in assignments.items():
+        out.setdefault(n, []).append(d)
+    return out
+
+
+def _empty_too(devices, assignments):
+    return {n: [d for d in devices if assignments[d] == n] for n in set(assignments.values())
+            | {"node99"}}
+
+
+@pytest.mark.parametrize("name, answer, hint", [
+    ("subjobs", lambda d, a: {"all": list(d)}, "one sub-job for everything"),
+    ("subjobs", lambda d, a: {n: list(d) for n in set(a.values())}, "in two sub-jobs"),
+    ("subjobs", _per_node_share, "did not ask for"),
+    ("subjobs", lambda d, a: {a[x]: [x] for x in d}, "in no sub-job"),
+    ("subjobs", _empty_too, "should get no sub-job"),
+    ("subjobs", lambda d, a: list(d), "return a dict"),
+    ("subjobs", lambda d, a: {n: 3 for n in a.values()}, "list of device names"),
+    ("subjobs", [], "write a function"),
+    ("resync_seconds", lambda d, n, lat: d * lat, "one device after the other"),
+    ("resync_seconds", lambda d, n, lat: d / n * lat, "its worker pool"),
+    ("resync_seconds", lambda d, n, lat: -(-d // n) * lat, "its worker pool"),
+    ("resync_seconds", lambda d, n, lat: d / n / 4 * lat, "round up"),
+    ("resync_seconds", lambda d, n, lat: -(-d // 4) * lat, "one node doing everything"),
+    ("resync_seconds", lambda d, n, lat: 1.0, "the biggest share"),
+    ("resync_seconds", lambda d, n, lat: "soon", "return a number"),
+])
+def test_lesson_08_checks_fail_wrong_answers_with_a_hint(lab, name, answer, hint):
+    verdict = check("08", name, answer, lab)
+    assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
