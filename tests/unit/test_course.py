@@ -298,3 +298,32 @@ def test_reachability_follows_cuts_one_way_and_nodes_that_are_out():
     assert reaches["node1"] == {"node3"}  # cut to node2 (one way), lossy to node3 still reaches
     assert reaches["node2"] == {"node1", "node3"}  # the other direction still passes
     assert reaches["node4"] == set() and all("node4" not in r for r in reaches.values())
+
+
+def _pairs(mysql, postgres):
+    return SimpleNamespace(mysql=SimpleNamespace(status=lambda: mysql),
+                           postgres=SimpleNamespace(status=lambda: postgres))
+
+
+WHOLE_MYSQL = {"active": "node1", "standby": "node2", "alone": False, "instances": {
+    "node1": {"role": "active"}, "node2": {"role": "standby", "sql_running": "Yes", "lag": 0}}}
+WHOLE_PG = {"active": "node1", "standby": "node2", "alone": False, "instances": {
+    "node1": {"role": "active"}, "node2": {"role": "standby", "streaming": True}}}
+
+
+def test_pairs_whole_wants_a_caught_up_standby_and_no_active_alone():
+    from labkit.ui.lesson import pairs_whole
+
+    assert pairs_whole(_pairs(WHOLE_MYSQL, WHOLE_PG))
+    assert pairs_whole(_pairs({"active": None, "instances": {}},
+                              {"active": None, "instances": {}}))  # a lab without the pairs
+    lagging = {**WHOLE_MYSQL, "instances": {**WHOLE_MYSQL["instances"], "node2": {
+        "role": "standby", "sql_running": "Yes", "lag": 3}}}
+    stopped = {**WHOLE_MYSQL, "instances": {**WHOLE_MYSQL["instances"], "node2": {
+        "role": "standby", "sql_running": "No", "lag": None}}}
+    for broken in (lagging, stopped, {**WHOLE_MYSQL, "alone": True},
+                   {**WHOLE_MYSQL, "standby": None}, {**WHOLE_MYSQL, "standby": ["a", "b"]}):
+        assert not pairs_whole(_pairs(broken, WHOLE_PG)), broken
+    for broken in ({**WHOLE_PG, "alone": True}, {**WHOLE_PG, "standby": None},
+                   {**WHOLE_PG, "instances": {"node2": {"streaming": False}}}):
+        assert not pairs_whole(_pairs(WHOLE_MYSQL, broken)), broken
