@@ -339,3 +339,34 @@ def mysql_settings(cluster: Cluster, node: str) -> dict[str, Any]:
                     "@@rpl_semi_sync_master_timeout AS rpl_semi_sync_master_timeout, "
                     "@@sync_binlog AS sync_binlog")
         return dict(cur.fetchone())
+
+
+# -- partitions, as lesson 10 reads them -----------------------------------------------------------
+def reachability(cluster: Cluster) -> dict[str, set[str]]:
+    """Which nodes each node's frames reach right now, as the switch decides: `reaches[a]` holds
+    every other node unless the link a → b is cut (a cut, a partition, the cut half of a flapping
+    link) or either end is isolated, crashed or frozen. A directed map: a one-way cut removes one
+    direction only. On loopback (the local backend) this is what the lab *means*, not what the
+    kernel does: there, isolation cuts less (see the isolate event's message)."""
+    from labkit import links
+
+    names = [n.name for n in cluster.layout.nodes]
+    out = {n for n in names if cluster.backend.node_state(n) != "up"}
+    cut = {(f.src, f.dst) for f in links.in_force(cluster.backend.links(), time.time()) if f.cut}
+    return {a: {b for b in names if b != a and not {a, b} & out and (a, b) not in cut}
+            for a in names}
+
+
+def pairs_whole(cluster: Cluster) -> bool:
+    """Both database pairs whole: an active with a standby that replicates and has caught up,
+    and neither active going on alone (a failover would be allowed again)."""
+    my, pg = cluster.mysql.status(), cluster.postgres.status()
+    if my.get("instances"):  # a topology without a MySQL pair has none
+        sb = my["instances"].get(my["standby"]) if isinstance(my.get("standby"), str) else None
+        if not (sb and sb.get("sql_running") == "Yes" and sb.get("lag") == 0 and not my["alone"]):
+            return False
+    if pg.get("instances"):
+        sb = pg["instances"].get(pg["standby"]) if isinstance(pg.get("standby"), str) else None
+        if not (sb and sb.get("streaming") and not pg["alone"]):
+            return False
+    return True

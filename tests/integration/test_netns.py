@@ -28,6 +28,7 @@ from labkit.chaos import run_chaos
 from labkit.topology import DevicesSpec, LinkSpec, NodeSpec, Topology
 from tests.integration.conftest import running_lab, wait_healthy, wait_in_rotation
 from tests.integration.db_helpers import converged, pair, pg_pair, rows, seqs_on, wait_until
+from tests.integration.test_notebooks import ROOT, run_lesson
 
 
 def _why_not() -> str | None:
@@ -384,6 +385,17 @@ def test_reset_heals_the_links_and_recovers_the_nodes(lab):
     assert len(done["healed"]) == 2
     assert lab.links() == [] and connects(lab, "node3", "node1")
     assert lab.backend.node_state("node2") == "up"
+
+
+def test_lesson_10_runs_its_real_partitions_green(lab, tmp_path):
+    """The partitions lesson where links can be cut: every experiment runs (isolate the VIP
+    owner, the adverts cut one way, the MySQL active isolated and its pair's link cut under a
+    write load) and its lab-check cell asserts the real outcomes; the shared loopback lab runs
+    the same lesson's degraded path in test_notebooks. It must leave the lab whole."""
+    run_lesson(lab, ROOT / "notebooks" / "10_partitions.ipynb", tmp_path)
+    assert lab.links() == []
+    assert all(n["state"] == "up" for n in lab.status()["nodes"])
+    assert pair(lab) and pg_pair(lab)
 
 
 def test_links_a_topology_declares_are_in_force_from_up():

@@ -21,12 +21,17 @@ def test_there_are_lessons():
     assert [p.name[:2] for p in LESSONS][:4] == ["00", "01", "02", "03"]
 
 
-@pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
-def test_lesson_runs_green(lab, lesson: Path, tmp_path):
+def run_lesson(lab, lesson: Path, tmp_path: Path, timeout: float = 600) -> None:
+    """Run one lesson under nbval on a fresh kernel attached to `lab` (any backend)."""
     env = {**os.environ, "LABKIT_HOME": str(lab.layout.rundir.parent),
            "LABKIT_LAB": lab.layout.lab, "JUPYTER_RUNTIME_DIR": str(tmp_path)}
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
          "--rootdir", str(tmp_path), str(lesson)],
-        cwd=ROOT / "notebooks", env=env, capture_output=True, text=True, timeout=600)
+        cwd=ROOT / "notebooks", env=env, capture_output=True, text=True, timeout=timeout)
     assert run.returncode == 0, f"{lesson.name} failed:\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
+def test_lesson_runs_green(lab, lesson: Path, tmp_path):
+    run_lesson(lab, lesson, tmp_path)

@@ -330,3 +330,130 @@ def _empty_too(devices, assignments):
 def test_lesson_08_checks_fail_wrong_answers_with_a_hint(lab, name, answer, hint):
     verdict = check("08", name, answer, lab)
     assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
+
+
+# -- lesson 10: reachability maps, checked on fresh random maps --------------------------------
+def _third_vote(node, peer, reaches):
+    return any(other in reaches[node] and node in reaches[other]
+               for other in reaches if other not in (node, peer))
+
+
+def _majority(node, reaches):
+    talks = [o for o in reaches if o != node and o in reaches[node] and node in reaches[o]]
+    return 1 + len(talks) > len(reaches) / 2
+
+
+def _both(r, a, b):
+    return b in r[a] and a in r[b]
+
+
+@pytest.mark.parametrize("name, answer", [("third_vote", _third_vote), ("majority", _majority)])
+def test_lesson_10_checks_pass_the_right_answer(lab, name, answer):
+    for _ in range(5):  # fresh random maps every time: a right rule passes them all
+        verdict = check("10", name, answer, lab)
+        assert verdict.passed, verdict.text
+
+
+def _mutating(node, peer, reaches):
+    """Right, but empties the map it was given: the check's own copy must not change."""
+    result = _third_vote(node, peer, reaches)
+    reaches.clear()
+    return result
+
+
+@pytest.mark.parametrize("name, answer, hint", [
+    ("third_vote", lambda n, p, r: any(_both(r, n, o) for o in r if o != n), "the peer"),
+    ("third_vote", lambda n, p, r: any(o in r[n] for o in r if o not in (n, p)),
+     "your frames arriving somewhere"),
+    ("third_vote", lambda n, p, r: any(n in r[o] for o in r if o not in (n, p)),
+     "hearing a node is not talking"),
+    ("third_vote", lambda n, p, r: all(_both(r, n, o) for o in r if o not in (n, p)),
+     "do not need every other node"),
+    ("third_vote", lambda n, p, r: True, "reaches itself"),
+    ("third_vote", lambda n, p, r: False, "nobody ever takes over"),
+    ("third_vote", lambda n, p, r: n == "node1", "not on every map"),
+    ("third_vote", lambda n, p, r: "yes", "return True or False"),
+    ("third_vote", "node2", "write a function"),
+    ("majority", lambda n, r: 1 + sum(_both(r, n, o) for o in r if o != n) >= len(r) / 2,
+     "half is not a majority"),
+    ("majority", lambda n, r: sum(_both(r, n, o) for o in r if o != n) > len(r) / 2,
+     "own vote counts"),
+    ("majority", lambda n, r: 1 + sum(o in r[n] for o in r if o != n) > len(r) / 2,
+     "frames must pass both ways"),
+    ("majority", lambda n, r: 1 + sum(n in r[o] for o in r if o != n) > len(r) / 2,
+     "hearing a node is not getting its vote"),
+    ("majority", lambda n, r: sum(_both(r, n, o) for o in r if o != n) > (len(r) - 1) / 2,
+     "not of the others"),
+    ("majority", lambda n, r: False, "talks with most of the lab"),
+    ("majority", lambda n, r: len(r[n]) > 1, "not on every map"),
+    ("majority", None, "write your answer"),
+])
+def test_lesson_10_checks_fail_wrong_answers_with_a_hint(lab, name, answer, hint):
+    verdict = check("10", name, answer, lab)
+    assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
+
+
+def test_lesson_10_counting_votes_through_other_nodes_is_not_a_majority(lab):
+    """A vote is not passed on: counting the whole connected group is wrong on a chain."""
+    def through(node, reaches):
+        seen, todo = {node}, [node]
+        while todo:
+            a = todo.pop()
+            for b in reaches:
+                if b not in seen and _both(reaches, a, b):
+                    seen.add(b)
+                    todo.append(b)
+        return len(seen) > len(reaches) / 2
+
+    verdict = check("10", "majority", through, lab)
+    assert not verdict.passed and "not passed on" in verdict.text, verdict.text
+
+
+def test_lesson_10_a_function_that_changes_the_map_does_not_fool_the_check(lab):
+    assert check("10", "third_vote", _mutating, lab).passed
+
+
+# -- the lab's own map, as lesson 10 reads it --------------------------------------------------
+def test_reachability_follows_cuts_one_way_and_nodes_that_are_out():
+    from labkit.links import LinkFault
+    from labkit.ui.lesson import reachability
+
+    topology = Topology.default(4)
+    states = {"node1": "up", "node2": "up", "node3": "up", "node4": "isolated"}
+    faults = [LinkFault("node1", "node2", cut=True), LinkFault("node1", "node3", loss=50.0)]
+    cluster = SimpleNamespace(
+        layout=SimpleNamespace(nodes=topology.nodes),
+        backend=SimpleNamespace(node_state=states.get, links=lambda: faults))
+    reaches = reachability(cluster)
+    assert reaches["node1"] == {"node3"}  # cut to node2 (one way), lossy to node3 still reaches
+    assert reaches["node2"] == {"node1", "node3"}  # the other direction still passes
+    assert reaches["node4"] == set() and all("node4" not in r for r in reaches.values())
+
+
+def _pairs(mysql, postgres):
+    return SimpleNamespace(mysql=SimpleNamespace(status=lambda: mysql),
+                           postgres=SimpleNamespace(status=lambda: postgres))
+
+
+WHOLE_MYSQL = {"active": "node1", "standby": "node2", "alone": False, "instances": {
+    "node1": {"role": "active"}, "node2": {"role": "standby", "sql_running": "Yes", "lag": 0}}}
+WHOLE_PG = {"active": "node1", "standby": "node2", "alone": False, "instances": {
+    "node1": {"role": "active"}, "node2": {"role": "standby", "streaming": True}}}
+
+
+def test_pairs_whole_wants_a_caught_up_standby_and_no_active_alone():
+    from labkit.ui.lesson import pairs_whole
+
+    assert pairs_whole(_pairs(WHOLE_MYSQL, WHOLE_PG))
+    assert pairs_whole(_pairs({"active": None, "instances": {}},
+                              {"active": None, "instances": {}}))  # a lab without the pairs
+    lagging = {**WHOLE_MYSQL, "instances": {**WHOLE_MYSQL["instances"], "node2": {
+        "role": "standby", "sql_running": "Yes", "lag": 3}}}
+    stopped = {**WHOLE_MYSQL, "instances": {**WHOLE_MYSQL["instances"], "node2": {
+        "role": "standby", "sql_running": "No", "lag": None}}}
+    for broken in (lagging, stopped, {**WHOLE_MYSQL, "alone": True},
+                   {**WHOLE_MYSQL, "standby": None}, {**WHOLE_MYSQL, "standby": ["a", "b"]}):
+        assert not pairs_whole(_pairs(broken, WHOLE_PG)), broken
+    for broken in ({**WHOLE_PG, "alone": True}, {**WHOLE_PG, "standby": None},
+                   {**WHOLE_PG, "instances": {"node2": {"streaming": False}}}):
+        assert not pairs_whole(_pairs(WHOLE_MYSQL, broken)), broken
