@@ -370,3 +370,66 @@ def pairs_whole(cluster: Cluster) -> bool:
         if not (sb and sb.get("streaming") and not pg["alone"]):
             return False
     return True
+
+
+# -- the PostgreSQL pair, as lesson 05 reads it -------------------------------------------------
+#: the settings lesson 05 explains, as the running server reports them (SHOW)
+PG_SETTINGS = ("wal_level", "synchronous_commit", "synchronous_standby_names",
+               "wal_sender_timeout", "wal_receiver_timeout", "wal_receiver_status_interval",
+               "hot_standby", "wal_log_hints", "wal_keep_size")
+
+
+def pg_admin(cluster: Cluster, node: str) -> Any:
+    """A superuser's psycopg connection to one PostgreSQL instance (dict rows, autocommit), on
+    the `postgres` database: what a DBA would use to pause replay or read replication state."""
+    from labkit.db import postgres
+
+    return postgres.connect(cluster.layout, node, database="postgres")
+
+
+def pg_settings(cluster: Cluster, node: str) -> dict[str, Any]:
+    """The `PG_SETTINGS` an instance runs with, whether it is in recovery (a standby), and its
+    timeline (`pg_timeline`)."""
+    with pg_admin(cluster, node) as conn:
+        out = {name: conn.execute(f"SHOW {name}").fetchone()[name] for name in PG_SETTINGS}
+        out["pg_is_in_recovery"] = conn.execute("SELECT pg_is_in_recovery() AS r").fetchone()["r"]
+    return {**out, "timeline": pg_timeline(cluster, node)}
+
+
+def pg_timeline(cluster: Cluster, node: str) -> int | None:
+    """The timeline an instance is on: a primary's from its last checkpoint (the watcher
+    checkpoints right after a promotion), a standby's from the WAL it receives (None while it
+    receives none)."""
+    with pg_admin(cluster, node) as conn:
+        if conn.execute("SELECT pg_is_in_recovery() AS r").fetchone()["r"]:
+            row = conn.execute("SELECT received_tli AS tli FROM pg_stat_wal_receiver").fetchone()
+        else:
+            row = conn.execute("SELECT timeline_id AS tli FROM pg_control_checkpoint()").fetchone()
+    return row["tli"] if row else None
+
+
+def pg_replication(cluster: Cluster, primary: str) -> list[dict[str, Any]]:
+    """`pg_stat_replication` on the primary, one row per streaming standby: how far it has got
+    (`sent_lsn`, `write_lsn`, `flush_lsn`, `replay_lsn`) and, in bytes of WAL behind the
+    primary's `pg_current_wal_lsn()`, what it has not flushed and not replayed yet."""
+    from labkit.db.pg_watch import STANDBY
+
+    with pg_admin(cluster, primary) as conn:
+        return conn.execute(
+            "SELECT application_name AS standby, state, sync_state, "
+            "pg_current_wal_lsn()::text AS primary_lsn, sent_lsn::text, write_lsn::text, "
+            "flush_lsn::text, replay_lsn::text, "
+            "pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn)::bigint AS flush_behind_bytes, "
+            "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS replay_behind_bytes "
+            f"FROM pg_stat_replication WHERE {STANDBY}").fetchall()
+
+
+def pg_standby_lsns(cluster: Cluster, standby: str) -> dict[str, Any]:
+    """What a standby says itself: the WAL it has received and flushed to its disk, what it has
+    replayed, the bytes between the two, and whether its replay is paused."""
+    with pg_admin(cluster, standby) as conn:
+        return conn.execute(
+            "SELECT pg_last_wal_receive_lsn()::text AS received, "
+            "pg_last_wal_replay_lsn()::text AS replayed, "
+            "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint "
+            "AS not_replayed_bytes, pg_is_wal_replay_paused() AS replay_paused").fetchone()

@@ -457,3 +457,98 @@ def test_pairs_whole_wants_a_caught_up_standby_and_no_active_alone():
     for broken in ({**WHOLE_PG, "alone": True}, {**WHOLE_PG, "standby": None},
                    {**WHOLE_PG, "instances": {"node2": {"streaming": False}}}):
         assert not pairs_whole(_pairs(WHOLE_MYSQL, broken)), broken
+
+
+# -- lesson 05: an LSN's bytes, and the timers from the watcher's module ----------------------
+def _lsn_bytes(lsn):
+    hi, lo = lsn.split("/")
+    return (int(hi, 16) << 32) + int(lo, 16)
+
+
+@pytest.mark.parametrize("name, answer", [
+    ("lsn_bytes", _lsn_bytes),
+    ("lsn_bytes", lambda lsn: int(lsn.split("/")[0], 16) * 2**32 + int(lsn.split("/")[1], 16)),
+    ("worst_gap", 4.0), ("worst_gap", 3.5), ("worst_gap", 5.0),
+])
+def test_lesson_05_checks_pass_the_right_answer(lab, name, answer):
+    verdict = check("05", name, answer, lab)
+    assert verdict.passed, verdict.text
+
+
+@pytest.mark.parametrize("name, answer, hint", [
+    ("lsn_bytes", lambda lsn: int(lsn.split("/")[1], 16), "the part after the slash alone"),
+    ("lsn_bytes", lambda lsn: int(lsn.replace("/", ""), 16), "gluing the two halves"),
+    ("lsn_bytes", lambda lsn: int(lsn.split("/")[0], 16), "the part before the slash alone"),
+    ("lsn_bytes", lambda lsn: int(lsn.replace("/", "")), "hexadecimal"),
+    ("lsn_bytes", lambda lsn: _lsn_bytes(lsn) / 1, "an int"),
+    ("lsn_bytes", lambda lsn: _lsn_bytes(lsn) + 1, "two hexadecimal halves"),
+    ("lsn_bytes", "0/3000148", "write a function"),
+    ("worst_gap", 3.0, "only looks every POLL"),
+    ("worst_gap", 5.0 + 3.0 + 3.0, "add up the failover timer"),
+    ("worst_gap", 8.0, "wal_sender_timeout is how long"),  # FAILOVER_AFTER + wal_sender_timeout
+    ("worst_gap", 0.2, "does not make the failover instant"),
+    ("worst_gap", "4", "give a number"),
+])
+def test_lesson_05_checks_fail_wrong_answers_with_a_hint(lab, name, answer, hint):
+    verdict = check("05", name, answer, lab)
+    assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
+
+
+def test_lesson_05_reads_the_replication_timeouts_from_the_real_config():
+    import importlib.util
+
+    from labkit.ui.course import CHECKS
+
+    spec = importlib.util.spec_from_file_location("checks_05", CHECKS / "05.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.setting_seconds("wal_sender_timeout") == 5.0
+    assert module.setting_seconds("wal_receiver_status_interval") == 1.0
+    with pytest.raises(LookupError):
+        module.setting_seconds("no_such_setting")
+
+
+# -- lesson 06: consistency levels against the replication factor -----------------------------
+def _works(level, rf, down):
+    need = {"ONE": 1, "QUORUM": rf // 2 + 1, "ALL": rf}[level]
+    return rf - down >= need
+
+
+def _lab_with_ring(size):
+    """The default lab's four nodes, with the `cassandra` role on the first `size` of them."""
+    def roles(i):
+        pair = ["lb", "app", "mysql", "postgres"] if i <= 2 else ["app"]
+        return pair + (["cassandra"] if i <= size else [])
+
+    nodes = {f"node{i}": {"roles": roles(i)} for i in range(1, 5)}
+    return SimpleNamespace(layout=SimpleNamespace(topology=Topology.from_dict({"nodes": nodes})))
+
+
+@pytest.mark.parametrize("ring, answer", [(2, "ONE"), (2, " one "), (1, "NONE"), (3, "ONE")])
+def test_lesson_06_level_check_follows_the_labs_ring(ring, answer):
+    assert check("06", "choose_level", answer, _lab_with_ring(ring)).passed
+
+
+def test_lesson_06_works_check_passes_the_rule(lab):
+    assert check("06", "works", _works, lab).passed
+
+
+@pytest.mark.parametrize("name, answer, ring, hint", [
+    ("works", lambda lv, rf, d: d == 0 or lv == "ONE" and d < rf, 2, "a strict majority"),
+    ("works", lambda lv, rf, d: rf - d >= {"ONE": 1, "QUORUM": rf / 2, "ALL": rf}[lv], 2,
+     "half is not enough"),
+    ("works", lambda lv, rf, d: rf - d >= {"ONE": 1, "QUORUM": rf // 2 + 1, "ALL": 1}[lv], 2,
+     "ALL waits for every replica"),
+    ("works", lambda lv, rf, d: lv == "ONE" or d == 0, 2, "check ONE"),
+    ("works", lambda lv, rf, d: "yes", 2, "return True or False"),
+    ("works", "QUORUM", 2, "write a function"),
+    ("choose_level", "QUORUM", 2, "count how many replicas QUORUM needs"),
+    ("choose_level", "ALL", 2, "count how many replicas ALL needs"),
+    ("choose_level", "NONE", 2, "some level succeeds"),
+    ("choose_level", "ONE", 1, "count how many replicas ONE needs"),
+    ("choose_level", "TWO", 2, "give one of"),
+    ("choose_level", 1, 2, "give one of"),
+])
+def test_lesson_06_checks_fail_wrong_answers_with_a_hint(name, answer, ring, hint):
+    verdict = check("06", name, answer, _lab_with_ring(ring))
+    assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
