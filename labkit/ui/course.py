@@ -131,6 +131,26 @@ def load_check(lesson: str, name: str, folder: Path = CHECKS) -> Callable[[Any, 
     return check
 
 
+#: a shared part of a check did not decide: the check goes on with its own hints
+UNDECIDED = "undecided"
+
+
+def watcher_gap(answer: Any, poll: float, after: float) -> str | None:
+    """What the database lessons' worst-failover-gap checks share (both pairs' standbys run the
+    same watcher): the answer must be a number of seconds within the window the watcher's timers
+    give (silence noticed up to one `poll` late, promoted up to one `poll` after `after` seconds
+    of it, the promotion itself up to about a second); `after` alone gets its own hint. None
+    when right, a hint, or UNDECIDED for the tier's own hints to follow."""
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+        return "give a number of seconds, e.g. 2.5"
+    if after + poll - 0.05 <= answer <= after + 2 * poll + 1.1:
+        return None
+    if abs(answer - after) <= 0.05:
+        return ("that is the silence the standby waits for; but its watcher only looks every "
+                "POLL seconds, both to notice the silence and to see that it has lasted")
+    return UNDECIDED
+
+
 def check(lesson: str, name: str, answer: Any, lab: Cluster | None = None,
           progress: Progress | None = None, folder: Path = CHECKS) -> Verdict:
     """Run the hidden check `name` of `lesson` on the learner's `answer`. A check that does

@@ -9,12 +9,7 @@ import time
 from typing import Any
 
 from labkit.db import load, mysql_watch, watcher
-
-
-def _number(answer: Any) -> str | None:
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        return "give a number of seconds, e.g. 2.5"
-    return None
+from labkit.ui import course
 
 
 def worst_gap(answer: Any, lab: Any) -> str | None:
@@ -23,14 +18,9 @@ def worst_gap(answer: Any, lab: Any) -> str | None:
     at the first look FAILOVER_AFTER seconds after that, up to one POLL later again; the
     promotion itself (apply the relay log, STOP SLAVE, which tries for up to a second to reach
     the dead active, the witness, read_only off) takes up to about a second."""
-    if (wrong := _number(answer)) is not None:
-        return wrong
-    poll, after = watcher.POLL, watcher.FAILOVER_AFTER
-    if after + poll - 0.05 <= answer <= after + 2 * poll + 1.1:
-        return None
-    if abs(answer - after) <= 0.05:
-        return ("that is the silence the standby waits for; but its watcher only looks every "
-                "POLL seconds, both to notice the silence and to see that it has lasted")
+    after = watcher.FAILOVER_AFTER
+    if (shared := course.watcher_gap(answer, watcher.POLL, after)) != course.UNDECIDED:
+        return shared
     if abs(answer - (after + mysql_watch.ALONE_AFTER)) <= 0.05 or \
             abs(answer - mysql_watch.ALONE_AFTER) <= 0.05:
         return ("ALONE_AFTER is the active's timer, for a standby that went away; here the "

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.db import watcher
+from labkit.ui import course
 
 #: the settings labkit appends to every instance's postgresql.conf
 CONF = Path(watcher.__file__).parent / "templates" / "postgresql.conf.j2"
@@ -80,14 +81,9 @@ def worst_gap(answer: Any, lab: Any) -> str | None:
     it promotes at the first look FAILOVER_AFTER seconds after that, up to one POLL later
     again; the promotion itself (the witness, pg_promote, a CHECKPOINT) takes up to about a
     second."""
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        return "give a number of seconds, e.g. 2.5"
-    poll, after = watcher.POLL, watcher.FAILOVER_AFTER
-    if after + poll - 0.05 <= answer <= after + 2 * poll + 1.1:
-        return None
-    if abs(answer - after) <= 0.05:
-        return ("that is the silence the standby waits for; but its watcher only looks every "
-                "POLL seconds, both to notice the silence and to see that it has lasted")
+    after = watcher.FAILOVER_AFTER
+    if (shared := course.watcher_gap(answer, watcher.POLL, after)) != course.UNDECIDED:
+        return shared
     for name in ("wal_sender_timeout", "wal_receiver_timeout"):
         if abs(answer - setting_seconds(name)) <= 0.05 or \
                 abs(answer - setting_seconds(name) - after) <= 0.05:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,28 +25,14 @@ from ncclient.xml_ import NCElement, to_ele
 
 from labkit.devices import USER
 from labkit.devices.fleet import Fleet
+from tests.free_ports import HOST, free_ports
 
-HOST = "127.0.0.1"
 SECRET = "s3cret-for-ncclient"
 HANDLERS = {"default": None, "junos": {"name": "junos"}}
 CONF = "http://xml.juniper.net/xnm/1.1/xnm"
 EDIT = ("<config><configuration><system><host-name>{name}</host-name></system><interfaces>"
         "<interface><name>ge-0/0/7</name><description>{desc}</description></interface>"
         "</interfaces></configuration></config>")
-
-
-def free_ports(n: int) -> int:
-    """A first port with n free ports after it."""
-    for _ in range(50):
-        base = random.randint(20000, 60000)
-        try:
-            for p in range(base, base + n):
-                with socket.socket() as s:
-                    s.bind((HOST, p))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free port range")
 
 
 @dataclass

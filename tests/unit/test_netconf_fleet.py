@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
-import socket
 from pathlib import Path
 
 import asyncssh
@@ -13,23 +11,9 @@ import pytest
 from labkit.devices import USER
 from labkit.devices.fleet import Fleet
 from labkit.devices.netconf import NetconfClient, RpcError
+from tests.free_ports import HOST, free_ports
 
-HOST = "127.0.0.1"
 SECRET = "s3cret-for-tests"
-
-
-def free_ports(n: int) -> int:
-    """A first port with n free ports after it."""
-    for _ in range(50):
-        base = random.randint(20000, 60000)
-        try:
-            for p in range(base, base + n):
-                with socket.socket() as s:
-                    s.bind((HOST, p))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free port range")
 
 
 @pytest.fixture
