@@ -149,7 +149,7 @@ def _count(text: str | None, key: str) -> int:
 def usage_of(pid: int | str = "self", root: Path | None = None,
              paths: dict[str, str] | None = None) -> dict[str, Any] | None:
     """The memory/CPU limits of process `pid`'s group, its memory in use and the OOM kills in
-    it; None when the process runs under no limit at all (a lab on a personal machine)."""
+    it; None when the group sets no limit (a lab on a personal machine, in a CI sandbox)."""
     root = root or ROOT
     paths = _own_paths(pid) if paths is None else paths
     if version(root) == 2:
@@ -169,10 +169,12 @@ def usage_of(pid: int | str = "self", root: Path | None = None,
         out = {"cgroup": paths.get("memory", "/"),
                "memory_limit": None if limit is None or int(limit) >= NO_LIMIT else int(limit),
                "cpus": None if quota in (None, "-1") else int(quota) / int(period)}
+    if out["memory_limit"] is None and out["cpus"] is None:
+        # no share of its own: the group is the machine's or a container's, and its kills (if
+        # any) may be anyone's, so none are pinned on the lab
+        return None
     out["memory_used"] = int(used) if used else None
     out["oom_kills"] = _count(events, "oom_kill")
-    if out["memory_limit"] is None and out["cpus"] is None and not out["oom_kills"]:
-        return None
     out["message"] = message(out)
     return out
 
@@ -185,8 +187,9 @@ def message(limits: dict[str, Any]) -> str:
     kills = limits["oom_kills"]
     if kills:
         return (f"MEMORY LIMIT REACHED: the kernel killed {kills} process"
-                f"{'es' if kills > 1 else ''} of this lab because it used all of its {cap} "
-                f"(cgroup {limits['cgroup']}). A node or service that is down now was killed by "
-                "the limit, not by a fault: take a node down (`labkit down` or stop a chaos "
-                "run) or ask the instructor for a larger share.")
+                f"{'es' if kills > 1 else ''} in this lab's share of the machine ({cap}, cgroup "
+                f"{limits['cgroup']}: the lab's servers, and on a classroom server your "
+                "notebooks' kernels too). A node or service that is down now was killed by the "
+                "limit, not by a fault: stop what you do not need (a chaos run, a kernel) or ask "
+                "the instructor for a larger share.")
     return f"this lab runs within {cap} (cgroup {limits['cgroup']})"

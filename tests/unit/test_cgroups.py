@@ -48,9 +48,10 @@ def test_v1_an_oom_kill_is_said_loudly(tmp_path):
 def test_no_limit_is_no_section(tmp_path):
     root = v1(tmp_path, cgroups.NO_LIMIT, -1, 0)
     assert cgroups.usage_of(root=root, paths=V1_PATHS) is None
-    # ... but a kill under no limit (the machine's own OOM) is still reported
+    # a kill in a group with no limit of its own (the machine's, a sandbox's) may be anyone's:
+    # it is not pinned on the lab
     root = v1(tmp_path, cgroups.NO_LIMIT, -1, 1)
-    assert cgroups.usage_of(root=root, paths=V1_PATHS)["oom_kills"] == 1
+    assert cgroups.usage_of(root=root, paths=V1_PATHS) is None
 
 
 def test_v2(tmp_path):
