@@ -103,6 +103,13 @@ compose-setup: venv
 	@bash scripts/compose-setup
 	$(BIN)/python -m labkit.backends.compose.images
 
+.PHONY: bench-classroom
+# Classroom capacity (as root): N learners' labs at once, N = 1..BENCH_LEARNERS, one local user
+# each, as the hub starts them; bench/results-classroom.json (docs/instructor-classroom.md).
+BENCH_LEARNERS ?= 3
+bench-classroom: setup classroom-setup
+	$(BIN)/python -m bench.classroom --max $(BENCH_LEARNERS)
+
 .PHONY: bench-compose
 # The compose backend measured on containers: cached image build, start-up, VRRP failover gap.
 bench-compose: setup compose-setup
