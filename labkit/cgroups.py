@@ -18,6 +18,7 @@ import contextlib
 import os
 import re
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,11 +111,22 @@ def kill_all(dirs: list[Path]) -> int:
     return len(left)
 
 
-def remove(dirs: list[Path]) -> None:
-    """Remove an empty group (the kernel refuses while a process is in it)."""
+def remove(dirs: list[Path], wait: float = 5.0) -> bool:
+    """Remove the group once it is empty: the kernel refuses (EBUSY) while a process, even one
+    just killed and not yet gone, is in it. False when it was still busy after `wait` s."""
+    deadline = time.monotonic() + wait
     for d in dirs:
-        with contextlib.suppress(FileNotFoundError):
-            d.rmdir()
+        while True:
+            try:
+                d.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.1)
+    return True
 
 
 # -- reading a process's limits ----------------------------------------------------------------

@@ -90,3 +90,12 @@ def test_parse_size(text, size):
 def test_parse_size_refuses(text):
     with pytest.raises(ValueError):
         cgroups.parse_size(text)
+
+
+def test_remove_waits_for_an_empty_group_and_says_when_it_is_not(tmp_path):
+    busy, empty = tmp_path / "busy", tmp_path / "empty"
+    busy.mkdir()
+    empty.mkdir()
+    (busy / "cgroup.procs").write_text("1\n")  # a plain folder with a file: rmdir refuses
+    assert cgroups.remove([busy], wait=0.2) is False and busy.exists()
+    assert cgroups.remove([empty, tmp_path / "gone"]) is True and not empty.exists()
