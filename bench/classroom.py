@@ -55,14 +55,14 @@ def add_users(users: list[str]) -> None:
 
 def remove_users(users: list[str]) -> None:
     for user in users:
-        if subprocess.run(["id", user], capture_output=True).returncode == 0:
-            subprocess.run([sys.executable, str(REPO / "classroom" / "learners"), "remove", user],
-                           capture_output=True)
-        for p in psutil.process_iter(["username"]):
-            if p.info["username"] == user:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    p.kill()
+        if subprocess.run(["id", user], capture_output=True).returncode != 0:
+            continue
+        with contextlib.suppress(Exception):  # whatever state the lab is in, the user goes
+            classlab.stop_lab(user, purge=True)
+        cgroups.kill_all(cgroups.group_dirs(user))  # userdel refuses a user still running
         cgroups.remove(cgroups.group_dirs(user))
+        subprocess.run([sys.executable, str(REPO / "classroom" / "learners"), "remove", user],
+                       capture_output=True)
     subprocess.run(["groupdel", "lkb-learners"], capture_output=True)
 
 
@@ -165,9 +165,6 @@ def measure(n: int, topology: str) -> dict[str, Any]:
                 "cpu_cores_after_fault": round(fault, 3),
                 "vip_gap_crash_s": round(gap, 3)}
     finally:
-        for user in users:
-            with contextlib.suppress(Exception):
-                classlab.stop_lab(user, purge=True)
         remove_users(users)
 
 
