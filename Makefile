@@ -2,13 +2,16 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS := notebook,test,compose
+EXTRAS := notebook,test,compose,classroom
 # Dependencies: pyproject.toml declares them, requirements.lock pins them (for EXTRAS, on Python
 # LOCK_PYTHON on x86_64 Linux: Debian 12 and Binder), `make deps` re-locks (README "Dependencies").
 LOCK := requirements.lock
 LOCK_PYTHON := 3.11
 UV_VERSION := 0.13.9
 UV ?= $(BIN)/uv
+# The classroom's virtualenv and its interpreter (see classroom-setup below)
+CLASS_PYTHON ?= /usr/bin/python3
+CLASS_VENV := classroom/.venv
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: lab test setup system venv down lint unit clean deps deps-check
@@ -17,8 +20,8 @@ lab: setup
 	$(BIN)/labkit up
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser $(ROOT_FLAG)
 
-test: setup compose-setup
-	$(BIN)/ruff check labkit tests scripts
+test: setup compose-setup classroom-setup
+	$(BIN)/ruff check labkit tests scripts classroom
 	$(BIN)/pytest tests
 
 setup: system venv cassandra
@@ -67,7 +70,7 @@ down:
 	$(BIN)/labkit down
 
 lint: venv
-	$(BIN)/ruff check labkit tests scripts
+	$(BIN)/ruff check labkit tests scripts classroom
 
 unit: venv
 	$(BIN)/pytest tests/unit
@@ -100,7 +103,38 @@ compose-setup: venv
 	@bash scripts/compose-setup
 	$(BIN)/python -m labkit.backends.compose.images
 
+.PHONY: bench-classroom
+# Classroom capacity (as root): N learners' labs at once, N = 1..BENCH_LEARNERS, one local user
+# each, as the hub starts them; bench/results-classroom.json (docs/instructor-classroom.md).
+BENCH_LEARNERS ?= 3
+bench-classroom: setup classroom-setup
+	$(BIN)/python -m bench.classroom --max $(BENCH_LEARNERS)
+
 .PHONY: bench-compose
 # The compose backend measured on containers: cached image build, start-up, VRRP failover gap.
 bench-compose: setup compose-setup
 	$(BIN)/python -m bench.compose
+
+.PHONY: classroom classroom-setup
+# JupyterHub's proxy (configurable-http-proxy, pinned by classroom/package-lock.json) from npm
+# into classroom/node_modules: nothing installed outside the project.
+classroom-setup: $(CLASS_VENV)/.installed classroom/node_modules/.installed
+
+# The class's own virtualenv, from the same lock, on an interpreter every learner may run: the
+# learners' servers and labs run as their own users, and an interpreter under root's private
+# home (pyenv's, say) is out of their reach.
+$(CLASS_VENV)/.installed: pyproject.toml $(LOCK)
+	$(CLASS_PYTHON) -m venv $(CLASS_VENV)
+	$(CLASS_VENV)/bin/pip install -q --upgrade pip
+	$(CLASS_VENV)/bin/pip install -q -r $(LOCK)
+	$(CLASS_VENV)/bin/pip install -q --no-deps -e .
+	touch $@
+
+classroom/node_modules/.installed: classroom/package.json classroom/package-lock.json
+	npm ci --prefix classroom --no-audit --no-fund --loglevel=error
+	touch $@
+
+# One hub for a class on this server (as root: PAM and one local user per learner), on
+# 127.0.0.1:$${LABKIT_CLASS_PORT:-8800}; docs/instructor-classroom.md says how to run a class.
+classroom: setup classroom-setup
+	$(CLASS_VENV)/bin/jupyterhub -f classroom/jupyterhub_config.py

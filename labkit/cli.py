@@ -128,6 +128,9 @@ def _print_section(out: Console, key: str, value: object) -> None:
     if key == "resources" and isinstance(value, dict):
         _print_memory(out, value)
         return
+    if key == "limits" and isinstance(value, dict):  # the classroom's share (labkit.cgroups)
+        out.print(f"[bold red]{value['message']}[/]" if value["oom_kills"] else value["message"])
+        return
     instances = value.get("instances") if isinstance(value, dict) else None
     if not isinstance(instances, dict) or not instances:
         out.print(f"[bold]{key}[/]: {json.dumps(value, default=str)}")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from labkit import events, links, starting, tiers, wait
+from labkit import cgroups, events, links, starting, tiers, wait
 from labkit.backends import backend_for, check_topology, claim_prefix, resolve_backend
 from labkit.component import all_components
 from labkit.errors import LabError
@@ -441,11 +441,24 @@ class Cluster:
             section = comp.status(lay, live)
             if section is not None:
                 out.update(section)
+        limits = cgroups.usage_of(self._lab_pid())
+        if limits is not None:  # a classroom's share: memory/CPU caps and the OOM kills in it
+            out["limits"] = limits
         if resources:
             rss, pss = self.backend.resources("rss"), self.backend.resources("pss")
             out["resources"] = {"rss": rss, "total": _sum(rss), "pss": pss,
                                 "pss_total": _sum(pss)}
         return out
+
+    def _lab_pid(self) -> int | str:
+        """A process of the lab (a node's supervisord) whose control group is the lab's; this
+        process when none runs or the backend has no supervisors (compose)."""
+        supervisor = getattr(self.backend, "supervisor", None)
+        for n in self.layout.nodes if supervisor else ():
+            pid = supervisor(n.name).pid()
+            if pid:
+                return pid
+        return "self"
 
     def events(self, since: float = 0.0) -> list[dict[str, Any]]:
         return events.read(self.layout.events_path, since)
