@@ -195,17 +195,28 @@ class MysqlWatcher(TierWatcher):
                 self.say("mysql_error", f"{self.node} replication stopped: "
                                         f"{replica['Last_SQL_Error']}")
         caught_up = self.synced_epoch == term.epoch and not term.alone
-        if self.may_take_over(term, caught_up, self.why_behind(term, replica)):
+        if self.may_take_over(term, caught_up,
+                              self.why_behind(term, replica, self.node, self.layout.lab)):
             self.promote(local, term)
 
     @staticmethod
-    def why_behind(term: witness.Term, replica: dict[str, Any] | None) -> str:
+    def why_behind(term: witness.Term, replica: dict[str, Any] | None,
+                   node: str = "this standby", lab: str | None = None) -> str:
         """Why a standby that was never caught up in this epoch will not take over.
 
-        A stopped applier is named first: it is what the operator has to repair.
+        A stopped applier is named first: it is what the operator has to repair. An active that
+        went on alone is said as such (the standby surely lacks what it committed alone), with
+        the two ways out, as PostgreSQL's watcher says them.
         """
-        behind = (f"it may lack commits {term.active} acknowledged (epoch {term.epoch}); "
-                  "waiting for it to return")
+        if term.alone:
+            since = time.strftime("%H:%M:%S", time.localtime(term.alone_since or term.since))
+            force = f"labkit db force {TIER} {node}" + (f" --lab {lab}" if lab else "")
+            behind = (f"{term.active} committed alone since {since} (epoch {term.epoch}, "
+                      f"semi-sync off), and {node} lacks those commits; recover {term.active}, "
+                      f"or accept the loss with `{force}`")
+        else:
+            behind = (f"it may lack commits {term.active} acknowledged (epoch {term.epoch}); "
+                      "waiting for it to return")
         if replica and replica.get("Slave_SQL_Running") == "No" and replica.get("Last_SQL_Errno"):
             return (f"its applier stopped ({replica['Last_SQL_Errno']}: "
                     f"{(replica.get('Last_SQL_Error') or '')[:120]}), so {behind}. Repair the "
