@@ -91,31 +91,35 @@ def test_reset_of_a_lab_that_is_not_running_is_refused():
 def test_up_down_leaves_nothing_and_refuses_taken_ports():
     """A second, small lab: `down` leaves no process or port; `up` on a taken port fails (on
     loopback, where a port of the lab's addresses can be taken by anyone on this machine)."""
-    res = labkit("up", "--nodes", "2", "--backend", "local", "--lab", "small")
-    assert res.returncode == 0, res.stderr
-    small = Cluster.attach("small")
-    prefix = small.layout.prefix
-    assert prefix != Cluster.attach("pytest").layout.prefix  # its own /24
-    sup_pids = [small.backend.supervisor(n).pid() for n in ("node1", "node2", LAB_SUPERVISOR)]
-    pids = {p.pid for pid in sup_pids for p in psutil.Process(pid).children(recursive=True)}
-    pids |= set(sup_pids)
-    assert prefix in network.listening_prefixes()
+    try:
+        res = labkit("up", "--nodes", "2", "--backend", "local", "--lab", "small")
+        assert res.returncode == 0, res.stderr
+        small = Cluster.attach("small")
+        prefix = small.layout.prefix
+        assert prefix != Cluster.attach("pytest").layout.prefix  # its own /24
+        sup_pids = [small.backend.supervisor(n).pid() for n in ("node1", "node2", LAB_SUPERVISOR)]
+        pids = {p.pid for pid in sup_pids for p in psutil.Process(pid).children(recursive=True)}
+        pids |= set(sup_pids)
+        assert prefix in network.listening_prefixes()
 
-    res = labkit("down", "--lab", "small")
-    assert res.returncode == 0, res.stderr
-    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids)
-    assert prefix not in network.listening_prefixes()
-    assert not small.backend.is_running()
+        res = labkit("down", "--lab", "small")
+        assert res.returncode == 0, res.stderr
+        assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
+                       for p in pids)
+        assert prefix not in network.listening_prefixes()
+        assert not small.backend.is_running()
 
-    with socket.socket() as blocker:  # someone else takes the app server's port
-        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        blocker.bind((f"{prefix}.11", small.layout.ports.app))
-        blocker.listen()
-        res = labkit("up", "--lab", "small")
-    assert res.returncode == 2
-    assert "already in use" in res.stderr and f"{prefix}.11:{small.layout.ports.app}" in res.stderr
-    assert not small.backend.is_running()
-    labkit("down", "--lab", "small", "--purge")
+        with socket.socket() as blocker:  # someone else takes the app server's port
+            blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            blocker.bind((f"{prefix}.11", small.layout.ports.app))
+            blocker.listen()
+            res = labkit("up", "--lab", "small")
+        assert res.returncode == 2
+        assert "already in use" in res.stderr
+        assert f"{prefix}.11:{small.layout.ports.app}" in res.stderr
+        assert not small.backend.is_running()
+    finally:  # a failed assertion must not leave the small lab running
+        labkit("down", "--lab", "small", "--purge")
 
 
 def test_attach_without_a_lab_says_how_to_start_one():
