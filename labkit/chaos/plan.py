@@ -124,12 +124,19 @@ class _Lab:
     links: bool = False  # the backend can cut and partition links
 
 
+#: the roles held by a pair, of which one fault at a time may take a member (rule 3)
+PAIRED = ("lb", "mysql", "postgres")
+
+
+def spare_nodes(topology: Topology) -> tuple[str, ...]:
+    """The nodes with no paired role: a fault there never costs a pair a member."""
+    return tuple(n.name for n in topology.nodes if not set(n.roles) & set(PAIRED))
+
+
 def _lab(topology: Topology, services: dict[str, list[str]], links: bool = False) -> _Lab:
     roles = tuple(r for r, role in ROLE_TARGETS.items() if topology.with_role(role))
     pairs = tuple(p for p in PAIR_ROLES if len(topology.with_role(p)) == 2)
-    spare = tuple(n.name for n in topology.nodes if not set(n.roles) & {"lb", "mysql", "postgres"})
-    if len(topology.with_role("app")) < 3:
-        spare = ()
+    spare = spare_nodes(topology) if len(topology.with_role("app")) >= 3 else ()
     return _Lab(tuple(n.name for n in topology.nodes), services, roles, pairs, spare, links)
 
 

@@ -24,14 +24,22 @@ import psutil
 from labkit import tiers, wait
 from labkit.chaos.checker import Availability, SetResult, availability, check_set
 from labkit.chaos.history import History
-from labkit.chaos.plan import LINK_MODES, LINK_TARGETS, PLANS, ROLE_TARGETS, Fault, make_plan
+from labkit.chaos.plan import (
+    LINK_MODES,
+    LINK_TARGETS,
+    PAIRED,
+    PLANS,
+    ROLE_TARGETS,
+    Fault,
+    make_plan,
+    spare_nodes,
+)
 from labkit.chaos.workload import SetTier, Workload
 from labkit.cluster import Cluster
 from labkit.errors import LabError
 from labkit.layout import home
 
 MIN_DURATION = 20.0
-PAIRED = ("lb", "mysql", "postgres")
 
 
 @dataclass
@@ -331,8 +339,7 @@ class Nemesis:
     def partner(self, node: str) -> list[str]:
         """The spare node (no paired role) that joins `node`'s minority side, if there is one."""
         topo = self.lab.layout.topology
-        spare = [n.name for n in topo.nodes if n.name != node
-                 and not set(n.roles) & set(PAIRED)]
+        spare = [n for n in spare_nodes(topo) if n != node]
         return spare[:1] if len(topo.nodes) > 3 else []
 
     def refusal(self, rec: FaultRecord, node: str, service: str) -> str | None:
