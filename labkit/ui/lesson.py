@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 import re
 import threading
 import time
@@ -433,3 +434,21 @@ def pg_standby_lsns(cluster: Cluster, standby: str) -> dict[str, Any]:
             "pg_last_wal_replay_lsn()::text AS replayed, "
             "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint "
             "AS not_replayed_bytes, pg_is_wal_replay_paused() AS replay_paused").fetchone()
+
+
+# -- lesson 09: client errors per second, for fault bands over them --------------------------
+
+
+def client_errors(ops: list[Any], length: float, width: float = 1.0) -> dict[str, list[int]]:
+    """Per tier, how many operations came back not ok (fail or info) in each `width`-second
+    window of a chaos history, counted where they ended (a hung request counts when its client
+    gave up), zero-filled so a quiet second shows as 0. The final reads are not the run's."""
+    n = max(1, math.ceil(length / width))
+    out: dict[str, list[int]] = {}
+    for op in ops:
+        if op.final:
+            continue
+        counts = out.setdefault(op.tier, [0] * n)
+        if op.type in ("fail", "info") and op.end is not None and 0 <= op.end < n * width:
+            counts[int(op.end // width)] += 1
+    return out

@@ -552,3 +552,67 @@ def test_lesson_06_works_check_passes_the_rule(lab):
 def test_lesson_06_checks_fail_wrong_answers_with_a_hint(name, answer, ring, hint):
     verdict = check("06", name, answer, _lab_with_ring(ring))
     assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
+
+
+# -- lesson 09: the lost-writes rule and the nines, checked on fresh random histories ----------
+def _lost_writes(writes, final):
+    present = set(final)
+    return {element for element, outcome in writes if outcome == "ok" and element not in present}
+
+
+def _nines(outcomes):
+    import math
+
+    down = sum(1 for o in outcomes if o != "ok") / len(outcomes)
+    return math.inf if down == 0 else -math.log10(down)
+
+
+@pytest.mark.parametrize("name, answer", [
+    ("lost_writes", _lost_writes),
+    ("lost_writes", lambda w, f: sorted(_lost_writes(w, f))),   # a list will do
+    ("nines", _nines),
+])
+def test_lesson_09_checks_pass_the_right_answer(lab, name, answer):
+    verdict = check("09", name, answer, lab)
+    assert verdict.passed, verdict.text
+
+
+@pytest.mark.parametrize("name, answer, hint", [
+    ("lost_writes", lambda w, f: [e for e, _o in w if e not in f], "never acknowledged"),
+    ("lost_writes", lambda w, f: [e for e, o in w if o == "ok" and f.count(e) != 1],
+     "however many times it appears"),
+    ("lost_writes", lambda w, f: [e for e, o in w if o == "ok"], "final read returned"),
+    ("lost_writes", lambda w, f: [], "absent from the final read and not in your answer"),
+    ("lost_writes", lambda w, f: [e for e, o in w if o == "ok" and e not in f] + ["x-0"],
+     "not in `writes`"),
+    ("lost_writes", lambda w, f: "none", "as a list or a set"),
+    ("lost_writes", lambda w, f: None, "as a list or a set"),
+    ("lost_writes", ["a-1"], "write a function"),
+    ("nines", lambda o: o.count("ok") / len(o), "that is the availability"),
+    ("nines", lambda o: 100 * o.count("ok") / len(o), "that is the availability"),
+    ("nines", lambda o: -__import__("math").log10(o.count("fail") / len(o)) if "fail" in o
+     else 9.0, "counts against availability"),
+    ("nines", lambda o: -__import__("math").log(1 - o.count("ok") / len(o)), "base 10"),
+    ("nines", lambda o: float(int(_nines(o))) if o.count("ok") < len(o) else 1e9,
+     "do not round"),
+    ("nines", lambda o: -__import__("math").log10(1 - o.count("ok") / len(o)),
+     "infinitely many nines"),
+    ("nines", lambda o: "3 nines", "return a number"),
+    ("nines", 3.3, "write a function"),
+])
+def test_lesson_09_checks_fail_wrong_answers_with_a_hint(lab, name, answer, hint):
+    verdict = check("09", name, answer, lab)
+    assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
+
+
+def test_lesson_09_counts_client_errors_per_second_zero_filled():
+    from labkit.ui.lesson import client_errors
+
+    def op(tier, kind, end, final=False):
+        return SimpleNamespace(tier=tier, type=kind, end=end, final=final)
+
+    ops = [op("mysql", "ok", 0.2), op("mysql", "fail", 0.5), op("mysql", "info", 2.9),
+           op("mysql", "info", None), op("postgres", "ok", 1.1),
+           op("mysql", "ok", 3.5, final=True), op("mysql", "fail", 3.6, final=True),
+           op("mysql", "fail", 9.0)]   # after the run: not drawn
+    assert client_errors(ops, 3.2) == {"mysql": [1, 0, 1, 0], "postgres": [0, 0, 0, 0]}
