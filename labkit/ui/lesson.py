@@ -433,3 +433,14 @@ def pg_standby_lsns(cluster: Cluster, standby: str) -> dict[str, Any]:
             "pg_last_wal_replay_lsn()::text AS replayed, "
             "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint "
             "AS not_replayed_bytes, pg_is_wal_replay_paused() AS replay_paused").fetchone()
+
+
+# -- the running configs, as lesson 12 reads them -----------------------------------------------
+def config_lines(cluster: Cluster, target: str, file: str, *names: str) -> list[str]:
+    """The lines of `file` of `NODE/SERVICE` (what `labkit config` prints) that set one of
+    `names`, numbered as in the file: a line counts when its part before any `#` holds the name
+    (`-` and `_` alike, as MariaDB reads them). Commented-out defaults are left out."""
+    wanted = [n.replace("-", "_") for n in names]
+    text = cluster.config_files(target)[file].read_text()
+    return [f"{i:>4}: {line.rstrip()}" for i, line in enumerate(text.splitlines(), 1)
+            if any(w in line.split("#", 1)[0].replace("-", "_") for w in wanted)]
