@@ -452,3 +452,14 @@ def client_errors(ops: list[Any], length: float, width: float = 1.0) -> dict[str
         if op.type in ("fail", "info") and op.end is not None and 0 <= op.end < n * width:
             counts[int(op.end // width)] += 1
     return out
+
+
+# -- the running configs, as lesson 12 reads them -----------------------------------------------
+def config_lines(cluster: Cluster, target: str, file: str, *names: str) -> list[str]:
+    """The lines of `file` of `NODE/SERVICE` (what `labkit config` prints) that set one of
+    `names`, numbered as in the file: a line counts when its part before any `#` holds the name
+    (`-` and `_` alike, as MariaDB reads them). Commented-out defaults are left out."""
+    wanted = [n.replace("-", "_") for n in names]
+    text = cluster.config_files(target)[file].read_text()
+    return [f"{i:>4}: {line.rstrip()}" for i, line in enumerate(text.splitlines(), 1)
+            if any(w in line.split("#", 1)[0].replace("-", "_") for w in wanted)]

@@ -616,3 +616,102 @@ def test_lesson_09_counts_client_errors_per_second_zero_filled():
            op("mysql", "ok", 3.5, final=True), op("mysql", "fail", 3.6, final=True),
            op("mysql", "fail", 9.0)]   # after the run: not drawn
     assert client_errors(ops, 3.2) == {"mysql": [1, 0, 1, 0], "postgres": [0, 0, 0, 0]}
+
+
+# -- lesson 12: a parser of the real configs, checked on random texts and the lab's files ------
+PG_CONF = """# initdb's file, then what labkit appends
+max_connections = 100			# (change requires restart)
+shared_buffers = 128MB			# min 128kB
+#wal_level = replica			# minimal, replica, or logical
+#synchronous_standby_names = ''	# standby servers that provide sync rep
+wal_level = replica
+synchronous_commit = on
+hot_standby = on
+max_connections = 40
+shared_buffers = 16MB
+"""
+
+
+@pytest.fixture
+def lab_with_configs(tmp_path):
+    """A lab whose my.cnf is the real template and whose PostgreSQL and Cassandra files look
+    like the running ones (initdb's duplicates, ALTER SYSTEM's quotes, YAML's colons)."""
+    import labkit.db.mysql_server
+    from labkit import templating
+
+    files = {"mysql": {"my.cnf": templating.render(
+                 labkit.db.mysql_server.__file__, "my.cnf.j2", node="node1", as_root=False,
+                 base=tmp_path, address="127.0.1.11", port=3306, server_id=1)},
+             "postgres": {"postgresql.conf": PG_CONF,
+                          "postgresql.auto.conf":
+                              "# Do not edit\nsynchronous_standby_names = '*'\n"},
+             "cassandra": {"cassandra.yaml": "cluster_name: lab\nnum_tokens: 1\nseed_provider:\n"
+                           "- class_name: x\n  parameters:\n  - seeds: 127.0.1.11\n"
+                           "commitlog_sync: periodic\ncommitlog_sync_period: 10000ms\n"
+                           "phi_convict_threshold: 5\n"}}
+    paths = {}
+    for service, texts in files.items():
+        paths[service] = {}
+        for name, text in texts.items():
+            (tmp_path / name).write_text(text)
+            paths[service][name] = tmp_path / name
+    return SimpleNamespace(layout=SimpleNamespace(topology=Topology.default()),
+                           config_files=lambda target: paths[target.partition("/")[2]])
+
+
+def _setting(text, name, seps="=:", dash="-", comment="#", last=True):
+    """A right parser; each keyword argument turns off one of its rules for the wrong ones."""
+    want, found = name.replace(dash, "_"), None
+    for line in text.splitlines():
+        line = line.split(comment, 1)[0]
+        for sep in seps:
+            key, has, value = line.partition(sep)
+            if has and key.strip().replace(dash, "_") == want:
+                found = value.strip().strip("'\"")
+                break
+        if found is not None and not last:
+            return found
+    return found
+
+
+def test_lesson_12_reads_the_files_as_the_servers_do(lab_with_configs):
+    from labkit.ui.course import load_check
+
+    files = {w: t for w, t, _n in load_check("12", "real_files")(lab_with_configs)}
+    value_of = load_check("12", "value_of")
+    assert value_of(files["node1's postgresql.conf"], "max_connections") == "40"
+    assert value_of(files["node1's postgresql.conf"], "synchronous_standby_names") is None
+    assert value_of(files["node1's postgresql.auto.conf"], "synchronous_standby_names") == "*"
+    assert value_of(files["node1's my.cnf"], "server_id") == "1"
+    assert value_of(files["node1's my.cnf"], "rpl_semi_sync_master_wait_point") == "AFTER_SYNC"
+    assert value_of(files["node1's cassandra.yaml"], "commitlog_sync") == "periodic"
+
+
+@pytest.mark.parametrize("name, answer", [("setting", _setting), ("commit_mode", "commitlog_sync"),
+                                          ("commit_mode", " commitlog-sync: ")])
+def test_lesson_12_checks_pass_the_right_answer(lab_with_configs, name, answer):
+    for _ in range(5):  # fresh random texts each time
+        verdict = check("12", name, answer, lab_with_configs)
+        assert verdict.passed, verdict.text
+
+
+@pytest.mark.parametrize("name, answer, hint", [
+    ("setting", lambda t, n: _setting(t, n, seps="="), "separates them too"),
+    ("setting", lambda t, n: _setting(t, n, comment="\0"), "starts a comment"),
+    ("setting", lambda t, n: _setting(t.replace("\n#", "\n"), n), "it sets nothing"),
+    ("setting", lambda t, n: _setting(t, n, last=False), "the last line counts"),
+    ("setting", lambda t, n: _setting(t, n, dash="\0"), "alike"),
+    ("setting", lambda t, n: _setting(t, n) or "", "commented-out line sets nothing"),
+    ("setting", lambda t, n: {"server_id": "2"}.get(n) or _setting(t, n), "my.cnf"),
+    ("setting", lambda t, n: next((line.split("=")[1].strip() for line in t.splitlines()
+                                   if line.startswith(n)), None), "not yet"),
+    ("setting", lambda t, n: 1 / 0, "ZeroDivisionError"),
+    ("setting", "max_connections = 40", "write a function"),
+    ("commit_mode", "commitlog_sync_period", "chooses between periodic and batch"),
+    ("commit_mode", "num_tokens", "ranges of the ring"),
+    ("commit_mode", "durable_writes", "has no line setting"),
+    ("commit_mode", 3, "as a string"),
+])
+def test_lesson_12_checks_fail_wrong_answers_with_a_hint(lab_with_configs, name, answer, hint):
+    verdict = check("12", name, answer, lab_with_configs)
+    assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
