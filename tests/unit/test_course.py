@@ -715,3 +715,38 @@ def test_lesson_12_checks_pass_the_right_answer(lab_with_configs, name, answer):
 def test_lesson_12_checks_fail_wrong_answers_with_a_hint(lab_with_configs, name, answer, hint):
     verdict = check("12", name, answer, lab_with_configs)
     assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
+
+
+# -- lesson 11: lose writes on purpose --------------------------------------------------------
+
+
+def _lost_ids(timeline, crash):
+    return [c["id"] for c in timeline if c["acked"] is not None and c["acked"] <= crash
+            and (c["received"] is None or c["received"] > crash)]
+
+
+def test_lesson_11_check_passes_the_right_answer(lab):
+    assert check("11", "lost_ids", _lost_ids, lab).passed
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (lambda t, crash: [c["id"] for c in t if c["received"] is None], "never told"),
+    (lambda t, crash: [c["id"] for c in t if c["acked"] is not None], "relay log"),
+    (lambda t, crash: [], "received is None"),
+    (lambda t, crash: len(_lost_ids(t, crash)), "not how many"),
+    (lambda t, crash: "none", "return a list of ids"),
+    ([3], "write a function"),
+])
+def test_lesson_11_check_fails_wrong_answers_with_a_hint(lab, answer, hint):
+    verdict = check("11", "lost_ids", answer, lab)
+    assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
+
+
+def test_lesson_11_cases_lose_writes_only_without_semi_sync():
+    """The random timelines hold both kinds: async ones that lose, semi-sync ones that do not
+    (so an answer of [] or of every unreceived id cannot pass by luck)."""
+    from labkit.ui.course import load_check
+
+    module = load_check("11", "lost_ids").__globals__
+    lost = [module["_lost"](t, crash) for t, crash in module["cases"]()]
+    assert sum(1 for x in lost if x) >= 3 and sum(1 for x in lost if not x) >= 3
