@@ -299,6 +299,7 @@ def _lesson_03(browser, url, token, lab, shots: Path) -> None:
     lesson.answer(exercise, placeholder, 'def route_of(cookie): return cookie.split(".")[-1] '
                   'if "." in cookie else None', "✔ route_of: right")
     predict = lesson.find("Prediction(")
+    lesson.run_through(predict - 1, start=exercise + 1)
     mysql = bool(lab.layout.topology.with_role("mysql"))
     choices = (["an answer from another app server, still logged in",
                 "back to the server the cookie names"] if mysql else
@@ -313,7 +314,7 @@ def _lesson_03(browser, url, token, lab, shots: Path) -> None:
     make_whole(lab)
 
 
-WALKS = (_lesson_01, _lesson_02)
+WALKS = (_lesson_01, _lesson_02, _lesson_03)
 
 
 def test_learner_walks_lessons_01_to_03(lab, jupyter, tmp_path):
