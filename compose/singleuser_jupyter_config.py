@@ -4,4 +4,4 @@
 import os
 
 c = get_config()  # noqa: F821 (Jupyter's config loader defines it)
-c.ServerApp.root_dir = os.path.expanduser("~/labkit-lessons")
+c.ServerApp.root_dir = os.path.expanduser("~/lessons")

@@ -26,7 +26,7 @@ pytestmark = [
 ]
 
 UID = 1000
-LESSONS = "/home/jovyan/labkit-lessons"
+LESSONS = "/home/jovyan/lessons"
 UP_LOG = "/home/jovyan/.local/state/labkit/up.log"  # binder/start writes the lab's start here
 #: Inside the container: wait for the lab binder/start is starting, then ask through the VIP.
 VIP_PROBE = """
