@@ -141,6 +141,6 @@ classroom: setup classroom-setup
 
 .PHONY: singleuser-image
 # The learner image for Zero to JupyterHub (compose/singleuser.Dockerfile, classroom/z2jh-values.yaml):
-# FROM the node image, so after the engine and images of compose-setup; cached layers reused.
+# its first steps are the node image's (taken from its cache), so after compose-setup.
 singleuser-image: compose-setup
 	$(BIN)/python -m labkit.backends.compose.images --singleuser

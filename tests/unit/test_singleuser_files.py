@@ -33,6 +33,21 @@ def left_out_of_context(sources: list[str], dockerignore: str) -> list[str]:
     return [s for s in sources if Path(s).parts[0] not in kept and s not in kept]
 
 
+def instructions(dockerfile: str) -> list[str]:
+    """A Dockerfile's instructions, continuation lines joined, comments and blanks dropped (what
+    the build cache keys on, with the files and build arguments)."""
+    joined = re.sub(r"\\\n", " ", "\n".join(
+        line for line in dockerfile.splitlines() if not line.lstrip().startswith("#")))
+    return [" ".join(line.split()) for line in joined.splitlines() if line.strip()]
+
+
+def shares_node_steps(singleuser: str, node: str) -> bool:
+    """Whether the singleuser image starts with every node step before labkit's source."""
+    node_steps = instructions(node)
+    upto = next(i for i, step in enumerate(node_steps) if step.startswith("COPY README.md"))
+    return instructions(singleuser)[:upto] == node_steps[:upto]
+
+
 @pytest.fixture
 def values() -> dict:
     return yaml.safe_load(VALUES.read_text())["singleuser"]
@@ -49,6 +64,18 @@ def test_every_copied_file_is_in_the_build_context():
 def test_a_dockerignore_without_binder_is_caught():
     ignore = "*\n!labkit\n!notebooks\n!requirements.lock\n"
     assert left_out_of_context(["binder", "labkit", "requirements.lock"], ignore) == ["binder"]
+
+
+def test_the_singleuser_image_starts_with_the_node_images_steps():
+    node = images.DOCKERFILE.read_text()
+    assert shares_node_steps(images.SINGLEUSER_DOCKERFILE.read_text(), node)
+
+
+def test_a_singleuser_dockerfile_that_drifts_from_the_node_steps_is_caught():
+    node = images.DOCKERFILE.read_text()
+    drifted = images.SINGLEUSER_DOCKERFILE.read_text().replace("keepalived iproute2",
+                                                               "iproute2 keepalived")
+    assert not shares_node_steps(drifted, node)
 
 
 def test_the_values_run_the_image_the_dockerfile_makes(values):

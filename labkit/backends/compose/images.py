@@ -204,20 +204,23 @@ def _is_root() -> bool:
 def build_node(docker: Any, progress: Progress) -> tuple[float, int, int]:
     """`docker build` of compose/node.Dockerfile (cached layers reused); returns (seconds, steps
     run, steps taken from the cache)."""
-    mirror, security = debian_mirrors()
-    return _build(docker, dockerfile(), NODE_IMAGE, progress,
-                  {"DEBIAN_MIRROR": mirror, "DEBIAN_SECURITY_MIRROR": security or ""})
+    return _build(docker, dockerfile(), NODE_IMAGE, progress, _mirror_args())
 
 
 # -- the singleuser image (Zero to JupyterHub) ----------------------------------------------------
 def build_singleuser(docker: Any, progress: Progress) -> tuple[float, int, int]:
-    """`docker build` of compose/singleuser.Dockerfile, FROM the node image (built or refreshed
-    first, so both come from one Debian base and one source tree); returns (seconds, steps run,
-    steps taken from the cache) of the singleuser build alone."""
+    """`docker build` of compose/singleuser.Dockerfile, whose first steps are the node image's
+    (same base, servers and packages, taken from its cache: the same build arguments are part of
+    the cache key); returns (seconds, steps run, steps taken from the cache)."""
     if not SINGLEUSER_DOCKERFILE.exists():
         raise LabError(f"{SINGLEUSER_DOCKERFILE} is missing",
                        "the singleuser image builds from a labkit source checkout (git clone)")
-    return _build(docker, SINGLEUSER_DOCKERFILE, SINGLEUSER_IMAGE, progress, {})
+    return _build(docker, SINGLEUSER_DOCKERFILE, SINGLEUSER_IMAGE, progress, _mirror_args())
+
+
+def _mirror_args() -> dict[str, str]:
+    mirror, security = debian_mirrors()
+    return {"DEBIAN_MIRROR": mirror, "DEBIAN_SECURITY_MIRROR": security or ""}
 
 
 def _build(docker: Any, file: Path, tag: str, progress: Progress,
