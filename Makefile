@@ -138,3 +138,9 @@ classroom/node_modules/.installed: classroom/package.json classroom/package-lock
 # 127.0.0.1:$${LABKIT_CLASS_PORT:-8800}; docs/instructor-classroom.md says how to run a class.
 classroom: setup classroom-setup
 	$(CLASS_VENV)/bin/jupyterhub -f classroom/jupyterhub_config.py
+
+.PHONY: singleuser-image
+# The learner image for Zero to JupyterHub (compose/singleuser.Dockerfile, classroom/z2jh-values.yaml):
+# its first steps are the node image's (taken from its cache), so after compose-setup.
+singleuser-image: compose-setup
+	$(BIN)/python -m labkit.backends.compose.images --singleuser

@@ -7,6 +7,7 @@ machine's apt already uses, then `docker import` under the very name the Dockerf
 node image is then an ordinary cached `docker build` (apt layer, pip layer, source last).
 
     python -m labkit.backends.compose.images      # what `make compose-setup` runs
+    python -m labkit.backends.compose.images --singleuser   # and the Zero to JupyterHub image
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ REPO = Path(__file__).resolve().parents[3]
 COMPOSE_DIR = REPO / "compose"
 DOCKERFILE = COMPOSE_DIR / "node.Dockerfile"
 NODE_IMAGE = "labkit-node:latest"
+#: One learner's lab and JupyterLab in one container, for Zero to JupyterHub (classroom/)
+SINGLEUSER_DOCKERFILE = COMPOSE_DIR / "singleuser.Dockerfile"
+SINGLEUSER_IMAGE = "labkit-singleuser:latest"
 SUITE = "bookworm"
 CACHE = Path("/var/cache/labkit")
 SOURCES = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
@@ -200,20 +204,40 @@ def _is_root() -> bool:
 def build_node(docker: Any, progress: Progress) -> tuple[float, int, int]:
     """`docker build` of compose/node.Dockerfile (cached layers reused); returns (seconds, steps
     run, steps taken from the cache)."""
+    return _build(docker, dockerfile(), NODE_IMAGE, progress, _mirror_args())
+
+
+# -- the singleuser image (Zero to JupyterHub) ----------------------------------------------------
+def build_singleuser(docker: Any, progress: Progress) -> tuple[float, int, int]:
+    """`docker build` of compose/singleuser.Dockerfile, whose first steps are the node image's
+    (same base, servers and packages, taken from its cache: the same build arguments are part of
+    the cache key); returns (seconds, steps run, steps taken from the cache)."""
+    if not SINGLEUSER_DOCKERFILE.exists():
+        raise LabError(f"{SINGLEUSER_DOCKERFILE} is missing",
+                       "the singleuser image builds from a labkit source checkout (git clone)")
+    return _build(docker, SINGLEUSER_DOCKERFILE, SINGLEUSER_IMAGE, progress, _mirror_args())
+
+
+def _mirror_args() -> dict[str, str]:
     mirror, security = debian_mirrors()
+    return {"DEBIAN_MIRROR": mirror, "DEBIAN_SECURITY_MIRROR": security or ""}
+
+
+def _build(docker: Any, file: Path, tag: str, progress: Progress,
+           buildargs: dict[str, str]) -> tuple[float, int, int]:
+    """One cached `docker build` of `file` with the repository as context, its steps passed on
+    as progress; returns (seconds, steps run, steps taken from the cache)."""
     t0 = time.monotonic()
     ran = cached = 0
     log: list[str] = []
     step = ""
-    stream = docker.api.build(path=str(REPO), dockerfile=str(dockerfile().relative_to(REPO)),
-                              tag=NODE_IMAGE, rm=True, forcerm=True, decode=True,
-                              buildargs={"DEBIAN_MIRROR": mirror,
-                                         "DEBIAN_SECURITY_MIRROR": security or ""})
+    stream = docker.api.build(path=str(REPO), dockerfile=str(file.relative_to(REPO)),
+                              tag=tag, rm=True, forcerm=True, decode=True, buildargs=buildargs)
     for chunk in stream:
         if "error" in chunk:
-            raise LabError("the node image did not build: " + chunk["error"].strip()
+            raise LabError(f"the image {tag} did not build: " + chunk["error"].strip()
                            + "\n    " + "\n    ".join(log[-15:]),
-                           f"fix {DOCKERFILE.relative_to(REPO)} or the packages it installs")
+                           f"fix {file.relative_to(REPO)} or the packages it installs")
         text = chunk.get("stream", "").rstrip()
         if not text:
             continue
@@ -224,7 +248,7 @@ def build_node(docker: Any, progress: Progress) -> tuple[float, int, int]:
             cached += 1
         elif "Running in" in text:  # a step the cache could not answer: say what runs
             ran += 1
-            progress("image: " + " ".join(step.split())[:100])
+            progress(f"{tag}: " + " ".join(step.split())[:100])
     return time.monotonic() - t0, ran, cached
 
 
@@ -237,8 +261,20 @@ def ensure_images(progress: Progress) -> dict[str, float]:
     return {"base_s": base_s, "node_s": node_s, "steps_run": ran, "steps_cached": cached}
 
 
-def main() -> int:
+def ensure_singleuser(progress: Progress) -> dict[str, float]:
+    """The node image's steps, then the singleuser image FROM it. Returns timings."""
+    times = ensure_images(progress)
+    su_s, ran, cached = build_singleuser(client(), progress)
+    progress(f"singleuser image {SINGLEUSER_IMAGE} ready in {su_s:.1f}s ({ran} steps run, "
+             f"{cached} cached)")
+    return {**times, "singleuser_s": su_s, "singleuser_steps_run": ran,
+            "singleuser_steps_cached": cached}
+
+
+def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
+
+    singleuser = "--singleuser" in (sys.argv[1:] if argv is None else argv)
 
     console = Console(stderr=True)
     try:
@@ -246,12 +282,16 @@ def main() -> int:
             def progress(msg: str) -> None:
                 status.update(msg + "…")
                 console.log(msg)
-            times = ensure_images(progress)
+            times = (ensure_singleuser if singleuser else ensure_images)(progress)
     except LabError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2
     console.print(f"base image: {times['base_s']:.1f}s, node image: {times['node_s']:.1f}s "
                   f"({times['steps_run']:.0f} steps run, {times['steps_cached']:.0f} from cache)")
+    if singleuser:
+        console.print(f"singleuser image: {times['singleuser_s']:.1f}s "
+                      f"({times['singleuser_steps_run']:.0f} steps run, "
+                      f"{times['singleuser_steps_cached']:.0f} from cache)")
     return 0
 
 
