@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from labkit.topology import DevicesSpec, MysqlSpec, NodeSpec, Topology
+from tests.integration.conftest import running_lab
+
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -35,3 +38,17 @@ def run_lesson(lab, lesson: Path, tmp_path: Path, timeout: float = 600) -> None:
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
 def test_lesson_runs_green(lab, lesson: Path, tmp_path):
     run_lesson(lab, lesson, tmp_path)
+
+
+UNSAFE = Topology(nodes=(NodeSpec("node1", ("lb", "app")), NodeSpec("node2", ("mysql",)),
+                         NodeSpec("node3", ("mysql",))),
+                  mysql=MysqlSpec(semi_sync=False), devices=DevicesSpec(count=0))
+
+
+def test_lesson_11_loses_acknowledged_writes_on_a_lab_started_unsafe(tmp_path):
+    """The shared lab is safe, so there lesson 11 shows zero lost and says why; this small lab
+    runs MySQL with semi-sync off, and the lesson's lab-check cell then asserts that the
+    standby took over and that acknowledged rows were lost, counted by number."""
+    with running_lab("pytest-unsafe", topology=UNSAFE) as unsafe:
+        run_lesson(unsafe, ROOT / "notebooks" / "11_lose_writes.ipynb", tmp_path)
+        assert any(e["kind"] == "mysql_failover" for e in unsafe.events())
