@@ -15,3 +15,12 @@ os.environ.setdefault("LABKIT_LAB", "pytest")
 @pytest.fixture(scope="session")
 def labkit_home() -> str:
     return _HOME
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001, ARG001
+    """Every lab of the session is down by now (their fixtures tore them down): delete their
+    throwaway home, or each run would leave gigabytes of databases and logs in /tmp (a CI run
+    on a full disk found this)."""
+    import shutil
+
+    shutil.rmtree(_HOME, ignore_errors=True)
