@@ -307,10 +307,10 @@ class Cluster:
         round robin through the VIP reaches every app server (a health check puts a returning
         server back a beat after it answers; not waited for when the topology declares link
         faults, which may keep the balancer from some of them)."""
-        def whole() -> bool:
-            return all(n["state"] == "up" and
-                       all(v == "running" for v in n["services"].values())
-                       for n in self.status()["nodes"])
+        def whole() -> bool:  # nodes and services only: status() would ask every tier too
+            return all(self.backend.node_state(n.name) == "up" and
+                       all(v == "running" for v in self.backend.services(n.name).values())
+                       for n in self.layout.nodes)
         if not wait.until(whole, timeout, every=0.3):
             raise LabError(f"the lab is not whole after {timeout:.0f}s",
                            "see `labkit status` for the node or service still missing")
