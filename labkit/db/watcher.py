@@ -46,6 +46,7 @@ class TierWatcher:
             self.synced_epoch = 0
         self.peer_silent_since: float | None = None
         self.failure_seen = 0.0
+        self.was_cut_off = False  # the last look found this node cut off from every other
         self.said: str | None = None
         self.running = True
 
@@ -83,7 +84,7 @@ class TierWatcher:
         `term`; when it does not, it waits and says `why_not` ("<node> will not take over: ...").
         """
         if self.peer_answers():
-            self.peer_silent_since = None
+            self.peer_silent_since, self.was_cut_off = None, False
             return False
         now = time.monotonic()
         if self.peer_silent_since is None:
@@ -91,12 +92,34 @@ class TierWatcher:
         if now - self.peer_silent_since < FAILOVER_AFTER:
             return False
         if witness.cut_off(self.layout, self.node, self.peer):
+            self.was_cut_off = True
             self.say(f"{self.tier}_wait", f"{self.node} cannot take over: it reaches no other "
                                           "node, so it is probably the one cut off")
+            return False
+        if self.healed_and_peer_answers():
             return False
         if not caught_up:
             self.say(f"{self.tier}_wait", f"{self.node} will not take over: {why_not}")
             return False
+        return True
+
+    def healed_and_peer_answers(self) -> bool:
+        """True when this node was cut off at its last look, reaches the others now, and its peer
+        answers again: the silence was the cut, which has just healed, so no failover.
+
+        Without this second question a heal landing while `peer_answers` was still timing out
+        (up to its 1 s) promoted the standby although the active was fine all along: safe
+        (nothing acknowledged is lost) but a needless failover, counted by the false-failover
+        soak. It costs one more question only on the way out of a cut, never in a plain failover.
+        """
+        if not self.was_cut_off:
+            return False
+        self.was_cut_off = False
+        if not self.peer_answers():
+            return False
+        self.peer_silent_since = None
+        self.say(f"{self.tier}_wait", f"{self.node} reaches the other nodes again and "
+                                      f"{self.peer} answers: its silence was the cut, no failover")
         return True
 
     def stays_waiting(self) -> bool:

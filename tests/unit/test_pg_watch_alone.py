@@ -162,3 +162,23 @@ def test_a_primary_cut_off_from_every_node_keeps_waiting_so_its_standby_may_take
     assert not witness.read(layout.rundir, "postgres").alone  # so node2 may still take over
     said = [e["message"] for e in read_events(layout.events_path) if e["kind"] == "postgres_wait"]
     assert said and said[-1].startswith("node1 does not go on alone: it reaches no other node")
+
+
+@pytest.mark.parametrize("heals", [True, False])
+def test_a_standby_coming_out_of_a_cut_asks_its_peer_again_before_taking_over(
+        layout, monkeypatch, heals):
+    """Seen when a partition healed (netns): the standby, cut off, waited; the heal landed while
+    its next `peer_answers` was still timing out, `cut_off` then passed, and it promoted although
+    the active was fine. It now asks the peer again on its way out of a cut. `heals=False` is the
+    real failover that follows a cut: the peer stays silent, and the standby still takes over."""
+    monkeypatch.setattr(watcher, "FAILOVER_AFTER", 0.0)
+    w = pg_watch.PgWatcher(layout, "node2")
+    cuts = iter([True, False])
+    monkeypatch.setattr(witness, "cut_off", lambda *_: next(cuts))
+    answers = iter([False, False, heals])
+    monkeypatch.setattr(w, "peer_answers", lambda: next(answers))
+    term = witness.claim(layout.rundir, "postgres", "node1", 0)
+    assert not w.may_take_over(term, caught_up=True, why_not="")  # cut off: waits
+    assert w.may_take_over(term, caught_up=True, why_not="") is not heals
+    said = [e["message"] for e in read_events(layout.events_path) if e["kind"] == "postgres_wait"]
+    assert any("its silence was the cut, no failover" in m for m in said) is heals
