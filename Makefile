@@ -22,7 +22,7 @@ lab: setup
 
 test: setup compose-setup classroom-setup
 	$(BIN)/ruff check labkit tests scripts classroom
-	$(BIN)/pytest tests
+	$(BIN)/pytest --durations=30 tests
 
 setup: system venv cassandra
 

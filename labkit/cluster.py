@@ -12,6 +12,7 @@ from __future__ import annotations
 import ssl
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -318,24 +319,28 @@ class Cluster:
         if self.layout.topology.links:
             return
         apps = {n.name for n in self.layout.topology.with_role("app")}
-        if not wait.until(lambda: self._rotation(3 * len(apps)) == apps, timeout, every=0.3):
+        if not wait.until(lambda: self.rotation(3 * len(apps)) == apps, timeout, every=0.3):
             raise LabError(f"the round robin does not reach every app server after "
-                           f"{timeout:.0f}s (it reaches {sorted(self._rotation(3 * len(apps)))})",
+                           f"{timeout:.0f}s (it reaches {sorted(self.rotation(3 * len(apps)))})",
                            "see `labkit status` and the balancer-manager page")
 
-    def _rotation(self, requests: int) -> set[str]:
-        """The app servers that answer `requests` requests through the VIP."""
-        seen: set[str] = set()
+    def answering(self, requests: int = 12) -> Counter[str]:
+        """Send `requests` fresh (cookie-less) requests through the VIP and count the app servers
+        that answer; each request that fails or is refused counts under "error"."""
+        seen: Counter[str] = Counter()
         with httpx.Client(base_url=self.layout.vip_url, timeout=2,
                           auth=self.layout.nbi_auth()) as c:
             for _ in range(requests):
                 try:
                     r = c.get("/api/node")
-                except httpx.HTTPError:
-                    continue
-                if r.status_code == 200:
-                    seen.add(r.json()["node"])
+                    seen[r.json()["node"] if r.status_code == 200 else "error"] += 1
+                except (httpx.HTTPError, ValueError, KeyError):
+                    seen["error"] += 1
         return seen
+
+    def rotation(self, requests: int) -> set[str]:
+        """The app servers that answer `requests` requests through the VIP."""
+        return set(self.answering(requests)) - {"error"}
 
     # -- faults on links ----------------------------------------------------------------------
     def cut(self, a: str, b: str, one_way: bool = False) -> None:

@@ -8,45 +8,26 @@ healthy again, so each test starts from a whole cluster.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 
-from labkit import Cluster
+from labkit import Cluster, wait
 from labkit.layout import Layout
 
 
 def wait_healthy(cluster: Cluster, timeout: float = 120) -> None:
-    """Every node up, every service running, the VIP answering."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        st = cluster.status()
-        if all(n["state"] == "up" and all(v == "running" for v in n["services"].values())
-               for n in st["nodes"]):
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError(f"lab not healthy after {timeout}s: {cluster.status()['nodes']}")
-    cluster.wait_vip(timeout=timeout)
+    """Every node up, every service running, the VIP answering, every app server in the round
+    robin: `Cluster.wait_whole`, what `labkit reset` waits for."""
+    cluster.wait_whole(timeout=timeout)
 
 
 def wait_in_rotation(cluster: Cluster, nodes: set[str], timeout: float = 30) -> None:
     """Wait until round-robin through the VIP reaches exactly these app nodes."""
-    deadline = time.monotonic() + timeout
-    seen: set[str] = set()
-    while time.monotonic() < deadline:
-        seen = set()
-        for _ in range(3 * len(cluster.layout.topology.with_role("app"))):
-            with contextlib.suppress(httpx.HTTPError):
-                seen.add(httpx.get(cluster.vip_url + "/api/node", timeout=2,
-                                        auth=cluster.auth()).json()["node"])
-        if seen == nodes:
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"rotation is {seen}, expected {nodes}")
+    requests = 3 * len(cluster.layout.topology.with_role("app"))
+    if not wait.until(lambda: cluster.rotation(requests) == nodes, timeout, every=0.3):
+        raise AssertionError(f"rotation is {cluster.rotation(requests)}, expected {nodes}")
 
 
 @contextlib.contextmanager

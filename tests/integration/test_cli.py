@@ -80,7 +80,7 @@ def test_reset_recovers_every_node_and_waits_for_the_round_robin(lab):
     assert res.returncode == 0, res.stdout + res.stderr
     assert "node3, node4 recovered" in res.stderr  # rich's console: the lab's node order
     assert _all_up(lab)
-    assert lab._rotation(12) == {"node1", "node2", "node3", "node4"}
+    assert lab.rotation(12) == {"node1", "node2", "node3", "node4"}
 
 
 def test_reset_of_a_lab_that_is_not_running_is_refused():
