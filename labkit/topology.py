@@ -9,8 +9,8 @@ in the spirit of a Containerlab topology file. It loads from YAML or is built in
       node3: {roles: [app]}
       node4: {roles: [app]}
     vrrp: {advert_interval: 0.5, preempt: false}
-    mysql: {semi_sync: true}          # false: asynchronous replication, unsafe on purpose
-    postgres: {synchronous: true}     # false: asynchronous streaming, unsafe on purpose
+    mysql: {semi_sync: true, failover_after: 3.0, alone_after: 3.0}  # semi_sync false: unsafe
+    postgres: {synchronous: true, failover_after: 3.0}  # synchronous false: unsafe on purpose
     cassandra: {commitlog_sync: periodic}  # batch: fsync before every acknowledgement
     links:                            # faults on links from the start (netns backend only)
       - {endpoints: [node1, node3], loss: 5%}
@@ -86,6 +86,12 @@ class MysqlSpec:
     checker's lesson: it must see those losses)."""
 
     semi_sync: bool = True
+    #: seconds of silence from the active before the standby's watcher takes over (its polls
+    #: add up to one POLL twice, and the promotion about a second, to the clients' gap)
+    failover_after: float = 3.0
+    #: seconds without a semi-sync standby before the active records `alone` in the witness and
+    #: stops waiting (its commits wait, unacknowledged, until then)
+    alone_after: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,8 @@ class PostgresSpec:
     empty: commits return before the standby has the WAL, so a promotion can lose them."""
 
     synchronous: bool = True
+    #: seconds of silence from the primary before the standby's watcher promotes it
+    failover_after: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -212,8 +220,11 @@ class Topology:
             "devices": {"count": self.devices.count, "latency_ms": self.devices.latency_ms,
                         "auto_rebalance": self.devices.auto_rebalance},
             "membership_timeout": self.membership_timeout,
-            "mysql": {"semi_sync": self.mysql.semi_sync},
-            "postgres": {"synchronous": self.postgres.synchronous},
+            "mysql": {"semi_sync": self.mysql.semi_sync,
+                      "failover_after": self.mysql.failover_after,
+                      "alone_after": self.mysql.alone_after},
+            "postgres": {"synchronous": self.postgres.synchronous,
+                         "failover_after": self.postgres.failover_after},
             "cassandra": {"commitlog_sync": self.cassandra.commitlog_sync,
                           "quota": self.cassandra.quota},
             "links": [link.to_dict() for link in self.links],
@@ -262,12 +273,19 @@ class _DevicesSchema(_Strict):
     auto_rebalance: bool = DevicesSpec.auto_rebalance
 
 
+#: a silence timer shorter than two of the watchers' polls (0.5 s) cannot be kept
+_SILENCE = {"ge": 1.0, "le": 60}
+
+
 class _MysqlSchema(_Strict):
     semi_sync: bool = MysqlSpec.semi_sync
+    failover_after: float = Field(MysqlSpec.failover_after, **_SILENCE)
+    alone_after: float = Field(MysqlSpec.alone_after, **_SILENCE)
 
 
 class _PostgresSchema(_Strict):
     synchronous: bool = PostgresSpec.synchronous
+    failover_after: float = Field(PostgresSpec.failover_after, **_SILENCE)
 
 
 class _CassandraSchema(_Strict):
@@ -308,7 +326,8 @@ _EXAMPLES = {
     "devices": "devices: {count: 100, latency_ms: 0, auto_rebalance: false}",
     "count": "count: 100", "latency_ms": "latency_ms: 0", "auto_rebalance": "auto_rebalance: false",
     "membership_timeout": "membership_timeout: 3.0",
-    "mysql": "mysql: {semi_sync: true}", "semi_sync": "semi_sync: true",
+    "mysql": "mysql: {semi_sync: true, failover_after: 3.0}", "semi_sync": "semi_sync: true",
+    "failover_after": "failover_after: 3.0", "alone_after": "alone_after: 3.0",
     "postgres": "postgres: {synchronous: true}", "synchronous": "synchronous: true",
     "cassandra": "cassandra: {commitlog_sync: batch}",
     "commitlog_sync": "commitlog_sync: batch (or periodic)", "quota": "quota: 4GiB",
@@ -342,7 +361,8 @@ def _build(spec: _TopologySchema) -> Topology:
                     vrrp=VrrpSpec(vrrp.advert_interval, vrrp.preempt),
                     devices=DevicesSpec(devices.count, devices.latency_ms, devices.auto_rebalance),
                     membership_timeout=spec.membership_timeout,
-                    mysql=MysqlSpec(my.semi_sync), postgres=PostgresSpec(pg.synchronous),
+                    mysql=MysqlSpec(my.semi_sync, my.failover_after, my.alone_after),
+                    postgres=PostgresSpec(pg.synchronous, pg.failover_after),
                     cassandra=CassandraSpec(cas.commitlog_sync, str(cas.quota)),
                     links=tuple(LinkSpec((ln.endpoints[0], ln.endpoints[1]), ln.cut, ln.loss,
                                          ln.rate, ln.one_way) for ln in spec.links))

@@ -5,15 +5,15 @@ Run as `python -m labkit.db.mysql_watch --lab LAB --node NODE` under the node's 
 * Active (per the witness): make sure the instance is writable and replicates from nobody.
 * Standby: make sure it replicates from the active by GTID (semi-synchronous, so a commit the
   client saw acknowledged is in this instance's relay log). When the active stops answering for
-  `FAILOVER_AFTER` seconds, apply everything received, stop replicating, become writable, and
-  record the new epoch in the witness.
+  `failover_after` seconds (the topology's), apply everything received, stop replicating,
+  become writable, and record the new epoch in the witness.
 * A standby that never caught up with the current active (it was down while the active took
   writes) must not promote: it waits, and says so, until the active returns.
 
 Semi-synchronous replication is switched on by this watcher, on the active only, and the server
 never falls back to asynchronous commits by a timeout of its own (the timeout is an hour): a
 frozen active that wakes up would otherwise acknowledge its in-flight commit at once, although
-its standby has been promoted without it. Instead, when the standby is gone for `ALONE_AFTER`
+its standby has been promoted without it. Instead, when the standby is gone for `alone_after`
 seconds, the active first records in the witness that it goes on alone (which forbids the
 standby's promotion), and only then stops waiting for acknowledgements. A writable instance that
 the witness no longer names active was frozen or cut off: it kills its own server, which comes
@@ -39,7 +39,6 @@ from labkit.db.mysql import TIER, connect, nodes
 from labkit.db.watcher import TierWatcher
 from labkit.layout import Layout, node_program_args
 
-ALONE_AFTER = 3.0  # seconds without a semi-sync standby before the active stops waiting for one
 #: seconds one step waits for the applier before promoting; the next step waits again. Kept
 #: below the connection's read timeout (10 s), which would otherwise cut the wait short.
 APPLY_WAIT = 5.0
@@ -53,6 +52,8 @@ class MysqlWatcher(TierWatcher):
     def __init__(self, layout: Layout, node: str) -> None:
         super().__init__(layout, node, nodes(layout))
         self.standby_missing_since: float | None = None
+        #: seconds without a semi-sync standby before going on alone (`mysql: {alone_after: …}`)
+        self.alone_after: float = layout.topology.mysql.alone_after
         self.last_acked = -1  # Rpl_semi_sync_master_yes_tx at the previous step
 
     # -- the loop -----------------------------------------------------------------------------
@@ -106,7 +107,7 @@ class MysqlWatcher(TierWatcher):
         now = time.monotonic()
         if self.standby_missing_since is None:
             self.standby_missing_since = now
-        if now - self.standby_missing_since < ALONE_AFTER or self.stays_waiting():
+        if now - self.standby_missing_since < self.alone_after or self.stays_waiting():
             return
         if witness.set_alone(self.layout.rundir, TIER, self.node, term.epoch, True):
             cur.execute("SET GLOBAL rpl_semi_sync_master_enabled = OFF")  # releases waiters

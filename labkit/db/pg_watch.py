@@ -10,7 +10,7 @@ Run as `python -m labkit.db.pg_watch --lab LAB --node NODE` under the node's sup
   once the standby streams again, is synchronous, and has flushed the primary's WAL up to an LSN
   taken after synchronous replication was back on, it clears `alone`. A primary that reaches
   no other node never goes on alone: it is probably the one cut off (`stays_waiting`).
-* Standby: when the primary stops answering for `FAILOVER_AFTER` seconds (labkit.db.watcher),
+* Standby: when the primary stops answering for `failover_after` seconds (the topology's),
   this standby streamed from it in the current epoch, and the primary did not go on alone,
   promote (`pg_promote`) and record the new epoch. If the primary went on alone the standby
   lacks commits a client saw succeed: it refuses, says why, and waits for the primary (or for a

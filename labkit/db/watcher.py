@@ -3,8 +3,9 @@
 Each database node runs one watcher beside its server. Both tiers follow the same rules: the
 witness names the active; a standby remembers the last epoch in which it was fully caught up
 (`synced_epoch`, kept on disk so a restart does not forget it); and a standby only takes over
-after the active has been silent for `FAILOVER_AFTER` seconds *and* the standby itself still
-reaches some other node (otherwise it is more likely the one cut off). The same vote holds
+after the active has been silent for `failover_after` seconds (the topology's `mysql:` or
+`postgres:` section) *and* the standby itself still reaches some other node (otherwise it is
+more likely the one cut off). The same vote holds
 the active back: one that reaches no other node never goes on alone (`stays_waiting`).
 
 An unreadable witness stops the watcher's work (no promotion, no going alone, no fencing) and is
@@ -24,7 +25,6 @@ from labkit.db import witness
 from labkit.layout import Layout
 
 POLL = 0.5
-FAILOVER_AFTER = 3.0  # seconds of silence from the active before the standby promotes
 
 
 class TierWatcher:
@@ -44,6 +44,9 @@ class TierWatcher:
             self.synced_epoch: int = json.loads(self.state_path.read_text())["synced_epoch"]
         except (FileNotFoundError, ValueError, KeyError):
             self.synced_epoch = 0
+        #: seconds of silence from the active before this standby takes over (the topology's
+        #: `mysql: {failover_after: …}` / `postgres: {failover_after: …}`)
+        self.failover_after: float = getattr(layout.topology, self.tier).failover_after
         self.peer_silent_since: float | None = None
         self.failure_seen = 0.0
         self.was_cut_off = False  # the last look found this node cut off from every other
@@ -89,7 +92,7 @@ class TierWatcher:
         now = time.monotonic()
         if self.peer_silent_since is None:
             self.peer_silent_since, self.failure_seen = now, time.time()
-        if now - self.peer_silent_since < FAILOVER_AFTER:
+        if now - self.peer_silent_since < self.failover_after:
             return False
         if witness.cut_off(self.layout, self.node, self.peer):
             self.was_cut_off = True

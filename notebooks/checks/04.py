@@ -1,6 +1,6 @@
 """Hidden checks of lesson 04 (`labkit.ui.course.check("04", name, answer, lab)`): each returns
 None when the answer holds, or a hint that does not give the answer away. The timers come from
-the watchers' own modules (labkit.db.watcher, labkit.db.mysql_watch), not from copies."""
+the watcher (POLL) and from the lab's own topology (failover_after, alone_after), not copies."""
 
 from __future__ import annotations
 
@@ -8,22 +8,22 @@ import itertools
 import time
 from typing import Any
 
-from labkit.db import load, mysql_watch, watcher
+from labkit.db import load, watcher
 from labkit.ui import course
 
 
 def worst_gap(answer: Any, lab: Any) -> str | None:
     """At most how long a crashed active leaves clients without a writable MySQL: the standby's
     watcher looks every POLL seconds, so it notices the silence up to one POLL late; it promotes
-    at the first look FAILOVER_AFTER seconds after that, up to one POLL later again; the
+    at the first look failover_after seconds after that, up to one POLL later again; the
     promotion itself (apply the relay log, STOP SLAVE, which tries for up to a second to reach
     the dead active, the witness, read_only off) takes up to about a second."""
-    after = watcher.FAILOVER_AFTER
+    after = lab.layout.topology.mysql.failover_after
     if (shared := course.watcher_gap(answer, watcher.POLL, after)) != course.UNDECIDED:
         return shared
-    if abs(answer - (after + mysql_watch.ALONE_AFTER)) <= 0.05 or \
-            abs(answer - mysql_watch.ALONE_AFTER) <= 0.05:
-        return ("ALONE_AFTER is the active's timer, for a standby that went away; here the "
+    if abs(answer - (after + lab.layout.topology.mysql.alone_after)) <= 0.05 or \
+            abs(answer - lab.layout.topology.mysql.alone_after) <= 0.05:
+        return ("alone_after is the active's timer, for a standby that went away; here the "
                 "active is the one that died")
     if answer < 1:
         return ("semi-sync keeps the standby's copy complete, it does not make the failover "
@@ -35,20 +35,20 @@ def worst_gap(answer: Any, lab: Any) -> str | None:
             "the promotion")
 
 
-#: (silent_for beyond FAILOVER_AFTER?, caught_up, alone, reaches_others) → may take over
+#: (silent_for beyond failover_after?, caught_up, alone, reaches_others) → may take over
 def _rule(long_enough: bool, caught_up: bool, alone: bool, reaches_others: bool) -> bool:
     return long_enough and caught_up and not alone and reaches_others
 
 
 def may_take_over(answer: Any, lab: Any) -> str | None:
     """`answer(silent_for, caught_up, alone, reaches_others) -> bool`: may the standby take
-    over? Only when the active has been silent FAILOVER_AFTER seconds or more, the standby was
+    over? Only when the active has been silent failover_after seconds or more, the standby was
     caught up in this epoch, the active did not go on alone, and the standby still reaches some
     other node (the third vote)."""
     if not callable(answer):
         return ("write a function, `def may_take_over(silent_for, caught_up, alone, "
                 "reaches_others): ...`, and pass the function itself")
-    after = watcher.FAILOVER_AFTER
+    after = lab.layout.topology.mysql.failover_after
     wrong: set[str] = set()
     for long_enough, caught_up, alone, reaches in itertools.product([True, False], repeat=4):
         got = answer(after + 0.5 if long_enough else after / 3, caught_up, alone, reaches)
@@ -67,7 +67,7 @@ def may_take_over(answer: Any, lab: Any) -> str | None:
         else:
             wrong.add("reaches")
     hints = {
-        "silence": ("the active may only be slow: the standby waits for FAILOVER_AFTER "
+        "silence": ("the active may only be slow: the standby waits for failover_after "
                     "seconds of silence first"),
         "alone": ("an active that went on alone acknowledged commits this standby never "
                   "received: taking over would lose writes a client saw succeed"),

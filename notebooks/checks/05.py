@@ -78,10 +78,10 @@ def lsn_bytes(answer: Any, lab: Any) -> str | None:
 def worst_gap(answer: Any, lab: Any) -> str | None:
     """At most how long a crashed primary leaves clients without a writable PostgreSQL: the
     standby's watcher looks every POLL seconds, so it notices the silence up to one POLL late;
-    it promotes at the first look FAILOVER_AFTER seconds after that, up to one POLL later
+    it promotes at the first look failover_after seconds after that, up to one POLL later
     again; the promotion itself (the witness, pg_promote, a CHECKPOINT) takes up to about a
     second."""
-    after = watcher.FAILOVER_AFTER
+    after = lab.layout.topology.postgres.failover_after
     if (shared := course.watcher_gap(answer, watcher.POLL, after)) != course.UNDECIDED:
         return shared
     for name in ("wal_sender_timeout", "wal_receiver_timeout"):

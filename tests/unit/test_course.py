@@ -177,7 +177,7 @@ def test_lesson_04_checks_pass_the_right_answer(lab, name, answer):
 
 @pytest.mark.parametrize("name, answer, hint", [
     ("worst_gap", 3.0, "only looks every POLL"),
-    ("worst_gap", 6.0, "ALONE_AFTER is the active's timer"),
+    ("worst_gap", 6.0, "alone_after is the active's timer"),
     ("worst_gap", 0.1, "does not make the failover instant"),
     ("worst_gap", 10, "Junos Space's own heartbeat"),
     ("worst_gap", 8, "add up the failover timer"),
@@ -185,7 +185,7 @@ def test_lesson_04_checks_pass_the_right_answer(lab, name, answer):
     ("may_take_over", lambda s, c, a, r: s >= 3, "went on alone"),
     ("may_take_over", lambda s, c, a, r: s >= 3 and not a and r, "never caught up"),
     ("may_take_over", lambda s, c, a, r: s >= 3 and c and not a, "third vote"),
-    ("may_take_over", lambda s, c, a, r: c and not a and r, "FAILOVER_AFTER seconds of silence"),
+    ("may_take_over", lambda s, c, a, r: c and not a and r, "failover_after seconds of silence"),
     ("may_take_over", lambda s, c, a, r: False, "or nobody takes writes"),
     ("may_take_over", lambda s, c, a, r: "yes", "return True or False"),
     ("may_take_over", True, "write a function"),
@@ -485,7 +485,7 @@ def test_lesson_05_checks_pass_the_right_answer(lab, name, answer):
     ("lsn_bytes", "0/3000148", "write a function"),
     ("worst_gap", 3.0, "only looks every POLL"),
     ("worst_gap", 5.0 + 3.0 + 3.0, "add up the failover timer"),
-    ("worst_gap", 8.0, "wal_sender_timeout is how long"),  # FAILOVER_AFTER + wal_sender_timeout
+    ("worst_gap", 8.0, "wal_sender_timeout is how long"),  # failover_after + wal_sender_timeout
     ("worst_gap", 0.2, "does not make the failover instant"),
     ("worst_gap", "4", "give a number"),
 ])

@@ -96,12 +96,11 @@ def test_an_active_cut_off_from_every_node_does_not_go_on_alone(saved_layout, mo
     """Found under a real partition: an isolated active that goes on alone first forbids its
     healthy standby to take over. Cut off, it keeps its commits waiting; not cut off (the
     standby alone is gone), it goes on alone as before: the check can tell the two apart."""
-    import labkit.db.mysql_watch as mysql_watch
 
     term = witness.claim(saved_layout.rundir, "mysql", "node1", 0)
     w = MysqlWatcher(saved_layout, "node1")
     monkeypatch.setattr(witness, "cut_off", lambda *_: cut_off)
-    monkeypatch.setattr(mysql_watch, "ALONE_AFTER", 0.0)
+    w.alone_after = 0.0
     cur = Recorder()
     stuck = {"enabled": True, "status": True, "clients": 0, "waiting": 1, "acked": 5}
     w.watch_standby(cur, term, stuck)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from labkit.db import pg_watch, watcher, witness
+from labkit.db import pg_watch, witness
 from labkit.events import read as read_events
 from labkit.layout import Layout
 from labkit.topology import NodeSpec, Topology
@@ -124,8 +124,8 @@ def test_a_standby_refuses_to_take_over_from_an_alone_primary_and_says_why(layou
     witness.claim(layout.rundir, "postgres", "node1", 0)
     witness.set_alone(layout.rundir, "postgres", "node1", 1, True)
     term = witness.read(layout.rundir, "postgres")
-    monkeypatch.setattr(watcher, "FAILOVER_AFTER", 0.0)
     w = pg_watch.PgWatcher(layout, "node2")
+    w.failover_after = 0.0
     w.remember_synced(1)  # it did stream in this epoch: that alone is not enough
     monkeypatch.setattr(w, "peer_answers", lambda: False)
     server = FakeServer(layout, have="", streams=False)
@@ -139,8 +139,8 @@ def test_a_standby_refuses_to_take_over_from_an_alone_primary_and_says_why(layou
 
 def test_a_caught_up_standby_still_takes_over(layout, monkeypatch):
     term = witness.claim(layout.rundir, "postgres", "node1", 0)
-    monkeypatch.setattr(watcher, "FAILOVER_AFTER", 0.0)
     w = pg_watch.PgWatcher(layout, "node2")
+    w.failover_after = 0.0
     w.remember_synced(1)
     monkeypatch.setattr(w, "peer_answers", lambda: False)
     server = FakeServer(layout, have="", streams=False)
@@ -171,8 +171,8 @@ def test_a_standby_coming_out_of_a_cut_asks_its_peer_again_before_taking_over(
     its next `peer_answers` was still timing out, `cut_off` then passed, and it promoted although
     the active was fine. It now asks the peer again on its way out of a cut. `heals=False` is the
     real failover that follows a cut: the peer stays silent, and the standby still takes over."""
-    monkeypatch.setattr(watcher, "FAILOVER_AFTER", 0.0)
     w = pg_watch.PgWatcher(layout, "node2")
+    w.failover_after = 0.0
     cuts = iter([True, False])
     monkeypatch.setattr(witness, "cut_off", lambda *_: next(cuts))
     answers = iter([False, False, heals])

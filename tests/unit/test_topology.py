@@ -240,6 +240,32 @@ def test_durability_knobs_default_safe_and_are_strict():
         Topology.from_dict({"nodes": nodes, "postgres": {"sync": False}})
 
 
+def test_the_database_silence_timers_live_in_the_topology_and_reach_the_watchers(tmp_path,
+                                                                               monkeypatch):
+    """Issue 17: the failover timers a learner may tune, with bounds the watchers can keep."""
+    from labkit.db import mysql_watch, pg_watch
+    from labkit.layout import Layout
+
+    nodes = {"node1": {"roles": ["lb", "app", "mysql", "postgres"]},
+             "node2": {"roles": ["lb", "app", "mysql", "postgres"]}}
+    default = Topology.from_dict({"nodes": nodes})
+    assert (default.mysql.failover_after, default.mysql.alone_after,
+            default.postgres.failover_after) == (3.0, 3.0, 3.0)
+    quick = Topology.from_dict({"nodes": nodes, "mysql": {"failover_after": 1.5, "alone_after": 2},
+                                "postgres": {"failover_after": 1}})
+    assert Topology.from_dict(json.loads(json.dumps(quick.to_dict()))) == quick
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
+    layout = Layout(lab="timers", topology=quick, prefix="127.0.9")
+    my = mysql_watch.MysqlWatcher(layout, "node2")
+    assert (my.failover_after, my.alone_after) == (1.5, 2.0)
+    assert pg_watch.PgWatcher(layout, "node2").failover_after == 1.0
+    with pytest.raises(LabError, match=r"mysql\.failover_after: .*1") as err:
+        Topology.from_dict({"nodes": nodes, "mysql": {"failover_after": 0.2}})
+    assert "from 1.0 to 60" in str(err.value.hint)
+    with pytest.raises(LabError, match=r"postgres\.failover_after: must be a number"):
+        Topology.from_dict({"nodes": nodes, "postgres": {"failover_after": "3s"}})
+
+
 @pytest.mark.parametrize("text, size", [("4GiB", 4 << 30), ("512MiB", 512 << 20),
                                         ("100MB", 100_000_000), ("1000", 1000), (2048, 2048)])
 def test_sizes_are_read_with_their_units(text, size):
