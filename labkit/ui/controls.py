@@ -3,6 +3,8 @@ cut a link or partition the lab (where the backend can), and the traffic generat
 rate and stickiness.
 
 Every action runs in its own thread, so a slow recover never blocks the learner's next cell.
+While one runs, every action button is disabled and a second action is refused with a sentence:
+two clicks that overlapped (crash while a recover still ran) left the learner unsure which won.
 """
 
 from __future__ import annotations
@@ -32,12 +34,16 @@ class Controls:
         self.message = widgets.HTML("")
         self.message.add_class("labkit-message")
         self.buttons: dict[tuple[str, str], widgets.Button] = {}
+        self.actions: list[widgets.Button] = []  # every button that starts an action
+        self.running: threading.Thread | None = None
+        self._busy = threading.Lock()
         self.node_labels: dict[str, widgets.HTML] = {}
         rows = [self._node_row(n.name) for n in cluster.layout.nodes]
         self.service = widgets.Dropdown(options=self._services(), description="service",
                                         layout={"width": "260px"})
         fail_service = widgets.Button(description="fail service", button_style="danger")
         fail_service.add_class("labkit-fail-service")
+        self.actions.append(fail_service)
         fail_service.on_click(lambda _b: self._act(f"fail {self.service.value}",
                                                    lambda: cluster.fail(self.service.value)))
         parts: list[Any] = [*rows, widgets.HBox([self.service, fail_service]), self._link_row()]
@@ -55,6 +61,7 @@ class Controls:
             b.add_class(f"labkit-{action}-{node}")
             b.on_click(lambda _b, n=node, a=action: self.press(n, a))
             self.buttons[(node, action)] = b
+            self.actions.append(b)
             items.append(b)
         return widgets.HBox(items)
 
@@ -78,6 +85,7 @@ class Controls:
                                button_style="success" if label == "heal links" else "warning")
             b.add_class(f"labkit-{label.replace(' ', '-')}")
             b.on_click(lambda _b, act=action: act())
+            self.actions.append(b)
             if label == "partition":
                 row.append(self.sides)
             row.append(b)
@@ -123,22 +131,40 @@ class Controls:
         return self._act(f"{action} {node}", work, wait)
 
     def _act(self, what: str, work: Callable[[], None], wait: bool = False) -> threading.Thread:
-        self.message.value = f"{what}…"
-
-        def run() -> None:
-            try:
-                work()
-                self.message.value = f"{what}: done"
-            except LabError as exc:
-                self.message.value = f"<span style='color:#d62728'>{exc.message}</span>"
-            except Exception as exc:  # a button must never kill the dashboard
-                self.message.value = f"<span style='color:#d62728'>{what}: {exc}</span>"
-
-        t = threading.Thread(target=run, name=f"labkit-{what}", daemon=True)
-        t.start()
+        """Run `work` in a thread with every action button disabled until it ends; while another
+        action runs, refuse with a sentence and return the running one's thread."""
+        with self._busy:
+            running = self.running
+            if running is not None and running.is_alive():
+                self.message.value = (f"{what}: not started, {running.name.removeprefix('labkit-')}"
+                                      " is still running; wait for it to finish")
+                if wait:
+                    running.join()
+                return running
+            self.message.value = f"{what}…"
+            self._enable(False)
+            t = threading.Thread(target=self._run_action, args=(what, work),
+                                 name=f"labkit-{what}", daemon=True)
+            self.running = t
+            t.start()
         if wait:
             t.join()
         return t
+
+    def _run_action(self, what: str, work: Callable[[], None]) -> None:
+        try:
+            work()
+            self.message.value = f"{what}: done"
+        except LabError as exc:
+            self.message.value = f"<span style='color:#d62728'>{exc.message}</span>"
+        except Exception as exc:  # noqa: BLE001 - a button must never kill the dashboard
+            self.message.value = f"<span style='color:#d62728'>{what}: {exc}</span>"
+        finally:
+            self._enable(True)
+
+    def _enable(self, on: bool) -> None:
+        for b in self.actions:
+            b.disabled = not on
 
     def update(self, status: dict[str, Any]) -> None:
         """Show each node's state beside its name (only writes labels whose text changed)."""

@@ -3,12 +3,16 @@
 One background thread polls `Cluster.status()` and the event log about once a second and hands
 the result to every view; each view sends only what changed. The thread stops on `stop()`, when
 the dashboard is closed, or by itself when the lab goes down (it says so in the header).
+
+One dashboard per kernel: a new one (a re-run cell, another lesson's) stops the one before it,
+and the kernel's exit stops the last, so pollers and traffic never pile up behind the learner.
 """
 
 from __future__ import annotations
 
+import atexit
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import ipywidgets as widgets
 
@@ -28,6 +32,8 @@ class Dashboard(Background):
 
     thread_name = "labkit-dashboard"
     join_timeout = 10.0
+    #: the kernel's dashboard: the only one refreshing and sending traffic
+    current: ClassVar[Dashboard | None] = None
 
     def __init__(self, cluster: Cluster, interval: float = 1.0, traffic: bool = False,
                  rate: float = 5.0, sticky: bool = False, start: bool = True) -> None:
@@ -49,8 +55,8 @@ class Dashboard(Background):
         self.refreshes = 0
         self._since = time.time() - 600
         charts = [self.requests.widget, self.lag.widget]
-        if status.get("devices"):
-            charts.append(self.devices.widget)
+        if status.get("devices"):  # the device tier runs the jobs the Gantt chart draws
+            charts += [self.devices.widget, self.subjobs.widget]
         self.widget = widgets.VBox([
             self.header,
             widgets.HBox([self.topology.widget], layout={"width": "100%"}),
@@ -58,10 +64,18 @@ class Dashboard(Background):
             widgets.GridBox(charts, layout={"grid_template_columns": "1fr 1fr"}),
             widgets.HTML("<b>events</b>"), self.events.widget])
         self.widget.add_class("labkit-dashboard")
+        self._replace_current()
         if traffic:
             self.controls.traffic_on.value = True
         if start:
             self.start()
+
+    def _replace_current(self) -> None:
+        previous, Dashboard.current = Dashboard.current, self
+        if previous is not None and previous is not self:
+            previous.stop()
+            previous.header.value = previous._header(previous.last_status,
+                                                     "replaced by a newer dashboard: stopped")
 
     def _header(self, status: dict[str, Any], note: str = "") -> str:
         tiers = [t for t in ("mysql", "postgres", "cassandra", "devices") if status.get(t)]
@@ -143,3 +157,10 @@ class Dashboard(Background):
         from IPython.display import display
 
         display(self.widget)
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    """A kernel that shuts down stops its dashboard's poller and traffic first."""
+    if Dashboard.current is not None:
+        Dashboard.current.stop()

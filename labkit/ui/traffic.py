@@ -76,14 +76,19 @@ class Traffic(Background):
         with self._lock:
             return Counter(node for ts, node in self.answers if ts >= since)
 
-    def per_second(self) -> dict[str, list[tuple[int, int]]]:
-        """{node: [(whole second, answers in it), ...]} over what is kept: the chart's series."""
+    def per_second(self, now: float | None = None) -> dict[str, list[tuple[int, int]]]:
+        """{node: [(whole second, answers in it), ...]} over what is kept, every finished second
+        from the first kept one present: a second without answers counts 0, so an outage draws
+        as a drop to zero, not as a line across the gap (the second still running is left out:
+        its count is not known yet)."""
         with self._lock:
             counts = Counter((int(ts), node) for ts, node in self.answers)
-        out: dict[str, list[tuple[int, int]]] = {}
-        for (sec, node), n in sorted(counts.items()):
-            out.setdefault(node, []).append((sec, n))
-        return out
+        if not counts:
+            return {}
+        first, last = min(sec for sec, _ in counts), int(time.time() if now is None else now) - 1
+        nodes = sorted({node for _, node in counts})
+        return {node: [(sec, counts.get((sec, node), 0)) for sec in range(first, last + 1)]
+                for node in nodes}
 
     def snapshot(self) -> dict[str, Any]:
         return {"running": self.running, "rate": self.rate, "sticky": self.sticky,

@@ -57,3 +57,73 @@ def test_a_backend_without_link_faults_says_why():
     row = c.widget.children[-2]
     assert isinstance(row, widgets.HTML) and "share the host's loopback" in row.value
     assert not hasattr(c, "link_a")
+
+
+def test_buttons_are_disabled_while_an_action_runs_and_a_second_one_is_refused():
+    """Two clicks that overlapped (a crash while a recover still ran) left the learner unsure
+    which won: while one action runs, every action button is disabled and another is refused."""
+    import threading
+
+    lab = Lab(None)
+    release = threading.Event()
+    lab.cut = lambda a, b: (release.wait(5), lab.calls.append(("cut", a, b)))  # type: ignore
+    c = Controls(lab)
+    first = c.cut_link()
+    assert c.actions and all(b.disabled for b in c.actions)
+    assert c.heal() is first  # refused: the cut still runs
+    assert "not started" in c.message.value and "still running" in c.message.value
+    release.set()
+    first.join(5)
+    assert not any(b.disabled for b in c.actions)
+    c.heal(wait=True)
+    assert lab.calls == [("cut", "node1", "node3"), ("heal",)]
+
+
+def test_request_counts_are_zero_filled_so_an_outage_draws_as_zero():
+    from labkit.ui.traffic import Traffic
+
+    t = Traffic("http://127.0.0.1:1", ("u", "p"))
+    t.answers.extend([(1000.2, "node1"), (1000.7, "node2"), (1003.1, "node1"), (1004.5, "node1")])
+    series = t.per_second(now=1005.3)
+    assert series["node1"] == [(1000, 1), (1001, 0), (1002, 0), (1003, 1), (1004, 1)]
+    assert series["node2"] == [(1000, 1), (1001, 0), (1002, 0), (1003, 0), (1004, 0)]
+    assert Traffic("http://127.0.0.1:1", ("u", "p")).per_second() == {}
+
+
+class DashLab(Lab):
+    """What a Dashboard reads besides the controls: a captured status, no events."""
+
+    vip_url = "http://127.0.0.1:9"
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        import json
+        from pathlib import Path
+
+        self.captured = json.loads((Path(__file__).parent / "ui_lab_status.json").read_text())
+        self.layout.paths = SimpleNamespace(layout=Path(__file__))
+
+    def auth(self) -> tuple[str, str]:
+        return ("u", "p")
+
+    def status(self) -> dict:
+        return self.captured
+
+    def events(self, since: float = 0) -> list:
+        return []
+
+
+def test_one_dashboard_per_kernel_a_new_one_stops_the_one_before():
+    """A re-run cell used to add a second poller (and a second traffic generator)."""
+    from labkit.ui.dashboard import Dashboard
+
+    first = Dashboard(DashLab(), interval=0.05)
+    first.traffic.start()
+    assert first.running and Dashboard.current is first
+    second = Dashboard(DashLab(), interval=0.05)
+    try:
+        assert Dashboard.current is second and second.running
+        assert not first.running and not first.traffic.running
+        assert "replaced by a newer dashboard" in first.header.value
+    finally:
+        second.stop()
