@@ -4,13 +4,17 @@ One background thread polls `Cluster.status()` and the event log about once a se
 the result to every view; each view sends only what changed. The thread stops on `stop()`, when
 the dashboard is closed, or by itself when the lab goes down (it says so in the header).
 
-One dashboard per kernel: a new one (a re-run cell, another lesson's) stops the one before it,
-and the kernel's exit stops the last, so pollers and traffic never pile up behind the learner.
+In JupyterLab the dashboard docks in a panel beside the notebook (jupyterlab-sidecar), so it
+stays in view while the learner scrolls through the lesson; elsewhere (nbval, a console) it is
+displayed where it is asked for. One dashboard per kernel: a new one (a re-run cell, another
+lesson's) stops the one before it, and the kernel's exit stops the last, so pollers and traffic
+never pile up behind the learner.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -140,9 +144,10 @@ class Dashboard(Background):
         return st
 
     def show(self, traffic: bool | None = None, rate: float | None = None,
-             sticky: bool | None = None) -> Dashboard:
-        """Display the dashboard (optionally switching the traffic on) and return it."""
-        from IPython.display import display
+             sticky: bool | None = None, dock: bool | None = None) -> Dashboard:
+        """Display the dashboard (optionally switching the traffic on) and return it. `dock`:
+        in the side panel (the default under JupyterLab) or here, under the cell."""
+        from IPython.display import HTML, display
 
         if rate is not None:
             self.controls.rate.value = rate
@@ -150,13 +155,42 @@ class Dashboard(Background):
             self.controls.sticky.value = sticky
         if traffic is not None:
             self.controls.traffic_on.value = traffic
-        display(self.widget)
+        if (_in_jupyterlab() if dock is None else dock) and _dock(self.widget, self.cluster):
+            display(HTML(f"<i>the dashboard of lab {self.cluster.layout.lab} is docked on the "
+                         "right (it stays in view while you scroll); "
+                         "<code>Dashboard(lab).show(dock=False)</code> shows it here</i>"))
+        else:
+            display(self.widget)
         return self
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        self.show()
 
-        display(self.widget)
+
+#: the kernel's one docked panel, reused by every dashboard it shows (a re-run replaces the view)
+_panel: Any = None
+
+
+def _in_jupyterlab() -> bool:
+    """A kernel a Jupyter server started for a notebook (JupyterLab sets its session's name)."""
+    return bool(os.environ.get("JPY_SESSION_NAME"))
+
+
+def _dock(widget: widgets.Widget, cluster: Cluster) -> bool:
+    """Show `widget` in the kernel's side panel; False where jupyterlab-sidecar is missing."""
+    global _panel
+    try:
+        from sidecar import Sidecar
+    except ImportError:
+        return False
+    from IPython.display import display
+
+    if _panel is None:
+        _panel = Sidecar(title=f"labkit {cluster.layout.lab}", anchor="split-right")
+    _panel.clear_output()
+    with _panel:
+        display(widget)
+    return True
 
 
 @atexit.register

@@ -102,6 +102,7 @@ class DashLab(Lab):
 
         self.captured = json.loads((Path(__file__).parent / "ui_lab_status.json").read_text())
         self.layout.paths = SimpleNamespace(layout=Path(__file__))
+        self.layout.lab = "ui"
 
     def auth(self) -> tuple[str, str]:
         return ("u", "p")
@@ -127,3 +128,31 @@ def test_one_dashboard_per_kernel_a_new_one_stops_the_one_before():
         assert "replaced by a newer dashboard" in first.header.value
     finally:
         second.stop()
+
+
+def test_under_jupyterlab_the_dashboard_docks_beside_the_notebook(monkeypatch):
+    """In JupyterLab the dashboard goes into one side panel per kernel (it stays in view while
+    the learner scrolls) and the cell says where it went; elsewhere it is shown in the cell."""
+    import IPython.display
+    from sidecar import Sidecar
+
+    from labkit.ui import dashboard
+
+    shown: list = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **_: shown.extend(objs))
+    monkeypatch.setattr(dashboard, "_panel", None)
+    dash = dashboard.Dashboard(DashLab(), start=False)
+    try:
+        monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+        dash.show()
+        assert shown == [dash.widget] and dashboard._panel is None
+        shown.clear()
+        monkeypatch.setenv("JPY_SESSION_NAME", "/home/learner/01_vip_failover.ipynb")
+        dash.show()
+        assert isinstance(dashboard._panel, Sidecar)
+        assert dash.widget in shown and "docked on the right" in shown[-1].data
+        panel = dashboard._panel
+        dash.show()
+        assert dashboard._panel is panel  # one panel per kernel, reused
+    finally:
+        dash.stop()
