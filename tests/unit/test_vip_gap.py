@@ -43,7 +43,7 @@ def test_a_gap_during_a_slow_fault_is_measured(vip):
         _Handler.down.clear()
         time.sleep(0.3)
     gap = vip_gap(vip, fault)
-    assert 0.4 <= gap <= 1.0
+    assert 0.2 <= gap <= 1.5  # 0.6 s down; a loaded machine schedules the probe late, not never
 
 
 def test_no_failed_request_is_a_gap_of_zero(vip):
