@@ -129,7 +129,7 @@ def soak(lab: Cluster, duration: float, rate: float = 10.0) -> list[Figure]:
         Figure("soak_ops_ok", ok, "ops", how),
         Figure("soak_ops_not_ok", report.failed, "ops", how + "; fail + info (may have happened)"),
         Figure("soak_problems", len(report.problems), "count",
-               how + "; the chaos checks' findings: " + "; ".join(report.problems)[:300]),
+               how + "; the chaos checks' findings: " + _one_line(report.problems)),
         Figure("soak_vip_moves", vip_moves(evs, owner), "moves",
                how + f"; `vip` events naming another owner than {owner}"),
         Figure("soak_db_promotions",
@@ -154,6 +154,12 @@ def measure() -> list[Figure]:
     finally:
         lab.down(purge=True)
     return figures + curve.curve(runs=int(os.environ.get("BENCH_CURVE_RUNS", "5")))
+
+
+def _one_line(lines: list[str], most: int = 300) -> str:
+    """Findings for one cell of RESULTS.md's table: no newlines, no column bars."""
+    text = " ".join("; ".join(lines).split()).replace("|", "/")
+    return (text[:most] + " …") if len(text) > most else (text or "none")
 
 
 def main() -> None:
