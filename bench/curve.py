@@ -13,8 +13,10 @@ shown in bench/RESULTS.md: no plotting library, no browser.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from bench import spine
 from bench.figures import Figure, percentile
@@ -52,11 +54,18 @@ def curve(runs: int = 5, adverts: Iterable[float] = ADVERTS) -> list[Figure]:
             Cluster.attach(LAB, wait=0).down(purge=True)
         lab = Cluster.up(lab=LAB, backend="local", topology=topology(advert))
         try:
-            gaps, limits = [], []
+            gaps, limits, takeovers, delivered = [], [], [], []
             for _ in range(runs):
+                since = time.time()
                 gap, new = spine.gap_once(lab, "crash")
                 gaps.append(gap)
                 limits.append(master_down(advert, PRIORITIES.get(new, 100)))
+                evs = lab.events(since)
+                took, moved = takeover(evs, new), takeover(evs, new, delivered=True)
+                if took is not None:
+                    takeovers.append(took)
+                if moved is not None:
+                    delivered.append(moved)
         finally:
             lab.down(purge=True)
         how = (f"{runs} runs on a 2-node lab (lb, app; VRRP advert {advert:g} s): crash the VIP "
@@ -66,30 +75,60 @@ def curve(runs: int = 5, adverts: Iterable[float] = ADVERTS) -> list[Figure]:
             Figure(name("vip_gap_crash_p99", advert), percentile(gaps, 99), "s", how),
             Figure(name("master_down", advert), percentile(limits, 50), "s",
                    "3 × advert + skew ((256 − priority) × advert / 256) of the node that took "
-                   "over, p50 over the runs: the gap's lower bound"),
+                   "over, p50 over the runs; the backup's timer runs from the last advert it "
+                   "heard, so VRRP alone takes between this minus one advert and this"),
+            Figure(name("vrrp_takeover_p50", advert), percentile(takeovers, 50), "s",
+                   f"{len(takeovers)} of {runs} runs: from the fault (its event's `at`) to the "
+                   "new owner's `vrrp` MASTER event: VRRP's part of the gap"),
+            Figure(name("vip_delivered_p50", advert), percentile(delivered, 50), "s",
+                   f"{len(delivered)} of {runs} runs: from the fault to the `vip` event giving "
+                   "the VIP's traffic to the new owner (the local segment, or keepalived)"),
         ]
     return figures
 
 
-def points(figures: Iterable[Figure]) -> list[tuple[float, float, float, float]]:
-    """(advert, gap p50, gap p99, master-down) for each advert interval measured."""
+def takeover(evs: Iterable[Mapping[str, Any]], new: str, delivered: bool = False
+             ) -> float | None:
+    """Seconds from the crash (the `fault` event's `at`) to `new` announcing itself MASTER
+    (its `vrrp` event), or with `delivered` to the VIP's traffic going to it (a `vip` event)."""
+    evs = list(evs)
+    crashed = next((ev.get("at", ev["ts"]) for ev in evs
+                    if ev.get("kind") == "fault" and ev.get("mode") == "crash"), None)
+    if crashed is None:
+        return None
+    master = next((ev["ts"] for ev in evs if ev["ts"] >= crashed and (
+        (ev.get("kind") == "vrrp" and ev.get("node") == new and ev.get("state") == "master")
+        if not delivered else (ev.get("kind") == "vip" and ev.get("owner") == new))), None)
+    return None if master is None else master - crashed
+
+
+#: what the curve draws: (figure, legend, colour, SVG dash); the first three must be measured
+SERIES = (("vip_gap_crash_p50", "gap p50", "#1f77b4", ""),
+          ("vip_gap_crash_p99", "gap p99", "#d62728", ""),
+          ("master_down", "master-down", "#555", ' stroke-dasharray="5,4"'),
+          ("vrrp_takeover_p50", "VRRP takeover p50", "#2ca02c", ' stroke-dasharray="2,3"'))
+
+Point = tuple[float, dict[str, float]]
+
+
+def points(figures: Iterable[Figure]) -> list[Point]:
+    """(advert, {series: seconds}) for each advert interval whose gap and limit were measured."""
     by = {f.name: f.value for f in figures}
     out = []
     for advert in ADVERTS:
-        values = [by.get(name(w, advert)) for w in ("vip_gap_crash_p50", "vip_gap_crash_p99",
-                                                     "master_down")]
-        if all(v is not None for v in values):
-            out.append((advert, *values))  # type: ignore[arg-type]
+        values = {w: by.get(name(w, advert)) for w, *_ in SERIES}
+        if all(values[w] is not None for w, *_ in SERIES[:3]):
+            out.append((advert, {w: v for w, v in values.items()
+                                 if v is not None and v == v}))  # v == v: not NaN
     return out
 
 
-def svg(pts: list[tuple[float, float, float, float]], width: int = 560,
-        height: int = 360) -> str:
-    """The curve as one small SVG: gap p50 and p99 and the master-down interval (seconds)
-    against the advert interval (seconds), linear axes from 0."""
-    left, right, top, bottom = 60, 150, 20, 50
-    xmax = max([p[0] for p in pts] + [1.0])
-    ymax = max([v for p in pts for v in p[1:]] + [1.0]) * 1.1
+def svg(pts: list[Point], width: int = 600, height: int = 360) -> str:
+    """The curve as one small SVG: each series (seconds) against the advert interval
+    (seconds), linear axes from 0."""
+    left, right, top, bottom = 60, 170, 20, 50
+    xmax = max([a for a, _ in pts] + [1.0])
+    ymax = max([v for _, vals in pts for v in vals.values()] + [1.0]) * 1.1
 
     def x(v: float) -> float:
         return left + v / xmax * (width - left - right)
@@ -102,7 +141,7 @@ def svg(pts: list[tuple[float, float, float, float]], width: int = 560,
            f'<rect width="{width}" height="{height}" fill="white"/>',
            f'<line x1="{left}" y1="{y(0)}" x2="{x(xmax)}" y2="{y(0)}" stroke="black"/>',
            f'<line x1="{left}" y1="{y(0)}" x2="{left}" y2="{top}" stroke="black"/>']
-    for t in (0.1, 0.2, 0.5, 1.0):
+    for t in ADVERTS:
         if t <= xmax:
             out.append(f'<text x="{x(t):.1f}" y="{y(0) + 16:.1f}" text-anchor="middle">{t:g}'
                        '</text>')
@@ -117,14 +156,15 @@ def svg(pts: list[tuple[float, float, float, float]], width: int = 560,
                'VRRP advert interval (s)</text>')
     out.append(f'<text x="16" y="{(top + y(0)) / 2:.1f}" text-anchor="middle" '
                f'transform="rotate(-90 16 {(top + y(0)) / 2:.1f})">seconds</text>')
-    series = (("gap p50", 1, "#1f77b4", ""), ("gap p99", 2, "#d62728", ""),
-              ("master-down", 3, "#555", ' stroke-dasharray="5,4"'))
-    for i, (label, col, colour, dash) in enumerate(series):
-        line = " ".join(f"{x(p[0]):.1f},{y(p[col]):.1f}" for p in pts)
+    for i, (series, label, colour, dash) in enumerate(SERIES):
+        mine = [(a, vals[series]) for a, vals in pts if series in vals]
+        if not mine:
+            continue
+        line = " ".join(f"{x(a):.1f},{y(v):.1f}" for a, v in mine)
         out.append(f'<polyline points="{line}" fill="none" stroke="{colour}" '
                    f'stroke-width="2"{dash}/>')
-        out += [f'<circle cx="{x(p[0]):.1f}" cy="{y(p[col]):.1f}" r="3" fill="{colour}"/>'
-                for p in pts]
+        out += [f'<circle cx="{x(a):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>'
+                for a, v in mine]
         ly = top + 14 + 18 * i
         out.append(f'<line x1="{width - right + 12}" y1="{ly - 4}" x2="{width - right + 36}" '
                    f'y2="{ly - 4}" stroke="{colour}" stroke-width="2"{dash}/>')

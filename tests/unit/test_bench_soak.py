@@ -106,14 +106,32 @@ def test_curve_points_and_svg(tmp_path) -> None:
     assert curve.draw([]) is None  # nothing measured: no picture
     figs = figures_for([0.1, 0.2, 0.5, 1.0])
     pts = curve.points(figs)
-    assert [p[0] for p in pts] == [0.1, 0.2, 0.5, 1.0]
+    assert [a for a, _ in pts] == [0.1, 0.2, 0.5, 1.0]
+    assert pts[0][1]["vip_gap_crash_p50"] == 3.2 * 0.1 + 0.1
     path = curve.draw(figs, tmp_path / "curve.svg")
     root = ET.parse(path).getroot()  # well-formed XML
     ns = "{http://www.w3.org/2000/svg}"
-    assert len(root.findall(f"{ns}polyline")) == 3
+    assert len(root.findall(f"{ns}polyline")) == 3  # no takeover measured: no fourth line
     assert len(root.findall(f"{ns}circle")) == 12
     # a missing interval is left out, not drawn at zero
-    assert [p[0] for p in curve.points(figures_for([0.1, 1.0]))] == [0.1, 1.0]
+    assert [a for a, _ in curve.points(figures_for([0.1, 1.0]))] == [0.1, 1.0]
+    figs.append(Figure(curve.name("vrrp_takeover_p50", 0.5), 1.7, "s", ""))
+    root = ET.fromstring(curve.svg(curve.points(figs)))
+    assert len(root.findall(f"{ns}polyline")) == 4
+    assert len(root.findall(f"{ns}circle")) == 13
+
+
+def test_takeover_from_the_events() -> None:
+    evs = [{"ts": 10.2, "kind": "fault", "node": "node1", "mode": "crash", "at": 10.0},
+           {"ts": 10.5, "kind": "vrrp", "node": "node1", "state": "master"},  # not the new one
+           {"ts": 10.6, "kind": "vrrp", "node": "node2", "state": "backup"},
+           {"ts": 10.9, "kind": "vrrp", "node": "node2", "state": "master"}]
+    assert abs(curve.takeover(evs, "node2") - 0.9) < 1e-9
+    assert curve.takeover(evs[:3], "node2") is None  # node2 never said MASTER
+    assert curve.takeover(evs[1:], "node2") is None  # no crash recorded
+    assert curve.takeover(evs, "node2", delivered=True) is None  # no `vip` event yet
+    evs.append({"ts": 11.0, "kind": "vip", "owner": "node2", "previous": "node1"})
+    assert abs(curve.takeover(evs, "node2", delivered=True) - 1.0) < 1e-9
 
 
 def test_bench_check_holds_the_soak_to_zero(tmp_path, capsys) -> None:
