@@ -69,7 +69,8 @@ def curve(runs: int = 5, adverts: Iterable[float] = ADVERTS) -> list[Figure]:
         finally:
             lab.down(purge=True)
         how = (f"{runs} runs on a 2-node lab (lb, app; VRRP advert {advert:g} s): crash the VIP "
-               "owner, GET /health through the VIP every 10 ms until the other node answers")
+               "owner, GET /health through the VIP every 10 ms (in a thread, from before the "
+               "fault) until the other node answers")
         figures += [
             Figure(name("vip_gap_crash_p50", advert), percentile(gaps, 50), "s", how),
             Figure(name("vip_gap_crash_p99", advert), percentile(gaps, 99), "s", how),
