@@ -78,10 +78,16 @@ unit: venv
 clean:
 	rm -rf $(VENV) *.egg-info
 
-.PHONY: bench bench-check bench-netns
-# Local figures, then the spine on netns (as root) and compose (Docker) beside them.
+.PHONY: bench bench-check bench-netns bench-soak
+# Local figures, the soak and the gap/timer curve, then the spine on netns (as root) and
+# compose (Docker) beside them.
 bench: setup
 	$(BIN)/python -m bench.run
+
+# The false-failover soak (BENCH_SOAK_SECONDS, default 600, under a CPU hog, no faults) and the
+# VIP gap per advert interval (BENCH_CURVE_RUNS crashes each) alone: bench/results-soak.json.
+bench-soak: setup
+	$(BIN)/python -m bench.soak
 
 # The spine on a netns lab alone (root): bench/results-netns.json, held to the local figures.
 bench-netns: setup

@@ -1,7 +1,8 @@
 """`make bench`: start a bench lab, measure it, write bench/results.json and bench/RESULTS.md.
 
-Then, in the same run, the spine on a netns lab (bench/netns.py) where this machine can run one,
-and the compose backend (bench/compose.py) where a Docker engine answers."""
+Then, in the same run, the false-failover soak and the gap/timer curve on labs of their own
+(bench/soak.py, bench/curve.py), the spine on a netns lab (bench/netns.py) where this machine
+can run one, and the compose backend (bench/compose.py) where a Docker engine answers."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import tomllib
 
-from bench import cassandra, check, databases, devices, spine
+from bench import cassandra, check, curve, databases, devices, soak, spine
 from bench.figures import Figure
 from labkit.backends.compose.images import engine_answers
 from labkit.backends.netns import network
@@ -23,6 +24,7 @@ LAB = "bench"
 RESULTS = HERE / "results.json"
 NETNS_RESULTS = HERE / "results-netns.json"
 COMPOSE_RESULTS = HERE / "results-compose.json"
+SOAK_RESULTS = HERE / "results-soak.json"
 
 
 def main() -> None:
@@ -40,6 +42,9 @@ def main() -> None:
     finally:
         lab.down(purge=True)
     save(RESULTS, "local", figures)
+    soaked = soak.measure()  # no faults under a CPU hog, then the VIP gap per advert interval
+    save(SOAK_RESULTS, "local: soak and gap/timer curve", soaked)
+    curve.draw(soaked)
     why = network.unavailable()
     if why is None:
         from bench import netns
@@ -74,7 +79,7 @@ def render() -> str:
              "answers), `make bench-netns` and `make bench-compose`; `make bench-check` holds "
              "the figures to bench/targets.toml."]
     lines += side_by_side()
-    for path in (RESULTS, NETNS_RESULTS, COMPOSE_RESULTS):
+    for path in (RESULTS, SOAK_RESULTS, NETNS_RESULTS, COMPOSE_RESULTS):
         if not path.exists():
             continue
         result = json.loads(path.read_text())
@@ -84,6 +89,8 @@ def render() -> str:
                   "| figure | value | unit | how it was measured |", "|---|---|---|---|"]
         for f in result["figures"].values():
             lines.append(f"| {f['name']} | {_fmt(f['value'])} | {f['unit']} | {f['how']} |")
+        if path == SOAK_RESULTS:
+            lines += gap_curve(result["figures"])
     text = "\n".join(lines) + "\n"
     (HERE / "RESULTS.md").write_text(text)
     print(text)
@@ -115,6 +122,21 @@ def side_by_side() -> list[str]:
             target += " ✔" if check.within(r, bound) else " ✘ missed"
         lines.append(f"| {figure} | {_fmt(theirs['value'])} | {_fmt(fig['value'])} | "
                      f"{fig['unit']} | {_fmt(r)} | {target} |")
+    return lines
+
+
+def gap_curve(figures: dict) -> list[str]:
+    """The gap/timer curve: its table and the SVG bench/curve.py drew from the same figures."""
+    pts = curve.points(Figure(**f) for f in figures.values())
+    if not pts:
+        return []
+    lines = ["", "### VIP gap against the VRRP advert interval", "",
+             f"![VIP gap (owner crashed) against the advert interval]({curve.SVG.name})", "",
+             "| advert interval | gap p50 | gap p99 | master-down (3 × advert + skew) "
+             "| VRRP takeover p50 |", "|---|---|---|---|---|"]
+    lines += [f"| {a:g} s | " + " | ".join(f"{_fmt(v[s])} s" if s in v else "n/a"
+                                   for s, *_ in curve.SERIES)
+              + " |" for a, v in pts]
     return lines
 
 
