@@ -290,6 +290,7 @@ class Nemesis:
             rec.skipped = why
             self.note(f"skipped {rec.fault.mode} {rec.fault.target}: {why}")
             return
+        began = self.history.now()  # a crash returns once every process is gone: 1-2 s later
         try:
             self.lab.fail(f"{node}/{service}" if service else node,
                           "crash" if service else rec.fault.mode)
@@ -297,7 +298,7 @@ class Nemesis:
             rec.skipped = exc.message
             self.note(f"skipped {rec.fault.mode} {rec.fault.target}: {exc.message}")
             return
-        rec.node, rec.started = node, self.history.now()
+        rec.node, rec.started = node, began
         if service:
             rec.ended = rec.started
         self.note(f"fault {rec.fault.mode} {rec.fault.target} → {node}"
@@ -310,6 +311,7 @@ class Nemesis:
         why = next((w for _, w in ends if w), None) or self.link_refusal(
             [n for n, _ in ends if n])
         nodes = [n for n, _ in ends if n]
+        began = self.history.now()
         try:
             if not why and rec.fault.mode == "partition":
                 side = nodes + self.partner(nodes[0])
@@ -324,7 +326,7 @@ class Nemesis:
             rec.skipped = why
             self.note(f"skipped {rec.fault.mode} {rec.fault.target}: {why}")
             return
-        rec.node, rec.started = "~".join(nodes), self.history.now()
+        rec.node, rec.started = "~".join(nodes), began
         self.note(f"fault {rec.fault.mode} {rec.fault.target} → {rec.node}")
 
     def link_refusal(self, nodes: list[str]) -> str | None:
