@@ -17,9 +17,15 @@ STATE_COLOURS = {"up": "#2ca02c", "running": "#2ca02c", "active": "#2ca02c",
                  "crashed": "#d62728", "down": "#7f7f7f", "fatal": "#d62728",
                  "backoff": "#d62728", "exited": "#d62728", "starting": "#bcbd22",
                  "lost": "#d62728"}  # a sub-job lost with its node (the Gantt chart)
-#: left-to-right column of each kind of vertex in the picture
-COLUMNS = {"clients": 0, "vip": 1, "lb": 2, "app": 3, "mysql": 4, "postgres": 4,
-           "cassandra": 4, "device": 5}
+#: left-to-right column of each kind of vertex in the picture; a node's services share its row
+COLUMNS = {"clients": 0, "vip": 1, "lb": 2, "app": 3, "mysql": 4, "postgres": 4.8,
+           "cassandra": 5.6, "device": 6.4}
+#: the band drawn around one node's services: one machine, whose fault shows on all of it
+MACHINE_SPAN = (1.6, 6.9)
+#: what the colours mean, in the legend's words
+LEGEND = (("#2ca02c", "up / running / active"), ("#98df8a", "standby"),
+          ("#1f77b4", "frozen"), ("#ff7f0e", "isolated"), ("#d62728", "crashed / failed"),
+          ("#7f7f7f", "down"), ("#bcbd22", "starting"))
 DB_TIERS = ("mysql", "postgres")
 
 
@@ -57,11 +63,11 @@ def build_graph(status: dict[str, Any]) -> nx.DiGraph:
             lb = f"lb:{name}"
             is_owner = name == owner
             g.add_node(lb, kind="lb", node=name, owner=is_owner,
-                       label=f"Apache {name}" + (" ★VIP" if is_owner else ""),
+                       label="Apache" + (" ★VIP" if is_owner else ""),
                        state=service_state(status, name, "apache"))
             g.add_edge("vip", lb, label="owner" if is_owner else "standby", active=is_owner)
     for name in apps:
-        g.add_node(f"app:{name}", kind="app", node=name, label=f"app {name}",
+        g.add_node(f"app:{name}", kind="app", node=name, label="app",
                    state=service_state(status, name, "app"))
         for lb in [v for v, d in g.nodes(data=True) if d["kind"] == "lb"]:
             g.add_edge(lb, f"app:{name}", label="", active=g.nodes[lb]["owner"])
@@ -110,7 +116,7 @@ def _add_db_tier(g: nx.DiGraph, status: dict[str, Any], tier: str, apps: list[st
         role = inst.get("role", "?")
         state = service_state(status, node, _db_service(tier))
         shown = role if state == "running" and role in ("active", "standby") else state
-        g.add_node(f"{tier}:{node}", kind=tier, node=node, label=f"{tier} {node} ({role})",
+        g.add_node(f"{tier}:{node}", kind=tier, node=node, label=f"{tier}<br>{role}",
                    state=shown)
     if active and f"{tier}:{active}" in g:
         for name in apps:
@@ -128,7 +134,7 @@ def _add_cassandra(g: nx.DiGraph, status: dict[str, Any], apps: list[str]) -> No
     members = section.get("nodes") or section.get("instances") or {}
     names = list(members) if isinstance(members, dict) else [m.get("name") for m in members]
     for node in names:
-        g.add_node(f"cassandra:{node}", kind="cassandra", node=node, label=f"cassandra {node}",
+        g.add_node(f"cassandra:{node}", kind="cassandra", node=node, label="cassandra",
                    state=service_state(status, node, "cassandra"))
 
 
@@ -169,15 +175,33 @@ def format_lag(lag: Any) -> str:
 
 
 def layered_positions(g: nx.DiGraph) -> dict[str, tuple[float, float]]:
-    """Columns by kind (COLUMNS), vertices spread evenly top to bottom inside each column."""
-    columns: dict[int, list[str]] = {}
-    for v, d in g.nodes(data=True):
-        columns.setdefault(COLUMNS.get(d["kind"], 5), []).append(v)
+    """Columns by kind (COLUMNS); each node's services on that node's row (one machine per
+    row, top to bottom in the lab's order); clients and the VIP centred on the left."""
+    rows = machine_rows(g)
+    middle = (len(rows) - 1) / 2
     pos = {}
-    for x, members in columns.items():
-        for i, v in enumerate(members):
-            pos[v] = (float(x), (len(members) - 1) / 2 - i)
+    for v, d in g.nodes(data=True):
+        x = float(COLUMNS.get(d["kind"], 6.4))
+        pos[v] = (x, -float(rows[d["node"]]) if d.get("node") in rows else -middle)
     return pos
+
+
+def machine_rows(g: nx.DiGraph) -> dict[str, int]:
+    """{node: row} for every node some vertex belongs to, in the order they were added."""
+    rows: dict[str, int] = {}
+    for _, d in g.nodes(data=True):
+        if d.get("node") and d["node"] not in rows:
+            rows[d["node"]] = len(rows)
+    return rows
+
+
+def machines(status: dict[str, Any], g: nx.DiGraph) -> list[dict[str, Any]]:
+    """One band per node: its row, name, state and the colour of that state (a crashed node is
+    one red machine, not five unrelated red dots)."""
+    states = {n["name"]: n["state"] for n in status.get("nodes", [])}
+    return [{"node": node, "y": -float(row), "state": states.get(node, "unknown"),
+             "colour": STATE_COLOURS.get(states.get(node, ""), "#7f7f7f")}
+            for node, row in machine_rows(g).items()]
 
 
 def lags(status: dict[str, Any]) -> dict[str, float]:

@@ -39,6 +39,7 @@ def figure_data(status: dict[str, Any]) -> dict[str, Any]:
         "labels": labels,
         "owner": model.vip_owner(status),
         "links": model.links_line(status),
+        "machines": model.machines(status, g),
     }
 
 
@@ -63,12 +64,13 @@ class TopologyView:
                              marker={"size": 22, "line": {"width": 1, "color": "#333"}},
                              hoverinfo="text", name="servers")],
             layout=go.Layout(height=360, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                             showlegend=False, title="topology",
-                             xaxis={"visible": False, "range": [-0.5, 5.6]},
+                             showlegend=False, title="topology", plot_bgcolor="white",
+                             xaxis={"visible": False, "range": [-0.5, 7.2]},
                              yaxis={"visible": False}))
         self.owner = widgets.HTML("VIP owner: ?")
         self.owner.add_class("labkit-vip-owner")
-        self.widget = widgets.VBox([self.owner, self.figure])
+        self.legend = widgets.HTML(legend_html())
+        self.widget = widgets.VBox([self.owner, self.figure, self.legend])
         self._shown: dict[str, Any] | None = None
         if status is not None:
             self.update(status)
@@ -90,8 +92,28 @@ class TopologyView:
             nodes.hovertext = data["nodes"]["hover"]
             nodes.marker.color = data["nodes"]["color"]
             nodes.marker.symbol = data["nodes"]["symbol"]
+            self.figure.layout.shapes = [_machine_shape(m) for m in data["machines"]]
             self.figure.layout.annotations = [
                 {"x": a["x"], "y": a["y"], "text": a["text"], "showarrow": False,
-                 "font": {"size": 11, "color": "#1f77b4"}} for a in data["labels"]]
+                 "font": {"size": 11, "color": "#1f77b4"}} for a in data["labels"]] + [
+                {"x": model.MACHINE_SPAN[0] + 0.05, "y": m["y"] + 0.38, "xanchor": "left",
+                 "text": f"<b>{m['node']}</b> {m['state']}", "showarrow": False,
+                 "font": {"size": 11, "color": m["colour"]}} for m in data["machines"]]
         self._shown = data
         return True
+
+
+def _machine_shape(m: dict[str, Any]) -> dict[str, Any]:
+    """The band around one node's services, outlined in the colour of the node's state."""
+    x0, x1 = model.MACHINE_SPAN
+    return {"type": "rect", "layer": "below", "x0": x0, "x1": x1, "y0": m["y"] - 0.42,
+            "y1": m["y"] + 0.48, "line": {"color": m["colour"], "width": 2},
+            "fillcolor": "rgba(0,0,0,0.03)"}
+
+
+def legend_html() -> str:
+    """The colours' meanings, and what the marks and lines stand for."""
+    dots = " ".join(f"<span style='color:{c}'>●</span> {what}" for c, what in model.LEGEND)
+    return (f"<small>{dots} · ★ the VIP's owner · a box is one machine (node) · "
+            "<span style='color:#d62728'>- - -</span> cut link · "
+            "<span style='color:#ff7f0e'>···</span> lossy or slow link</small>")

@@ -50,7 +50,11 @@ def test_vip_owner_is_marked_and_replication_labelled(status):
     data = figure_data(status)
     starred = [t for t, s in zip(data["nodes"]["text"], data["nodes"]["symbol"], strict=True)
                if s == "star"]
-    assert starred == [f"Apache {status['vip']['owner']} ★VIP"]
+    assert starred == ["Apache ★VIP"]
+    owner_row = [m["y"] for m in data["machines"] if m["node"] == status["vip"]["owner"]]
+    star_y = [y for y, s in zip(data["nodes"]["y"], data["nodes"]["symbol"], strict=True)
+              if s == "star"]
+    assert star_y == owner_row  # the star sits in its owner's machine
     assert sorted(a["text"] for a in data["labels"]) == ["lag 0.0s", "lag 0s"]
 
 
@@ -105,3 +109,19 @@ def test_faulted_links_are_drawn_cut_or_degraded_and_named_in_the_header(status)
     assert data["links"] == "node1 ↔ node3 cut, node1 ↔ node4 degraded"
     view = TopologyView(status)
     assert "node1 ↔ node3 cut" in view.owner.value
+
+
+def test_each_node_is_one_machine_holding_its_services(status):
+    """A crashed node reads as one red machine, not as five unrelated red dots: every service
+    of a node sits on that node's row, inside one band coloured by the node's state."""
+    data = figure_data(crash(status, "node1", "node2"))
+    rows = {m["node"]: m for m in data["machines"]}
+    assert set(rows) == {n["name"] for n in status["nodes"]}
+    assert rows["node1"]["state"] == "crashed" and rows["node1"]["colour"] == "#d62728"
+    assert rows["node2"]["colour"] == model.STATE_COLOURS["up"]
+    g = model.build_graph(crash(status, "node1", "node2"))
+    pos = model.layered_positions(g)
+    for v, d in g.nodes(data=True):
+        if d.get("node"):
+            assert pos[v][1] == rows[d["node"]]["y"], v
+    assert len({rows[n]["y"] for n in rows}) == len(rows)  # one row per machine
