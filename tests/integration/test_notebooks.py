@@ -4,6 +4,7 @@ learner should have seen). A lesson that breaks fails the suite."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -11,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from labkit import Cluster
+from labkit.errors import LabError
+from labkit.layout import Layout
 from labkit.topology import DevicesSpec, MysqlSpec, NodeSpec, Topology
 from tests.integration.conftest import running_lab
 
@@ -37,7 +41,21 @@ def run_lesson(lab, lesson: Path, tmp_path: Path, timeout: float = 600) -> None:
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
 def test_lesson_runs_green(lab, lesson: Path, tmp_path):
-    run_lesson(lab, lesson, tmp_path)
+    try:
+        run_lesson(lab, lesson, tmp_path)
+    finally:
+        down_own_lab(lab, lesson)
+
+
+def down_own_lab(lab, lesson: Path) -> None:
+    """Lesson 13 starts a small lab of its own (`<lab>-tune`) and takes it down in its last
+    cells and when its kernel exits; a lesson that failed halfway, or a kernel that was killed,
+    may not have: no lab may outlive its test."""
+    if not lesson.stem.startswith("13_"):
+        return
+    name = f"{lab.layout.lab}-tune"
+    with contextlib.suppress(LabError):
+        Cluster(Layout.load(name)).down(purge=True)  # LabError: it is gone already
 
 
 UNSAFE = Topology(nodes=(NodeSpec("node1", ("lb", "app")), NodeSpec("node2", ("mysql",)),

@@ -750,3 +750,45 @@ def test_lesson_11_cases_lose_writes_only_without_semi_sync():
     module = load_check("11", "lost_ids").__globals__
     lost = [module["_lost"](t, crash) for t, crash in module["cases"]()]
     assert sum(1 for x in lost if x) >= 3 and sum(1 for x in lost if not x) >= 3
+
+
+# -- lesson 13: the tuned lab's VIP gap, from its own topology ---------------------------------
+def _tuned(advert: float = 0.2):
+    """The lesson's small lab: two load balancers (priorities 100 and 90), a MySQL pair."""
+    from labkit.topology import DevicesSpec, MysqlSpec, NodeSpec, VrrpSpec
+
+    topology = Topology(nodes=(NodeSpec("node1", ("lb", "app"), priority=100),
+                               NodeSpec("node2", ("lb", "app"), priority=90),
+                               NodeSpec("node3", ("mysql",)), NodeSpec("node4", ("mysql",))),
+                        vrrp=VrrpSpec(advert_interval=advert),
+                        mysql=MysqlSpec(failover_after=1.0), devices=DevicesSpec(count=0))
+    return SimpleNamespace(layout=SimpleNamespace(topology=topology))
+
+
+@pytest.mark.parametrize("answer", [0.6 + 166 * 0.2 / 256, 0.73, 0.8, 1.0, 1.2])
+def test_lesson_13_gap_check_passes_the_master_down_interval_and_a_little(answer):
+    verdict = check("13", "vip_gap", answer, _tuned())
+    assert verdict.passed, verdict.text
+
+
+def test_lesson_13_gap_check_reads_the_labs_own_advert_interval():
+    assert check("13", "vip_gap", 3 + 166 / 256, _tuned(1.0)).passed
+    assert not check("13", "vip_gap", 0.73, _tuned(1.0)).passed
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (0.6, "then the backup waits its skew time"),            # 3 × advert, the skew forgotten
+    (0.33, "waits for three of them"),                       # one advert + skew: 3× forgotten
+    (0.13, "waits for three of them"),                       # the skew alone
+    (1.8242, "the main lab's figure"),                       # the default 0.5 s adverts
+    (1.5, "the main lab's figure"),
+    (10, "Junos Space's own heartbeat"),
+    (0.4, "too short"),
+    (3.0, "too long"),
+    ("0.73", "give a number"),
+    (True, "give a number"),
+    (None, "write your answer"),
+])
+def test_lesson_13_gap_check_fails_wrong_answers_with_a_hint(answer, hint):
+    verdict = check("13", "vip_gap", answer, _tuned())
+    assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
