@@ -65,7 +65,8 @@ class Dashboard(Background):
             self.header,
             widgets.HBox([self.topology.widget], layout={"width": "100%"}),
             self.controls.widget,
-            widgets.GridBox(charts, layout={"grid_template_columns": "1fr 1fr"}),
+            # one chart per row: plotly draws each about 700 px wide, wider than half a panel
+            widgets.VBox(charts),
             widgets.HTML("<b>events</b>"), self.events.widget])
         self.widget.add_class("labkit-dashboard")
         self._replace_current()

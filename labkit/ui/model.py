@@ -141,6 +141,8 @@ def _add_cassandra(g: nx.DiGraph, status: dict[str, Any], apps: list[str]) -> No
 def _add_devices(g: nx.DiGraph, status: dict[str, Any]) -> None:
     """Devices are drawn as one box per serving node ("3 devices"), not one box per device."""
     for node, devices in devices_per_node(status).items():
+        if not devices:  # a node that mediates none has no box
+            continue
         g.add_node(f"devices:{node}", kind="device", node=node, state="up",
                    label=f"{len(devices)} devices")
         if f"app:{node}" in g:

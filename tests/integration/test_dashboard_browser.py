@@ -248,8 +248,11 @@ def _lesson_01(browser, url, token, lab, shots: Path) -> None:
     # the button's work ends when the fault is recorded; leave only after that
     expect(page.locator(".labkit-message").first).to_contain_text("done", timeout=30_000)
     assert lab.backend.node_state(owner) == "crashed"
-    time.sleep(2)  # let the requests chart show the failover before the picture
+    # the docked panel takes half the window: a tall, wide one shows every panel of it at once
+    page.set_viewport_size({"width": 2000, "height": 2300})
+    time.sleep(3)  # let the charts redraw at the new size and show the failover
     page.locator(".labkit-dashboard").first.screenshot(path=str(shots / "dashboard.png"))
+    page.set_viewport_size({"width": 1400, "height": 1000})
     page.locator(f".labkit-recover-{owner}").first.click()
     expect(page.locator(".labkit-message").first).to_contain_text(
         f"recover {owner}: done", timeout=180_000)  # a loaded machine restarts Cassandra slowly
