@@ -97,19 +97,26 @@ def member_settings(cluster: Cluster) -> dict[str, str]:
 
 
 def parse_member_settings(conf: str) -> dict[str, str]:
+    """The settings of `<Proxy "balancer://app">`, the balancer of every route that answers from
+    the app server's memory (/api/node, /health); `balancer://app-slow` (the routes that wait on
+    a database, with a longer `timeout`) is left out."""
     settings: dict[str, str] = {}
+    inside = False
     for line in conf.splitlines():
         words = line.split()
-        if words and words[0] in ("BalancerMember", "ProxySet"):
+        if words[:1] == ["<Proxy"]:
+            inside = words[1].strip('">') == "balancer://app"
+        elif words and words[0] in ("BalancerMember", "ProxySet") and inside:
             settings.update(w.split("=", 1) for w in words[1:] if "=" in w and '"' not in w)
     settings.pop("route", None)  # each member's own
     return settings
 
 
 def balancer(cluster: Cluster) -> dict[str, dict[str, Any]]:
-    """What the VIP owner's balancer-manager shows for each member, by route: its `status`
-    ("Init Ok"; "HcFl" when the health check failed, "Err" after a refused request), how often
-    it was `elected`, how many requests are `busy` on it, and whether it is `usable`."""
+    """What the VIP owner's balancer-manager shows for each member of `balancer://app`, by
+    route: its `status` ("Init Ok"; "HcFl" when the health check failed, "Err" after a refused
+    request), how often it was `elected`, how many requests are `busy` on it, and whether it is
+    `usable`."""
     owner = cluster.status()["vip"].get("owner") or cluster.layout.topology.with_role("lb")[0].name
     url = f"http://{cluster.layout.address(owner)}:{cluster.layout.ports.http}/balancer-manager"
     return parse_balancer_manager(httpx.get(url, timeout=3, auth=cluster.auth("admin")).text)
@@ -126,6 +133,8 @@ def parse_balancer_manager(page: str) -> dict[str, dict[str, Any]]:
         rows = [cells(r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S | re.I)]
         if not rows or "Worker URL" not in rows[0]:
             continue
+        if members:
+            break  # the first balancer's table is balancer://app's; app-slow's comes after
         head = rows[0]
         for row in rows[1:]:
             if len(row) != len(head):
