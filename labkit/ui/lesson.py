@@ -112,6 +112,11 @@ def parse_member_settings(conf: str) -> dict[str, str]:
     return settings
 
 
+def apache_seconds(value: str) -> float:
+    """An Apache duration as httpd.conf writes it: seconds (`5`), or with a unit (`200ms`)."""
+    return float(value[:-2]) / 1000 if value.endswith("ms") else float(value)
+
+
 def balancer(cluster: Cluster) -> dict[str, dict[str, Any]]:
     """What the VIP owner's balancer-manager shows for each member of `balancer://app`, by
     route: its `status` ("Init Ok"; "HcFl" when the health check failed, "Err" after a refused
