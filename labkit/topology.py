@@ -9,7 +9,8 @@ in the spirit of a Containerlab topology file. It loads from YAML or is built in
       node3: {roles: [app]}
       node4: {roles: [app]}
     vrrp: {advert_interval: 0.5, preempt: false}
-    lb: {health_check_interval: 0.2, member_timeout: 1, slow_timeout: 5, retry: 1}
+    lb: {health_check_interval: 0.2, member_timeout: 1, slow_timeout: 5, retry: 1,
+         fail_on_timeout: true}       # Apache's balancer timers (seconds)
     mysql: {semi_sync: true}          # false: asynchronous replication, unsafe on purpose
     postgres: {synchronous: true}     # false: asynchronous streaming, unsafe on purpose
     cassandra: {commitlog_sync: periodic}  # batch: fsync before every acknowledgement
@@ -80,13 +81,17 @@ class LbSpec:
     gets no answer within `member_timeout` takes the member out (since httpd 2.4.55 a check waits
     as long as the member's own `timeout`). Requests to routes that wait on a database or move a
     file may legitimately take longer: they go through a second balancer whose members wait
-    `slow_timeout`. `retry` is how long a member that refused a connection stays out before a
-    request tries it again (Apache's default is 60 s)."""
+    `slow_timeout`. `fail_on_timeout` (failontimeout) puts a member whose answer timed out in
+    error at once, so the next request skips it before the health check has failed: a sequential
+    client then loses one request to a frozen member, not one per round of the rotation.
+    `retry` is how long a member in error (a refused connection, a timed-out answer) stays out
+    before a request tries it again (Apache's default is 60 s)."""
 
     health_check_interval: float = 0.2
     member_timeout: int = 1
     slow_timeout: int = 5
     retry: int = 1
+    fail_on_timeout: bool = True
 
     @property
     def health_check_interval_ms(self) -> int:
@@ -236,7 +241,8 @@ class Topology:
             "vrrp": {"advert_interval": self.vrrp.advert_interval, "preempt": self.vrrp.preempt},
             "lb": {"health_check_interval": self.lb.health_check_interval,
                    "member_timeout": self.lb.member_timeout,
-                   "slow_timeout": self.lb.slow_timeout, "retry": self.lb.retry},
+                   "slow_timeout": self.lb.slow_timeout, "retry": self.lb.retry,
+                   "fail_on_timeout": self.lb.fail_on_timeout},
             "devices": {"count": self.devices.count, "latency_ms": self.devices.latency_ms,
                         "auto_rebalance": self.devices.auto_rebalance},
             "membership_timeout": self.membership_timeout,
@@ -291,6 +297,7 @@ class _LbSchema(_Strict):
     member_timeout: int = Field(LbSpec.member_timeout, ge=1, le=300)
     slow_timeout: int = Field(LbSpec.slow_timeout, ge=1, le=600)
     retry: int = Field(LbSpec.retry, ge=0, le=300)
+    fail_on_timeout: bool = LbSpec.fail_on_timeout
 
 
 class _DevicesSchema(_Strict):
@@ -347,6 +354,7 @@ _EXAMPLES = {
     "lb": "lb: {health_check_interval: 0.2, member_timeout: 1, slow_timeout: 5, retry: 1}",
     "health_check_interval": "health_check_interval: 0.2", "member_timeout": "member_timeout: 1",
     "slow_timeout": "slow_timeout: 5", "retry": "retry: 1",
+    "fail_on_timeout": "fail_on_timeout: true",
     "devices": "devices: {count: 100, latency_ms: 0, auto_rebalance: false}",
     "count": "count: 100", "latency_ms": "latency_ms: 0", "auto_rebalance": "auto_rebalance: false",
     "membership_timeout": "membership_timeout: 3.0",
@@ -384,7 +392,7 @@ def _build(spec: _TopologySchema) -> Topology:
     return Topology(nodes=nodes, name=spec.name,
                     vrrp=VrrpSpec(vrrp.advert_interval, vrrp.preempt),
                     lb=LbSpec(lb.health_check_interval, lb.member_timeout, lb.slow_timeout,
-                              lb.retry),
+                              lb.retry, lb.fail_on_timeout),
                     devices=DevicesSpec(devices.count, devices.latency_ms, devices.auto_rebalance),
                     membership_timeout=spec.membership_timeout,
                     mysql=MysqlSpec(my.semi_sync), postgres=PostgresSpec(pg.synchronous),

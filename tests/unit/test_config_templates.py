@@ -122,17 +122,26 @@ def test_the_topologys_balancer_timers_land_in_httpd_conf(tmp_path, monkeypatch)
             assert {"hcinterval=300ms", "retry=4", f"timeout={timeout}", "hcfails=1"} \
                 <= set(words), line
     assert "\nProxyTimeout 2\n" in httpd
+    proxysets = [line.split() for line in httpd.splitlines() if line.split()[:1] == ["ProxySet"]]
+    # failontimeout on balancer://app only: a slow route's answer is slow, not a dead member
+    assert ["failontimeout=On" in words for words in proxysets] == [True, False]
     for route in apache.SLOW_ROUTES:
         assert f'ProxyPass "{route}" "balancer://app-slow{route}"' in httpd
     # the slow routes come before "/", or "/" would take them (the first match wins)
     assert httpd.index('ProxyPass "/api/notes"') < httpd.index('ProxyPass "/" ')
 
 
-def test_a_default_lab_takes_a_frozen_member_out_within_about_a_second(layout):
+def test_a_default_lab_takes_a_frozen_member_out_within_about_a_second(layout, tmp_path):
     httpd = apache.Apache().config_text(NodeContext(layout, "node1"),
                                         layout.paths.service("node1", "apache"))
     main = balancers(httpd)["balancer://app"][0].split()
     assert "hcinterval=200ms" in main and "timeout=1" in main and "retry=1" in main
+    assert "failontimeout=On" in httpd
+    off = Topology.from_dict(layout.topology.to_dict() | {"lb": {"fail_on_timeout": False}})
+    lay = Layout(lab="unit", topology=off, prefix="127.0.9", secrets=layout.secrets)
+    text = apache.Apache().config_text(NodeContext(lay, "node1"), tmp_path)
+    assert not any("failontimeout=On" in line for line in text.splitlines()
+                   if line.split()[:1] == ["ProxySet"])
 
 
 def test_a_value_the_template_needs_but_is_not_given_raises(tmp_path):
