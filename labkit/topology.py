@@ -10,7 +10,7 @@ in the spirit of a Containerlab topology file. It loads from YAML or is built in
       node4: {roles: [app]}
     vrrp: {advert_interval: 0.5, preempt: false}
     lb: {health_check_interval: 0.2, member_timeout: 1, slow_timeout: 5, retry: 1,
-         fail_on_timeout: true}       # Apache's balancer timers (seconds)
+         fail_on_timeout: false}      # Apache's balancer timers (seconds)
     mysql: {semi_sync: true}          # false: asynchronous replication, unsafe on purpose
     postgres: {synchronous: true}     # false: asynchronous streaming, unsafe on purpose
     cassandra: {commitlog_sync: periodic}  # batch: fsync before every acknowledgement
@@ -81,17 +81,19 @@ class LbSpec:
     gets no answer within `member_timeout` takes the member out (since httpd 2.4.55 a check waits
     as long as the member's own `timeout`). Requests to routes that wait on a database or move a
     file may legitimately take longer: they go through a second balancer whose members wait
-    `slow_timeout`. `fail_on_timeout` (failontimeout) puts a member whose answer timed out in
-    error at once, so the next request skips it before the health check has failed: a sequential
-    client then loses one request to a frozen member, not one per round of the rotation.
-    `retry` is how long a member in error (a refused connection, a timed-out answer) stays out
-    before a request tries it again (Apache's default is 60 s)."""
+    `slow_timeout`. `retry` is how long a member in error (a refused connection, or with
+    `fail_on_timeout` a timed-out answer) stays out before a request tries it again (Apache's
+    default is 60 s). `fail_on_timeout` (failontimeout) puts a member whose answer timed out in
+    error at once, before its health check has failed: a client sending one request after the
+    other then loses one request to a frozen member, not two. Off by default: it also takes out
+    a live member for one slow answer, and from httpd 2.4.55 the health check leaves a member in
+    error alone, so a frozen one is tried again by a real request every `retry` seconds."""
 
     health_check_interval: float = 0.2
     member_timeout: int = 1
     slow_timeout: int = 5
     retry: int = 1
-    fail_on_timeout: bool = True
+    fail_on_timeout: bool = False
 
     @property
     def health_check_interval_ms(self) -> int:

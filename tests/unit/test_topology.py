@@ -263,7 +263,7 @@ def test_the_file_quota_is_a_topology_knob():
 def test_the_balancer_timers_default_to_noticing_a_frozen_member_in_about_a_second():
     lb = Topology.default().lb
     assert lb == LbSpec(health_check_interval=0.2, member_timeout=1, slow_timeout=5, retry=1,
-                        fail_on_timeout=True)
+                        fail_on_timeout=False)
     assert lb.health_check_interval_ms == 200
     assert lb.health_check_interval + lb.member_timeout <= 1.5
 
@@ -272,9 +272,9 @@ def test_the_balancer_timers_load_from_yaml_and_round_trip(tmp_path):
     path = tmp_path / "lab.yml"
     path.write_text("nodes: {node1: {roles: [lb, app]}, node2: {roles: [app]}}\n"
                     "lb: {health_check_interval: 0.5, member_timeout: 2, slow_timeout: 10, "
-                    "retry: 0, fail_on_timeout: false}\n")
+                    "retry: 0, fail_on_timeout: true}\n")
     t = Topology.load(path)
-    assert t.lb == LbSpec(0.5, 2, 10, 0, False) and t.lb.health_check_interval_ms == 500
+    assert t.lb == LbSpec(0.5, 2, 10, 0, True) and t.lb.health_check_interval_ms == 500
     assert Topology.from_dict(json.loads(json.dumps(t.to_dict()))) == t
     # an int is a number of seconds too; a section may give only some keys
     assert Topology.from_dict({"nodes": PAIR, "lb": {"health_check_interval": 1}}).lb == \
