@@ -117,29 +117,35 @@ def apache_seconds(value: str) -> float:
     return float(value[:-2]) / 1000 if value.endswith("ms") else float(value)
 
 
-def balancer(cluster: Cluster) -> dict[str, dict[str, Any]]:
-    """What the VIP owner's balancer-manager shows for each member of `balancer://app`, by
-    route: its `status` ("Init Ok"; "HcFl" when the health check failed, "Err" after a refused
-    request), how often it was `elected`, how many requests are `busy` on it, and whether it is
-    `usable`."""
+def balancer(cluster: Cluster, name: str = "app") -> dict[str, dict[str, Any]]:
+    """What the VIP owner's balancer-manager shows for each member of `balancer://NAME` (`app`,
+    the balancer of /api/node, or `app-slow`), by route: its `status` ("Init Ok"; "HcFl" when
+    the health check failed, "Err" after a refused request), how often it was `elected`, how
+    many requests are `busy` on it, and whether it is `usable`."""
     owner = cluster.status()["vip"].get("owner") or cluster.layout.topology.with_role("lb")[0].name
     url = f"http://{cluster.layout.address(owner)}:{cluster.layout.ports.http}/balancer-manager"
-    return parse_balancer_manager(httpx.get(url, timeout=3, auth=cluster.auth("admin")).text)
+    return parse_balancer_manager(httpx.get(url, timeout=3, auth=cluster.auth("admin")).text,
+                                  name)
 
 
-def parse_balancer_manager(page: str) -> dict[str, dict[str, Any]]:
-    """The members table of Apache's balancer-manager page (the one headed "Worker URL")."""
+def parse_balancer_manager(page: str, name: str = "app") -> dict[str, dict[str, Any]]:
+    """The members table (the one headed "Worker URL") of `balancer://NAME` on Apache's
+    balancer-manager page. The page lists its balancers in no fixed order, each under a heading
+    "LoadBalancer Status for balancer://NAME": `app` is the one of /api/node; `app-slow`, the
+    one of the routes that wait on a database, notices a frozen member later."""
     def cells(row: str) -> list[str]:
         found = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S | re.I)
         return [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in found]
 
+    sections = re.split(r"<h3>\s*LoadBalancer Status for", page, flags=re.I)[1:]
+    section = next((s for s in sections
+                    if re.sub(r"<[^>]+>", "", s.split("</h3>", 1)[0]).split()[:1]
+                    == [f"balancer://{name}"]), "")
     members: dict[str, dict[str, Any]] = {}
-    for table in re.findall(r"<table[^>]*>(.*?)</table>", page, re.S | re.I):
+    for table in re.findall(r"<table[^>]*>(.*?)</table>", section, re.S | re.I):
         rows = [cells(r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S | re.I)]
         if not rows or "Worker URL" not in rows[0]:
             continue
-        if members:
-            break  # the first balancer's table is balancer://app's; app-slow's comes after
         head = rows[0]
         for row in rows[1:]:
             if len(row) != len(head):
@@ -151,6 +157,7 @@ def parse_balancer_manager(page: str) -> dict[str, dict[str, Any]]:
                 "elected": int(m.get("Elected") or 0), "busy": int(m.get("Busy") or 0),
                 "usable": "Ok" in status.split() and not {"Err", "HcFl", "Dis", "Stop"}
                 & set(status.split())}
+        break
     return members
 
 
