@@ -9,6 +9,8 @@ in the spirit of a Containerlab topology file. It loads from YAML or is built in
       node3: {roles: [app]}
       node4: {roles: [app]}
     vrrp: {advert_interval: 0.5, preempt: false}
+    lb: {health_check_interval: 0.2, member_timeout: 1, slow_timeout: 5, retry: 1,
+         fail_on_timeout: false}      # Apache's balancer timers (seconds)
     mysql: {semi_sync: true, failover_after: 3.0, alone_after: 3.0}  # semi_sync false: unsafe
     postgres: {synchronous: true, failover_after: 3.0}  # synchronous false: unsafe on purpose
     cassandra: {commitlog_sync: periodic}  # batch: fsync before every acknowledgement
@@ -68,6 +70,35 @@ class VrrpSpec:
 
     advert_interval: float = 0.5
     preempt: bool = False
+
+
+@dataclass(frozen=True)
+class LbSpec:
+    """Apache's balancer timers (mod_proxy_balancer, mod_proxy_hcheck), in seconds.
+
+    A frozen app server's kernel still accepts connections, so only a timeout notices it:
+    mod_proxy_hcheck asks every member's /health each `health_check_interval` and a check that
+    gets no answer within `member_timeout` takes the member out (since httpd 2.4.55 a check waits
+    as long as the member's own `timeout`). Requests to routes that wait on a database or move a
+    file may legitimately take longer: they go through a second balancer whose members wait
+    `slow_timeout`. `retry` is how long a member in error (a refused connection, or with
+    `fail_on_timeout` a timed-out answer) stays out before a request tries it again (Apache's
+    default is 60 s). `fail_on_timeout` (failontimeout) puts a member whose answer timed out in
+    error at once, before its health check has failed: a client sending one request after the
+    other then loses one request to a frozen member, not two. Off by default: it also takes out
+    a live member for one slow answer, and from httpd 2.4.55 the health check leaves a member in
+    error alone, so a frozen one is tried again by a real request every `retry` seconds."""
+
+    health_check_interval: float = 0.2
+    member_timeout: int = 1
+    slow_timeout: int = 5
+    retry: int = 1
+    fail_on_timeout: bool = False
+
+    @property
+    def health_check_interval_ms(self) -> int:
+        """hcinterval in milliseconds (httpd ≥ 2.4.28 takes an `ms` suffix)."""
+        return round(self.health_check_interval * 1000)
 
 
 @dataclass(frozen=True)
@@ -169,6 +200,7 @@ class Topology:
     nodes: tuple[NodeSpec, ...]
     name: str = "labkit"
     vrrp: VrrpSpec = field(default_factory=VrrpSpec)
+    lb: LbSpec = field(default_factory=LbSpec)
     devices: DevicesSpec = field(default_factory=DevicesSpec)
     membership_timeout: float = 3.0
     mysql: MysqlSpec = field(default_factory=MysqlSpec)
@@ -217,6 +249,10 @@ class Topology:
             "name": self.name,
             "nodes": {n.name: {"roles": list(n.roles), "priority": n.priority} for n in self.nodes},
             "vrrp": {"advert_interval": self.vrrp.advert_interval, "preempt": self.vrrp.preempt},
+            "lb": {"health_check_interval": self.lb.health_check_interval,
+                   "member_timeout": self.lb.member_timeout,
+                   "slow_timeout": self.lb.slow_timeout, "retry": self.lb.retry,
+                   "fail_on_timeout": self.lb.fail_on_timeout},
             "devices": {"count": self.devices.count, "latency_ms": self.devices.latency_ms,
                         "auto_rebalance": self.devices.auto_rebalance},
             "membership_timeout": self.membership_timeout,
@@ -267,6 +303,16 @@ class _VrrpSchema(_Strict):
     preempt: bool = VrrpSpec.preempt
 
 
+class _LbSchema(_Strict):
+    # mod_proxy_hcheck's watchdog ticks every 100 ms: a shorter hcinterval is refused
+    health_check_interval: float = Field(LbSpec.health_check_interval, ge=0.1, le=60)
+    # BalancerMember timeout= and ProxyTimeout take whole seconds, at least 1
+    member_timeout: int = Field(LbSpec.member_timeout, ge=1, le=300)
+    slow_timeout: int = Field(LbSpec.slow_timeout, ge=1, le=600)
+    retry: int = Field(LbSpec.retry, ge=0, le=300)
+    fail_on_timeout: bool = LbSpec.fail_on_timeout
+
+
 class _DevicesSchema(_Strict):
     count: int = Field(DevicesSpec.count, ge=0, le=5000)
     latency_ms: int = Field(DevicesSpec.latency_ms, ge=0, le=60_000)
@@ -305,6 +351,7 @@ class _TopologySchema(_Strict):
     name: str = Topology.name
     nodes: dict[str, _NodeSchema | None]  # `node3:` with nothing after it plays app
     vrrp: _VrrpSchema | None = None
+    lb: _LbSchema | None = None
     devices: _DevicesSchema | None = None
     membership_timeout: float = Field(Topology.membership_timeout, ge=0.5, le=60)
     mysql: _MysqlSchema | None = None
@@ -313,7 +360,8 @@ class _TopologySchema(_Strict):
     links: list[_LinkSchema] = Field(default_factory=list)
 
 
-_SECTIONS: dict[str, type[_Strict]] = {"vrrp": _VrrpSchema, "devices": _DevicesSchema,
+_SECTIONS: dict[str, type[_Strict]] = {"vrrp": _VrrpSchema, "lb": _LbSchema,
+                                       "devices": _DevicesSchema,
                                        "mysql": _MysqlSchema, "postgres": _PostgresSchema,
                                        "cassandra": _CassandraSchema}
 #: what to write instead, by the key that is wrong
@@ -323,6 +371,10 @@ _EXAMPLES = {
     "roles": "roles: [lb, app]", "priority": "priority: 100", "name": "name: mylab",
     "vrrp": "vrrp: {advert_interval: 0.5, preempt: false}",
     "advert_interval": "advert_interval: 0.5", "preempt": "preempt: false",
+    "lb": "lb: {health_check_interval: 0.2, member_timeout: 1, slow_timeout: 5, retry: 1}",
+    "health_check_interval": "health_check_interval: 0.2", "member_timeout": "member_timeout: 1",
+    "slow_timeout": "slow_timeout: 5", "retry": "retry: 1",
+    "fail_on_timeout": "fail_on_timeout: true",
     "devices": "devices: {count: 100, latency_ms: 0, auto_rebalance: false}",
     "count": "count: 100", "latency_ms": "latency_ms: 0", "auto_rebalance": "auto_rebalance: false",
     "membership_timeout": "membership_timeout: 3.0",
@@ -353,12 +405,15 @@ def _parse(data: Any) -> _TopologySchema:
 def _build(spec: _TopologySchema) -> Topology:
     """The frozen dataclasses from a checked schema (their __post_init__ checks the rules)."""
     vrrp, devices = spec.vrrp or _VrrpSchema(), spec.devices or _DevicesSchema()
+    lb = spec.lb or _LbSchema()
     my, pg = spec.mysql or _MysqlSchema(), spec.postgres or _PostgresSchema()
     cas = spec.cassandra or _CassandraSchema()
     nodes = tuple(NodeSpec(name, tuple(body.roles), body.priority)
                   for name, body in spec.nodes.items() for body in [body or _NodeSchema()])
     return Topology(nodes=nodes, name=spec.name,
                     vrrp=VrrpSpec(vrrp.advert_interval, vrrp.preempt),
+                    lb=LbSpec(lb.health_check_interval, lb.member_timeout, lb.slow_timeout,
+                              lb.retry, lb.fail_on_timeout),
                     devices=DevicesSpec(devices.count, devices.latency_ms, devices.auto_rebalance),
                     membership_timeout=spec.membership_timeout,
                     mysql=MysqlSpec(my.semi_sync, my.failover_after, my.alone_after),
@@ -453,8 +508,18 @@ def _validate(topo: Topology) -> None:
     for n in topo.nodes:
         _check_node(n)
     _check_counts(topo)
+    _check_lb(topo.lb)
     for i, link in enumerate(topo.links):
         _check_link(topo, i, link)
+
+
+def _check_lb(lb: LbSpec) -> None:
+    """The slow routes' members may wait no less than the others: a route sent to them because
+    it is slow must never time out sooner than it would on the main balancer."""
+    if lb.slow_timeout < lb.member_timeout:
+        raise _fail(("lb", "slow_timeout"), f"must be at least member_timeout "
+                    f"({lb.member_timeout}) (got {lb.slow_timeout})",
+                    "raise slow_timeout or lower member_timeout")
 
 
 def _check_link(topo: Topology, i: int, link: LinkSpec) -> None:

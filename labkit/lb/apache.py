@@ -1,9 +1,10 @@
 """Apache httpd as the cluster's load balancer (mod_proxy_balancer), on every `lb` node.
 
 Both LB nodes run Apache all the time (hot standby): the election decides which one the VIP's
-traffic reaches. Each Apache round-robins (`byrequests`) over every app server, drops a dead one
-after a failed health check (mod_proxy_hcheck, 1 s interval), and keeps a session on its node by
-the route suffix of the JSESSIONID cookie (`<id>.node2` → the member with route=node2).
+traffic reaches. Each Apache round-robins (`byrequests`) over every app server, drops a dead or
+frozen one after a failed health check (mod_proxy_hcheck, every `lb.health_check_interval`), and
+keeps a session on its node by the route suffix of the JSESSIONID cookie (`<id>.node2` → the
+member with route=node2).
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ MODULES = ["mpm_event", "authz_core", "authz_host", "proxy", "proxy_http", "prox
            "lbmethod_byrequests", "slotmem_shm", "proxy_hcheck", "ssl", "socache_shmcb",
            "status", "headers", "rewrite", "auth_basic", "authn_core", "authn_file",
            "authz_user"]
+#: The NBI's routes that may legitimately answer later than `lb.member_timeout`: each waits on a
+#: database (a MySQL or PostgreSQL commit waits for the standby until the watcher gives up on it;
+#: sessions live in MySQL) or moves a device image. They go through `balancer://app-slow`, whose
+#: members wait `lb.slow_timeout`; the rest (/health, /api/node, /api/membership, ...) answer
+#: from the app server's memory and go through `balancer://app`.
+SLOW_ROUTES = ("/api/notes", "/api/monitoring", "/api/files", "/api/devices", "/api/jobs",
+               "/api/login", "/api/logout", "/api/session")
 MODULE_DIRS = [Path("/usr/lib/apache2/modules"), Path("/usr/lib/httpd/modules"),
                Path("/usr/libexec/apache2")]
 
@@ -97,7 +105,7 @@ class Apache(Component):
             module_dir=module_dir(), as_root=os.geteuid() == 0, log_dir=ctx.log_dir,
             addresses=addresses, ports=lay.ports, members=members, lab_net=f"{lay.prefix}.0/24",
             tls=lay.paths.tls, body_limit=limits.BODY_LIMIT, htpasswd=self.htpasswd_file(root),
-            upload_limit=limits.UPLOAD_LIMIT)
+            upload_limit=limits.UPLOAD_LIMIT, lb=lay.topology.lb, slow_routes=SLOW_ROUTES)
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
         wait_for_port(ctx.address, ctx.layout.ports.http, timeout, f"Apache on {ctx.node}",

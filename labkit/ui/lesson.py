@@ -91,32 +91,52 @@ def member_settings(cluster: Cluster) -> dict[str, str]:
 
 
 def parse_member_settings(conf: str) -> dict[str, str]:
+    """The settings of `<Proxy "balancer://app">`, the balancer of every route that answers from
+    the app server's memory (/api/node, /health); `balancer://app-slow` (the routes that wait on
+    a database, with a longer `timeout`) is left out."""
     settings: dict[str, str] = {}
+    inside = False
     for line in conf.splitlines():
         words = line.split()
-        if words and words[0] in ("BalancerMember", "ProxySet"):
+        if words[:1] == ["<Proxy"]:
+            inside = words[1].strip('">') == "balancer://app"
+        elif words and words[0] in ("BalancerMember", "ProxySet") and inside:
             settings.update(w.split("=", 1) for w in words[1:] if "=" in w and '"' not in w)
     settings.pop("route", None)  # each member's own
     return settings
 
 
-def balancer(cluster: Cluster) -> dict[str, dict[str, Any]]:
-    """What the VIP owner's balancer-manager shows for each member, by route: its `status`
-    ("Init Ok"; "HcFl" when the health check failed, "Err" after a refused request), how often
-    it was `elected`, how many requests are `busy` on it, and whether it is `usable`."""
+def apache_seconds(value: str) -> float:
+    """An Apache duration as httpd.conf writes it: seconds (`5`), or with a unit (`200ms`)."""
+    return float(value[:-2]) / 1000 if value.endswith("ms") else float(value)
+
+
+def balancer(cluster: Cluster, name: str = "app") -> dict[str, dict[str, Any]]:
+    """What the VIP owner's balancer-manager shows for each member of `balancer://NAME` (`app`,
+    the balancer of /api/node, or `app-slow`), by route: its `status` ("Init Ok"; "HcFl" when
+    the health check failed, "Err" after a refused request), how often it was `elected`, how
+    many requests are `busy` on it, and whether it is `usable`."""
     owner = cluster.status()["vip"].get("owner") or cluster.layout.topology.with_role("lb")[0].name
     url = f"http://{cluster.layout.address(owner)}:{cluster.layout.ports.http}/balancer-manager"
-    return parse_balancer_manager(httpx.get(url, timeout=3, auth=cluster.auth("admin")).text)
+    return parse_balancer_manager(httpx.get(url, timeout=3, auth=cluster.auth("admin")).text,
+                                  name)
 
 
-def parse_balancer_manager(page: str) -> dict[str, dict[str, Any]]:
-    """The members table of Apache's balancer-manager page (the one headed "Worker URL")."""
+def parse_balancer_manager(page: str, name: str = "app") -> dict[str, dict[str, Any]]:
+    """The members table (the one headed "Worker URL") of `balancer://NAME` on Apache's
+    balancer-manager page. The page lists its balancers in no fixed order, each under a heading
+    "LoadBalancer Status for balancer://NAME": `app` is the one of /api/node; `app-slow`, the
+    one of the routes that wait on a database, notices a frozen member later."""
     def cells(row: str) -> list[str]:
         found = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S | re.I)
         return [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in found]
 
+    sections = re.split(r"<h3>\s*LoadBalancer Status for", page, flags=re.I)[1:]
+    section = next((s for s in sections
+                    if re.sub(r"<[^>]+>", "", s.split("</h3>", 1)[0]).split()[:1]
+                    == [f"balancer://{name}"]), "")
     members: dict[str, dict[str, Any]] = {}
-    for table in re.findall(r"<table[^>]*>(.*?)</table>", page, re.S | re.I):
+    for table in re.findall(r"<table[^>]*>(.*?)</table>", section, re.S | re.I):
         rows = [cells(r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S | re.I)]
         if not rows or "Worker URL" not in rows[0]:
             continue
@@ -131,6 +151,7 @@ def parse_balancer_manager(page: str) -> dict[str, dict[str, Any]]:
                 "elected": int(m.get("Elected") or 0), "busy": int(m.get("Busy") or 0),
                 "usable": "Ok" in status.split() and not {"Err", "HcFl", "Dis", "Stop"}
                 & set(status.split())}
+        break
     return members
 
 

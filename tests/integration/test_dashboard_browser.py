@@ -279,7 +279,7 @@ def _lesson_02(browser, url, token, lab, shots: Path) -> None:
     worst = int(s.get("hcfails", "1")) * (_seconds(s["hcinterval"]) + timeout)
     lesson.answer(out, "taken_out = None", f"taken_out = {worst!r}", "✔ taken_out: right")
     predict, reveal = lesson.find("Prediction("), lesson.find("freeze_prediction.reveal(")
-    choice = ["a few requests wait about 5 s, then fail (502)"]
+    choice = ["a few requests wait for Apache's timeout, then fail (502)"]
     lesson.predict(predict, choice)
     lesson.run_through(reveal, start=predict + 1)
     lesson.revealed(predict, choice)

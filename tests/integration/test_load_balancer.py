@@ -7,6 +7,7 @@ from collections import Counter
 
 import httpx
 
+from labkit.ui.lesson import balancer, wait_until
 from tests.integration.conftest import login_body, wait_in_rotation
 
 
@@ -75,3 +76,32 @@ def test_balancer_manager_asks_for_the_lab_admin(lab):
     page = httpx.get(url, auth=lab.auth("admin"))
     assert page.status_code == 200
     assert "balancer://app" in page.text and "node4" in page.text
+
+
+def test_a_frozen_app_server_leaves_both_balancers_and_comes_back_thawed(lab):
+    """SIGSTOP: node3's kernel still accepts connections and nothing answers. The health check
+    (hcinterval, waiting `timeout`) takes it out of balancer://app, and, after its longer
+    timeout, out of balancer://app-slow; from then on no request through the VIP goes to it
+    and none fails. Thawed, it passes its next check and is back."""
+    lab.fail("node3", "freeze")
+    wait_until(lambda: not balancer(lab, "app")["node3"]["usable"], timeout=60, every=0.1)
+    answers = [httpx.get(lab.vip_url + "/api/node", auth=lab.auth(), timeout=10)
+               for _ in range(30)]
+    assert [r.status_code for r in answers] == [200] * 30
+    assert "node3" not in {r.json()["node"] for r in answers}
+    wait_until(lambda: not balancer(lab, "app-slow")["node3"]["usable"], timeout=60, every=0.2)
+    with lab.client() as c:  # /api/login and /api/session go through balancer://app-slow
+        login = c.post("/api/login", json=login_body(lab), timeout=10)
+        assert login.status_code == 200 and login.json()["node"] != "node3"
+        sessions = [c.get("/api/session", timeout=10) for _ in range(10)]
+    assert [r.status_code for r in sessions] == [200] * 10
+    lab.recover("node3")  # SIGCONT
+    wait_until(lambda: all(m["node3"]["usable"] for m in (balancer(lab, "app"),
+                                                          balancer(lab, "app-slow"))),
+               timeout=60)
+    wait_in_rotation(lab, {"node1", "node2", "node3", "node4"})
+
+
+def test_the_balancer_manager_lists_the_slow_routes_balancer_with_every_member(lab):
+    assert set(balancer(lab, "app-slow")) == {"node1", "node2", "node3", "node4"}
+    assert all(m["usable"] for m in balancer(lab, "app-slow").values())

@@ -84,6 +84,62 @@ def test_the_rendered_configs_are_what_the_servers_read(layout, tmp_path):
     assert "{{" not in httpd and "{%" not in httpd
 
 
+def balancers(httpd: str) -> dict[str, list[str]]:
+    """The BalancerMember lines of each `<Proxy "balancer://...">` block of an httpd.conf."""
+    found: dict[str, list[str]] = {}
+    name = None
+    for line in httpd.splitlines():
+        words = line.split()
+        if words[:1] == ["<Proxy"]:
+            name = words[1].strip('">')
+            found[name] = []
+        elif words[:1] == ["</Proxy>"]:
+            name = None
+        elif words[:1] == ["BalancerMember"] and name:
+            found[name].append(line)
+    return found
+
+
+def test_the_topologys_balancer_timers_land_in_httpd_conf(tmp_path, monkeypatch):
+    """lb.health_check_interval → hcinterval (in ms), member_timeout → the members' timeout= and
+    ProxyTimeout (what a health check waits before httpd 2.4.55), slow_timeout → the slow
+    routes' balancer, retry → retry=."""
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
+    monkeypatch.setattr(apache, "module_dir", lambda: Path("/usr/lib/apache2/modules"))
+    data = Topology.default().to_dict() | {"lb": {"health_check_interval": 0.3,
+                                                  "member_timeout": 2, "slow_timeout": 7,
+                                                  "retry": 4, "fail_on_timeout": True}}
+    lay = Layout(lab="unit", topology=Topology.from_dict(data), prefix="127.0.9",
+                 secrets=Layout.new_secrets())
+    lay.save()
+    httpd = apache.Apache().config_text(NodeContext(lay, "node1"), tmp_path)
+    found = balancers(httpd)
+    assert set(found) == {"balancer://app", "balancer://app-slow"}
+    for name, timeout in (("balancer://app", 2), ("balancer://app-slow", 7)):
+        assert len(found[name]) == 4
+        for line in found[name]:
+            words = line.split()
+            assert {"hcinterval=300ms", "retry=4", f"timeout={timeout}", "hcfails=1"} \
+                <= set(words), line
+    assert "\nProxyTimeout 2\n" in httpd
+    proxysets = [line.split() for line in httpd.splitlines() if line.split()[:1] == ["ProxySet"]]
+    # failontimeout on balancer://app only: a slow route's answer is slow, not a dead member
+    assert ["failontimeout=On" in words for words in proxysets] == [True, False]
+    for route in apache.SLOW_ROUTES:
+        assert f'ProxyPass "{route}" "balancer://app-slow{route}"' in httpd
+    # the slow routes come before "/", or "/" would take them (the first match wins)
+    assert httpd.index('ProxyPass "/api/notes"') < httpd.index('ProxyPass "/" ')
+
+
+def test_a_default_lab_takes_a_frozen_member_out_within_about_a_second(layout):
+    httpd = apache.Apache().config_text(NodeContext(layout, "node1"),
+                                        layout.paths.service("node1", "apache"))
+    main = balancers(httpd)["balancer://app"][0].split()
+    assert "hcinterval=200ms" in main and "timeout=1" in main and "retry=1" in main
+    assert not any("failontimeout" in line for line in httpd.splitlines()
+                   if line.split()[:1] == ["ProxySet"])
+
+
 def test_a_value_the_template_needs_but_is_not_given_raises(tmp_path):
     with pytest.raises(jinja2.UndefinedError):
         templating.render(apache.__file__, "httpd.conf.j2", node="node1")

@@ -65,13 +65,13 @@ def test_no_prediction_is_said_plainly():
 
 
 # -- lesson 02: the numbers come from the balancer's real template -----------------------------
-@pytest.fixture
-def lab_with_httpd(tmp_path):
-    """A lab whose httpd.conf is the real template, rendered for the default topology."""
+def httpd_lab(tmp_path: Path, lb: dict | None = None) -> SimpleNamespace:
+    """A lab whose httpd.conf is the real template, rendered for the default topology with
+    these `lb:` timers."""
     import labkit.lb.apache
     from labkit import templating
 
-    topology = Topology.default()
+    topology = Topology.from_dict(Topology.default().to_dict() | {"lb": lb or {}})
     conf = tmp_path / "httpd.conf"
     conf.write_text(templating.render(
         labkit.lb.apache.__file__, "httpd.conf.j2", node="node1", root=tmp_path, modules=[],
@@ -79,24 +79,57 @@ def lab_with_httpd(tmp_path):
         ports=SimpleNamespace(http=8080, https=8443, app=8000), lab_net="127.0.1.0/24",
         members=[{"address": f"127.0.1.{10 + i}", "route": n.name}
                  for i, n in enumerate(topology.with_role("app"), 1)],
-        tls=tmp_path, body_limit=1, htpasswd=tmp_path / "htpasswd", upload_limit=2))
+        tls=tmp_path, body_limit=1, htpasswd=tmp_path / "htpasswd", upload_limit=2,
+        lb=topology.lb, slow_routes=labkit.lb.apache.SLOW_ROUTES))
     return SimpleNamespace(layout=SimpleNamespace(topology=topology),
                            config_files=lambda target: {"httpd.conf": conf})
 
 
+@pytest.fixture
+def lab_with_httpd(tmp_path):
+    """The default lab's balancer: hcinterval=200ms, timeout=1."""
+    return httpd_lab(tmp_path)
+
+
+@pytest.fixture
+def lab_with_slow_timers(tmp_path):
+    """A balancer with Apache's older lab timers (hcinterval 1 s, timeout 5 s): far enough
+    apart that every wrong answer has its own hint."""
+    return httpd_lab(tmp_path, {"health_check_interval": 1, "member_timeout": 5})
+
+
 def test_the_lessons_read_the_members_settings_from_the_running_config(lab_with_httpd):
+    """Of `balancer://app`, the balancer of /api/node; app-slow's longer timeout is not read."""
     from labkit.ui.lesson import member_settings
 
     s = member_settings(lab_with_httpd)
     assert s["lbmethod"] == "byrequests" and s["stickysession"] == "JSESSIONID|jsessionid"
-    assert (s["hcinterval"], s["hcfails"], s["timeout"], s["connectiontimeout"]) == \
-        ("1", "1", "5", "1")
+    assert (s["hcinterval"], s["hcfails"], s["timeout"], s["connectiontimeout"], s["retry"]) == \
+        ("200ms", "1", "1", "1", "1")
 
 
 @pytest.mark.parametrize("name, answer", [("shares", 10), ("shares", 10.0),
-                                          ("frozen_wait", 5), ("taken_out", 6)])
+                                          ("frozen_wait", 1), ("taken_out", 1.2)])
 def test_lesson_02_checks_pass_the_right_answer(lab_with_httpd, name, answer):
     assert check("02", name, answer, lab_with_httpd).passed
+
+
+@pytest.mark.parametrize("name, answer, hint", [
+    ("frozen_wait", 1.2, "health check takes the member out"),
+    ("frozen_wait", 0.2, "hcinterval is how often"),
+    ("taken_out", 1, "at worst a check has just passed"),
+    ("taken_out", 0.2, "makes it wait before it fails"),
+])
+def test_lesson_02_checks_tell_the_default_timers_apart(lab_with_httpd, name, answer, hint):
+    """timeout=1 and hcinterval + timeout = 1.2 s are a fifth of a second apart: still two
+    different answers."""
+    verdict = check("02", name, answer, lab_with_httpd)
+    assert not verdict.passed and hint in verdict.text
+
+
+@pytest.mark.parametrize("name, answer", [("frozen_wait", 5), ("taken_out", 6)])
+def test_lesson_02_checks_read_the_labs_own_timers(lab_with_slow_timers, name, answer):
+    assert check("02", name, answer, lab_with_slow_timers).passed
 
 
 @pytest.mark.parametrize("name, answer, hint", [
@@ -112,8 +145,8 @@ def test_lesson_02_checks_pass_the_right_answer(lab_with_httpd, name, answer):
     ("taken_out", 1, "makes it wait before it fails"),
     ("taken_out", None, "write your answer"),
 ])
-def test_lesson_02_checks_fail_wrong_answers_with_a_hint(lab_with_httpd, name, answer, hint):
-    verdict = check("02", name, answer, lab_with_httpd)
+def test_lesson_02_checks_fail_wrong_answers_with_a_hint(lab_with_slow_timers, name, answer, hint):
+    verdict = check("02", name, answer, lab_with_slow_timers)
     assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text
 
 
@@ -152,6 +185,22 @@ def test_the_balancer_manager_page_reads_as_members_by_route():
     assert members["node1"] == {"url": "http://127.0.1.11:8000", "status": "Init Ok",
                                 "elected": 1, "busy": 0, "usable": True}
     assert members["node4"]["status"] == "Init HcFl" and not members["node4"]["usable"]
+
+
+def test_the_balancer_manager_is_read_for_the_balancer_asked_for_in_any_order():
+    """The page lists balancer://app and balancer://app-slow in no fixed order (app-slow came
+    first on a running lab): each is found by its heading, never by its place."""
+    from labkit.ui.lesson import parse_balancer_manager
+
+    start = BALANCER_MANAGER.index("<h3>LoadBalancer Status for")
+    end = BALANCER_MANAGER.index("</body>")
+    slow = (BALANCER_MANAGER[start:end].replace(">balancer://app<", ">balancer://app-slow<")
+            .replace("Init HcFl", "Init Err"))
+    for page in (BALANCER_MANAGER[:start] + slow + BALANCER_MANAGER[start:],
+                 BALANCER_MANAGER[:end] + slow + BALANCER_MANAGER[end:]):
+        assert parse_balancer_manager(page)["node4"]["status"] == "Init HcFl"
+        assert parse_balancer_manager(page, "app-slow")["node4"]["status"] == "Init Err"
+    assert parse_balancer_manager(BALANCER_MANAGER, "app-slow") == {}
 
 
 # -- lesson 04: the timers come from the watchers' modules -------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import LabError
-from labkit.topology import NodeSpec, Topology, VrrpSpec, parse_size
+from labkit.topology import LbSpec, NodeSpec, Topology, VrrpSpec, parse_size
 
 ROOT = Path(__file__).resolve().parents[2]
 PAIR = {"node1": {"roles": ["lb", "app"]}, "node2": {"roles": ["lb", "app"]}}
@@ -283,3 +283,51 @@ def test_the_file_quota_is_a_topology_knob():
     topo = Topology.from_dict({**Topology.default().to_dict(), "cassandra": {"quota": "1GiB"}})
     assert topo.cassandra.quota_bytes == 1 << 30
     assert Topology.from_dict(topo.to_dict()) == topo
+
+
+# -- lb: Apache's balancer timers ---------------------------------------------------------------
+def test_the_balancer_timers_default_to_noticing_a_frozen_member_in_about_a_second():
+    lb = Topology.default().lb
+    assert lb == LbSpec(health_check_interval=0.2, member_timeout=1, slow_timeout=5, retry=1,
+                        fail_on_timeout=False)
+    assert lb.health_check_interval_ms == 200
+    assert lb.health_check_interval + lb.member_timeout <= 1.5
+
+
+def test_the_balancer_timers_load_from_yaml_and_round_trip(tmp_path):
+    path = tmp_path / "lab.yml"
+    path.write_text("nodes: {node1: {roles: [lb, app]}, node2: {roles: [app]}}\n"
+                    "lb: {health_check_interval: 0.5, member_timeout: 2, slow_timeout: 10, "
+                    "retry: 0, fail_on_timeout: true}\n")
+    t = Topology.load(path)
+    assert t.lb == LbSpec(0.5, 2, 10, 0, True) and t.lb.health_check_interval_ms == 500
+    assert Topology.from_dict(json.loads(json.dumps(t.to_dict()))) == t
+    # an int is a number of seconds too; a section may give only some keys
+    assert Topology.from_dict({"nodes": PAIR, "lb": {"health_check_interval": 1}}).lb == \
+        LbSpec(health_check_interval=1)
+
+
+@pytest.mark.parametrize("lb, key, words", [
+    ({"health_check_interval": 0.05}, "lb.health_check_interval", "at least 0.1"),
+    ({"health_check_interval": 61}, "lb.health_check_interval", "at most 60"),
+    ({"health_check_interval": "200ms"}, "lb.health_check_interval", "must be a number"),
+    ({"member_timeout": 0.5}, "lb.member_timeout", "must be an integer"),
+    ({"member_timeout": 0}, "lb.member_timeout", "at least 1"),
+    ({"member_timeout": "1"}, "lb.member_timeout", "must be an integer (got '1')"),
+    ({"slow_timeout": 601}, "lb.slow_timeout", "at most 600"),
+    ({"retry": -1}, "lb.retry", "at least 0"),
+    ({"retry": True}, "lb.retry", "must be an integer"),
+    ({"fail_on_timeout": "on"}, "lb.fail_on_timeout", "must be true or false (got 'on')"),
+    ({"timeout": 5}, "lb.timeout", "unknown key"),
+    ({"member_timeout": 10}, "lb.slow_timeout", "must be at least member_timeout (10) (got 5)"),
+])
+def test_bad_balancer_timers_say_which_key_and_what_is_wrong(lb, key, words):
+    err = refused({"nodes": PAIR, "lb": lb})
+    assert err.message.startswith(f"topology: {key}: "), err.message
+    assert words in err.message
+
+
+def test_a_balancer_timer_out_of_range_gives_the_range_and_unknown_keys_the_known_ones():
+    assert "from 1 to 300" in refused({"nodes": PAIR, "lb": {"member_timeout": 0}}).hint
+    hint = refused({"nodes": PAIR, "lb": {"hcinterval": 1}}).hint
+    assert "health_check_interval, member_timeout, slow_timeout, retry, fail_on_timeout" in hint
