@@ -339,8 +339,20 @@ class Cluster:
         return seen
 
     def rotation(self, requests: int) -> set[str]:
-        """The app servers that answer `requests` requests through the VIP."""
-        return set(self.answering(requests)) - {"error"}
+        """The app servers that answer `requests` requests through the VIP on each of Apache's
+        balancers (`balancer://app` and `balancer://app-slow`, the routes that wait on a
+        database), plus "error" when any request failed: a frozen member can be out of one and
+        still in the other for a while, and the set says so until both agree."""
+        seen = set(self.answering(requests))
+        with httpx.Client(base_url=self.layout.vip_url, timeout=2,
+                          auth=self.layout.nbi_auth()) as c:
+            for _ in range(requests):  # /api/session goes through app-slow; 401 = no session
+                try:
+                    node = c.get("/api/session").headers.get("x-labkit-node")
+                except httpx.HTTPError:
+                    node = None
+                seen.add(node or "error")
+        return seen
 
     # -- faults on links ----------------------------------------------------------------------
     def cut(self, a: str, b: str, one_way: bool = False) -> None:

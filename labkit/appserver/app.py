@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from fastapi import Cookie, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
@@ -20,6 +21,29 @@ class Login(BaseModel):
     password: str = Field(min_length=1, max_length=256)
 
 
+class NodeHeader:
+    """Every answer names its node (`X-Labkit-Node`), a refusal too: a client, or
+    `Cluster.rotation`, can tell which app server a balancer sent it to on any route. A pure
+    ASGI middleware: it adds a header and nothing else to each request's cost."""
+
+    def __init__(self, app: Any, node: str) -> None:
+        self.app = app
+        self.header = (b"x-labkit-node", node.encode())
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def named(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() != self.header[0]]
+                message = {**message, "headers": [*headers, self.header]}
+            await send(message)
+
+        await self.app(scope, receive, named)
+
+
 def create_app(layout: Layout, node: str, sessions: SessionStore | None = None) -> FastAPI:
     """Build the NBI for `node`. Later tiers add their routers in `include_tiers`."""
     app = FastAPI(title="labkit NBI", version="1", description=f"REST NBI served by {node}")
@@ -31,6 +55,7 @@ def create_app(layout: Layout, node: str, sessions: SessionStore | None = None) 
     # added last, so it runs first: nothing is read or parsed for a caller not let in
     app.add_middleware(auth.Authenticate, layout=layout, node=node,
                        sessions=lambda: app.state.sessions)
+    app.add_middleware(NodeHeader, node=node)  # outermost: even a refusal says who refused
     started = time.time()
 
     @app.exception_handler(Exception)

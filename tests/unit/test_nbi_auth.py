@@ -101,3 +101,15 @@ def test_labs_from_before_the_nbi_users_derive_stable_passwords(saved_layout):
     del saved_layout.secrets["nbi_learner"]
     first = saved_layout.nbi_password("learner")
     assert first == saved_layout.nbi_password("learner") != saved_layout.nbi_password("admin")
+
+
+def test_every_answer_names_its_node_a_refusal_too(client, saved_layout):
+    """`Cluster.rotation` tells which app server app-slow sent it to from this header, on a
+    route that refuses (401: no session) as on one that answers."""
+    assert client.get("/api/node", auth=saved_layout.nbi_auth("learner")
+                      ).headers["x-labkit-node"] == "node1"
+    refused = client.get("/api/session", auth=saved_layout.nbi_auth("learner"))
+    assert refused.status_code == 401 and refused.headers["x-labkit-node"] == "node1"
+    stranger = client.get("/api/node")
+    assert stranger.status_code == 401 and stranger.headers["x-labkit-node"] == "node1"
+    assert len(stranger.headers.get_list("x-labkit-node")) == 1
