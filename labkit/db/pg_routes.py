@@ -83,7 +83,8 @@ def install(app: FastAPI) -> None:
 
     @app.middleware("http")
     async def _count(request: Request, call_next: Any) -> Any:
-        meter.hit()
+        if request.url.path != "/health":  # Apache's probes (10 a second per member) are not load
+            meter.hit()
         return await call_next(request)
 
     app.include_router(router)
