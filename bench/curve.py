@@ -21,6 +21,7 @@ from typing import Any
 from bench import spine
 from bench.figures import Figure, percentile
 from labkit import Cluster, LabError
+from labkit.lb.election import master_down_interval
 from labkit.topology import DevicesSpec, NodeSpec, Topology, VrrpSpec
 
 HERE = Path(__file__).parent
@@ -35,11 +36,6 @@ def topology(advert: float) -> Topology:
     return Topology(nodes=tuple(NodeSpec(n, ("lb", "app"), priority=p)
                                 for n, p in PRIORITIES.items()),
                     vrrp=VrrpSpec(advert_interval=advert), devices=DevicesSpec(count=0))
-
-
-def master_down(advert: float, priority: int) -> float:
-    """RFC 5798's Master_Down_Interval for a backup of this priority."""
-    return 3 * advert + (256 - priority) * advert / 256
 
 
 def name(what: str, advert: float) -> str:
@@ -59,7 +55,7 @@ def curve(runs: int = 5, adverts: Iterable[float] = ADVERTS) -> list[Figure]:
                 since = time.time()
                 gap, new = spine.gap_once(lab, "crash")
                 gaps.append(gap)
-                limits.append(master_down(advert, PRIORITIES.get(new, 100)))
+                limits.append(master_down_interval(advert, PRIORITIES.get(new, 100)))
                 evs = lab.events(since)
                 took, moved = takeover(evs, new), takeover(evs, new, delivered=True)
                 if took is not None:

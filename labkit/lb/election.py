@@ -27,6 +27,16 @@ class Advert:
     priority: int  # 0 means "I am leaving, take over now"
 
 
+def skew_time(advert_interval: float, priority: int) -> float:
+    """RFC 5798 §6.1 Skew_Time: a lower priority waits a little longer before taking over."""
+    return (256 - priority) * advert_interval / 256
+
+
+def master_down_interval(advert_interval: float, priority: int) -> float:
+    """RFC 5798 §6.1 Master_Down_Interval: 3 × Advertisement_Interval + Skew_Time."""
+    return 3 * advert_interval + skew_time(advert_interval, priority)
+
+
 @dataclass
 class Election:
     """One router's view of the election."""
@@ -43,11 +53,11 @@ class Election:
 
     @property
     def skew_time(self) -> float:
-        return (256 - self.priority) * self.advert_interval / 256
+        return skew_time(self.advert_interval, self.priority)
 
     @property
     def master_down_interval(self) -> float:
-        return 3 * self.advert_interval + self.skew_time
+        return master_down_interval(self.advert_interval, self.priority)
 
     def start(self, now: float) -> bool:
         """Enter the election; returns True if an advert must be sent now."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labkit.ui.lesson import apache_seconds as _seconds
 from labkit.ui.lesson import member_settings
 
 #: the fresh requests of the `shares` question
@@ -16,11 +17,6 @@ def _number(answer: Any) -> str | None:
     if isinstance(answer, bool) or not isinstance(answer, (int, float)):
         return "give a number, e.g. 4"
     return None
-
-
-def _seconds(value: str) -> float:
-    """An Apache duration: seconds, or with an `ms` suffix."""
-    return float(value[:-2]) / 1000 if value.endswith("ms") else float(value)
 
 
 def _near(a: float, b: float) -> bool:

@@ -6,17 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from labkit.lb.election import master_down_interval as _master_down
 from labkit.topology import VrrpSpec
 
 #: how much longer than the master-down interval a client may see no answer and the prediction
 #: still counts: the new master's Apache taking the traffic, the health check dropping the
 #: crashed node's own app server, and the client asking only every 50 ms
 SLACK = 0.5
-
-
-def _master_down(advert: float, priority: int) -> float:
-    """RFC 5798's master-down interval: 3 × advert interval + skew time."""
-    return 3 * advert + (256 - priority) * advert / 256
 
 
 def _near(answer: float, value: float, tolerance: float = 0.05) -> bool:

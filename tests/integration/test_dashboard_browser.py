@@ -198,11 +198,6 @@ def _close(lesson: Lesson, url: str, token: str) -> None:
                      timeout=30).raise_for_status()
 
 
-def _seconds(value: str) -> float:
-    """An Apache duration: seconds, or with an `ms` suffix."""
-    return float(value[:-2]) / 1000 if value.endswith("ms") else float(value)
-
-
 def _lesson_01(browser, url, token, lab, shots: Path) -> None:
     from playwright.sync_api import expect
 
@@ -262,7 +257,7 @@ def _lesson_01(browser, url, token, lab, shots: Path) -> None:
 
 
 def _lesson_02(browser, url, token, lab, shots: Path) -> None:
-    from labkit.ui.lesson import make_whole, member_settings
+    from labkit.ui.lesson import apache_seconds, make_whole, member_settings
 
     lesson = _open(browser, url, token, "02_round_robin")
     shares, wait, out = (lesson.find("shares = None"), lesson.find("frozen_wait = None"),
@@ -270,13 +265,13 @@ def _lesson_02(browser, url, token, lab, shots: Path) -> None:
     lesson.run_through(shares - 1)
     apps = len(lab.layout.topology.with_role("app"))
     s = member_settings(lab)
-    timeout = _seconds(s["timeout"])
+    timeout = apache_seconds(s["timeout"])
     lesson.answer(shares, "shares = None", f"shares = {30 / apps!r}",
                   "shares: not yet: that shares them among every member")
     lesson.answer(shares, "shares = None", f"shares = {30 / (apps - 1)!r}", "✔ shares: right")
     lesson.answer(wait, "frozen_wait = None", f"frozen_wait = {timeout!r}",
                   "✔ frozen_wait: right")
-    worst = int(s.get("hcfails", "1")) * (_seconds(s["hcinterval"]) + timeout)
+    worst = int(s.get("hcfails", "1")) * (apache_seconds(s["hcinterval"]) + timeout)
     lesson.answer(out, "taken_out = None", f"taken_out = {worst!r}", "✔ taken_out: right")
     predict, reveal = lesson.find("Prediction("), lesson.find("freeze_prediction.reveal(")
     choice = ["a few requests wait for Apache's timeout, then fail (502)"]
