@@ -327,31 +327,32 @@ class Cluster:
     def answering(self, requests: int = 12) -> Counter[str]:
         """Send `requests` fresh (cookie-less) requests through the VIP and count the app servers
         that answer; each request that fails or is refused counts under "error"."""
-        seen: Counter[str] = Counter()
-        with httpx.Client(base_url=self.layout.vip_url, timeout=2,
-                          auth=self.layout.nbi_auth()) as c:
-            for _ in range(requests):
-                try:
-                    r = c.get("/api/node")
-                    seen[r.json()["node"] if r.status_code == 200 else "error"] += 1
-                except (httpx.HTTPError, ValueError, KeyError):
-                    seen["error"] += 1
-        return seen
+        return self._ask("/api/node", requests, answered=200)
 
     def rotation(self, requests: int) -> set[str]:
         """The app servers that answer `requests` requests through the VIP on each of Apache's
         balancers (`balancer://app` and `balancer://app-slow`, the routes that wait on a
         database), plus "error" when any request failed: a frozen member can be out of one and
         still in the other for a while, and the set says so until both agree."""
-        seen = set(self.answering(requests))
+        # /api/session goes through app-slow; without a cookie an app server answers 401
+        return set(self.answering(requests)) | set(self._ask("/api/session", requests,
+                                                             answered=401))
+
+    def _ask(self, path: str, requests: int, answered: int) -> Counter[str]:
+        """GET `path` through the VIP `requests` times; count each answer with the status
+        `answered` under the app server that gave it (its X-Labkit-Node header), anything else
+        (a failed request, Apache's 502, another status) under "error"."""
+        seen: Counter[str] = Counter()
         with httpx.Client(base_url=self.layout.vip_url, timeout=2,
                           auth=self.layout.nbi_auth()) as c:
-            for _ in range(requests):  # /api/session goes through app-slow; 401 = no session
+            for _ in range(requests):
                 try:
-                    node = c.get("/api/session").headers.get("x-labkit-node")
+                    r = c.get(path)
                 except httpx.HTTPError:
-                    node = None
-                seen.add(node or "error")
+                    seen["error"] += 1
+                    continue
+                node = r.headers.get("x-labkit-node")
+                seen[node if node and r.status_code == answered else "error"] += 1
         return seen
 
     # -- faults on links ----------------------------------------------------------------------

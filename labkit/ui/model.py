@@ -23,9 +23,10 @@ COLUMNS = {"clients": 0, "vip": 1, "lb": 2, "app": 3, "mysql": 4, "postgres": 4.
 #: the band drawn around one node's services: one machine, whose fault shows on all of it
 MACHINE_SPAN = (1.6, 6.9)
 #: what the colours mean, in the legend's words
-LEGEND = (("#2ca02c", "up / running / active"), ("#98df8a", "standby"),
-          ("#1f77b4", "frozen"), ("#ff7f0e", "isolated"), ("#d62728", "crashed / failed"),
-          ("#7f7f7f", "down"), ("#bcbd22", "starting"))
+LEGEND = tuple((STATE_COLOURS[state], words) for state, words in (
+    ("up", "up / running / active"), ("standby", "standby"), ("frozen", "frozen"),
+    ("isolated", "isolated"), ("crashed", "crashed / failed"), ("down", "down"),
+    ("starting", "starting")))
 DB_TIERS = ("mysql", "postgres")
 
 
