@@ -167,9 +167,7 @@ def fail(target: str = typer.Argument(..., help="NODE or NODE/SERVICE, e.g. node
          lab: str | None = LabOpt) -> None:
     """Break a node (crash, freeze, isolate) or kill one service."""
     cluster = Cluster.attach(lab)
-    cluster.fail(target, mode)
-    last = cluster.events()[-1]
-    console.print(f"[yellow]{last.get('message', target)}[/]")
+    console.print(f"[yellow]{cluster.fail(target, mode)}[/]")
 
 
 @app.command()

@@ -236,14 +236,14 @@ class Cluster:
                        f"({last})", f"see `labkit status` and the logs under {self.layout.rundir}")
 
     # -- faults -------------------------------------------------------------------------------
-    def fail(self, target: str, mode: str = "crash") -> None:
-        """Break a node (`node2`, mode crash|freeze|isolate) or one service (`node2/app`)."""
+    def fail(self, target: str, mode: str = "crash") -> str:
+        """Break a node (`node2`, mode crash|freeze|isolate) or one service (`node2/app`);
+        returns what happened, as the fault's event says it."""
         node, _, service = target.partition("/")
         self.layout.topology.node(node)
         if service:
-            self.backend.fail_service(node, service)
-        else:
-            self.backend.fail(node, mode)
+            return self.backend.fail_service(node, service)
+        return self.backend.fail(node, mode)
 
     # -- configuration ------------------------------------------------------------------------
     def config_files(self, target: str) -> dict[str, Path]:

@@ -17,7 +17,11 @@ from typing import Any
 
 
 def emit(path: Path, kind: str, **fields: Any) -> dict[str, Any]:
-    """Append one event; safe from many processes at once (each line written under a lock)."""
+    """Append one event; safe from many processes at once (each line written under a lock).
+
+    `ts` is now unless the caller passes when it happened (a crash is written once every
+    process is gone, a second or two after it began: the events it caused come first in the
+    file, and `read` puts them back in order)."""
     event = {"ts": time.time(), "kind": kind, **fields}
     line = json.dumps(event, sort_keys=True, default=str) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,7 +34,7 @@ def emit(path: Path, kind: str, **fields: Any) -> dict[str, Any]:
 
 
 def read(path: Path, since: float = 0.0, kinds: set[str] | None = None) -> list[dict[str, Any]]:
-    """Every event at or after `since` (a Unix time), oldest first."""
+    """Every event at or after `since` (a Unix time), oldest first (by `ts`, not file order)."""
     if not path.exists():
         return []
     out = []
@@ -42,7 +46,7 @@ def read(path: Path, since: float = 0.0, kinds: set[str] | None = None) -> list[
                 continue  # a line being written right now
             if ev.get("ts", 0) >= since and (kinds is None or ev.get("kind") in kinds):
                 out.append(ev)
-    return out
+    return sorted(out, key=lambda ev: ev.get("ts", 0))
 
 
 def follow(path: Path, poll: float = 0.2) -> Iterator[dict[str, Any]]:

@@ -138,8 +138,9 @@ class Backend(ABC):
         return {n: info[n]["statename"].lower() if n in info else "unknown" for n in names}
 
     # -- faults: the checks and events here, the breaking and mending in each backend ---------
-    def fail(self, node: str, mode: str) -> None:
-        """Break a whole node (crash | freeze | isolate), or say clearly why it cannot be."""
+    def fail(self, node: str, mode: str) -> str:
+        """Break a whole node (crash | freeze | isolate), or say clearly why it cannot be;
+        returns what happened (the fault event's message)."""
         if mode not in FAULT_MODES:
             raise LabError(f"unknown fault mode {mode!r}",
                            f"choose one of: {', '.join(FAULT_MODES)}")
@@ -151,15 +152,17 @@ class Backend(ABC):
                            else "start the lab with `labkit up`")
         t0 = time.time()
         message = self._break(node, mode)
-        events.emit(self.layout.events_path, "fault", node=node, mode=mode, at=t0,
+        # stamped when it began: the VRRP takeover it caused must not read as coming first
+        events.emit(self.layout.events_path, "fault", node=node, mode=mode, at=t0, ts=t0,
                     message=message)
+        return message
 
     @abstractmethod
     def _break(self, node: str, mode: str) -> str:
         """Apply a checked fault to an up node; returns what happened, for the event."""
 
-    def fail_service(self, node: str, service: str) -> None:
-        """Kill one running service; the node's supervisor restarts it."""
+    def fail_service(self, node: str, service: str) -> str:
+        """Kill one running service; the node's supervisor restarts it. Returns what happened."""
         programs = self.service_names(node)
         state = self.node_state(node)
         if state != "up":
@@ -174,9 +177,11 @@ class Backend(ABC):
             raise LabError(f"{node}/{service} is not running right now ({now})",
                            "wait for its supervisor to restart it")
         where = self._kill_process_group(node, info["pid"])
+        message = (f"{node}/{service} killed (pid {info['pid']}{where}); its supervisor will "
+                   "restart it")
         events.emit(self.layout.events_path, "fault", node=node, service=service, mode="kill",
-                    message=f"{node}/{service} killed (pid {info['pid']}{where}); its "
-                            "supervisor will restart it")
+                    message=message)
+        return message
 
     @abstractmethod
     def _kill_process_group(self, node: str, pid: int) -> str:

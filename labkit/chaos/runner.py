@@ -174,8 +174,12 @@ def _availability_table(windows: dict[str, Availability]) -> list[str]:
 def run_chaos(lab: Cluster, duration: float, seed: int, rate: float = 10.0,
               workloads: list[Workload] | None = None,
               progress: Callable[[str], None] = lambda _m: None, plan: str = "random",
-              faults: list[Fault] | None = None, heal: float = 8.0) -> ChaosReport:
-    """Run `plan` (or the explicit `faults`) under every tier's workload, then check."""
+              faults: list[Fault] | None = None, heal: float = 8.0,
+              skip_late: bool = True) -> ChaosReport:
+    """Run `plan` (or the explicit `faults`) under every tier's workload, then check.
+
+    Slow recoveries shift the plan; with `skip_late` a step that would then end after
+    `duration` is skipped (and recorded), without it the run makes every step and ends later."""
     check_arguments(duration, rate, plan)
     _check_lab(lab)
     services = {n.name: list(lab.backend.services(n.name)) for n in lab.layout.nodes}
@@ -188,7 +192,7 @@ def run_chaos(lab: Cluster, duration: float, seed: int, rate: float = 10.0,
     loads = workloads if workloads is not None else default_workloads(lab)
     for w in loads:
         w.attach(history)
-    _drive(lab, loads, history, report, rate, progress, heal)
+    _drive(lab, loads, history, report, rate, progress, heal, skip_late)
     progress("final reads on the primaries, then the checks")
     _check(lab, loads, history, report)
     _save(lab, history, report)
@@ -216,14 +220,15 @@ def _check_lab(lab: Cluster) -> None:
 
 
 def _drive(lab: Cluster, loads: list[Workload], history: History, report: ChaosReport,
-           rate: float, progress: Callable[[str], None], heal: float = 8.0) -> None:
+           rate: float, progress: Callable[[str], None], heal: float = 8.0,
+           skip_late: bool = True) -> None:
     stop = threading.Event()
     history.t0 = time.monotonic()  # the run starts now, not when the workloads were built
     threads = [threading.Thread(target=w.run, args=(stop, rate), daemon=True,
                                 name=f"chaos-{w.process}") for w in loads]
     for th in threads:
         th.start()
-    nemesis = Nemesis(lab, history, report, progress, heal)
+    nemesis = Nemesis(lab, history, report, progress, heal, skip_late)
     try:
         nemesis.run()
         # the workloads see the last recovery through one healing time, and the run its length
@@ -241,10 +246,15 @@ def _drive(lab: Cluster, loads: list[Workload], history: History, report: ChaosR
 class Nemesis:
     """Fires the plan's faults at whoever holds the role now, and undoes them on time."""
 
+    #: how long a step that breaks a pair waits for that pair to be whole before it starts
+    PAIR_WAIT = 60.0
+
     def __init__(self, lab: Cluster, history: History, report: ChaosReport,
-                 progress: Callable[[str], None], heal: float = 8.0) -> None:
+                 progress: Callable[[str], None], heal: float = 8.0,
+                 skip_late: bool = True) -> None:
         self.lab, self.history, self.report, self.progress = lab, history, report, progress
         self.heal = heal
+        self.skip_late = skip_late
         self.late = 0.0  # a recovery waits for the node's servers: the plan shifts after it
 
     def note(self, text: str) -> None:
@@ -261,22 +271,84 @@ class Nemesis:
             rec = self.report.faults[i]
             if not fire and rec.node is None:
                 continue  # nothing was broken (skipped, or refused): no recovery to wait for
-            if fire and self.overruns(rec.fault):
-                rec.skipped = (f"the run is {self.late:.0f}s behind its plan (recoveries wait for "
-                               "the node's servers): this fault and its healing would end after "
-                               f"the run's {self.report.duration:.0f}s")
-                self.note(f"skipped {rec.fault.mode} {rec.fault.target}: {rec.skipped}")
+            why = self.not_now(i) if fire else None
+            if why:
+                self.skip(rec, why)
                 continue
             _sleep_until(self.history.t0 + at + self.late)
+            if fire and self.opens_step(i) and (why := self.wait_for_pair(rec.fault)):
+                self.skip(rec, why)
+                continue
             self.fire(rec) if fire else self.undo(rec)
             self.late = max(self.late, self.history.now() - at - 0.5)
 
-    def overruns(self, fault: Fault) -> bool:
+    def skip(self, rec: FaultRecord, why: str) -> None:
+        rec.skipped = why
+        self.note(f"skipped {rec.fault.mode} {rec.fault.target}: {why}")
+
+    def step_of(self, i: int) -> list[int]:
+        """The faults of fault i's step: the run of neighbours in the plan sharing its group
+        (the plan lists a step's faults together); an ungrouped fault is a step of its own."""
+        faults, group = self.report.faults, self.report.faults[i].fault.group
+        if not group:
+            return [i]
+        lo, hi = i, i
+        while lo > 0 and faults[lo - 1].fault.group == group:
+            lo -= 1
+        while hi + 1 < len(faults) and faults[hi + 1].fault.group == group:
+            hi += 1
+        return list(range(lo, hi + 1))
+
+    def opens_step(self, i: int) -> bool:
+        return bool(self.report.faults[i].fault.group) and self.step_of(i)[0] == i
+
+    def not_now(self, i: int) -> str | None:
+        """Why fault i is not fired at all: a step is made whole or not at all. Its first fault
+        is skipped when the shifted plan would end the step, healed, after the run's end; the
+        rest of a step that started is made even when late (half a step tests nothing), and
+        the rest of a step that did not start is skipped with it."""
+        step = self.step_of(i)
+        first = self.report.faults[step[0]]
+        if step[0] != i:
+            if first.started is None:
+                return f"its step's first fault ({first.fault.mode} {first.fault.target}) " \
+                       "was not made"
+            return None
+        end = max(self.report.faults[j].fault.end for j in step)
+        if self.overruns(end):
+            return (f"the run is {self.late:.0f}s behind its plan (recoveries wait for the "
+                    "node's servers): this step and its healing would end after the run's "
+                    f"{self.report.duration:.0f}s")
+        return None
+
+    def overruns(self, end: float) -> bool:
         """A plan shifted by slow recoveries would run far past its duration (a 300 s run took
-        617 s): a fault that would now end, healed, after the run's end is skipped instead.
-        An unshifted plan fires as written."""
-        return self.late > 0 and (fault.start + self.late + fault.duration + self.heal
-                                  > self.report.duration)
+        617 s): a step that would now end, healed, after the run's end is skipped instead.
+        An unshifted plan fires as written, and so does every plan run with `skip_late` off
+        (it runs longer instead)."""
+        return self.skip_late and self.late > 0 and end + self.late + self.heal \
+            > self.report.duration
+
+    def wait_for_pair(self, fault: Fault) -> str | None:
+        """Before a step that breaks a pair's standby and then its active: wait until the pair
+        is whole (an earlier step may still be re-seeding the standby), or say why not."""
+        pair = ROLE_TARGETS.get(fault.target.partition("/")[0])
+        if pair not in ("mysql", "postgres"):
+            return None
+        handle = self.lab.mysql if pair == "mysql" else self.lab.postgres
+        began = self.history.now()
+        why: list[str | None] = [handle.not_whole()]
+        if why[0] is None:
+            return None
+        self.note(f"waiting for the {pair} pair to be whole before [{fault.group}]: {why[0]}")
+
+        def whole() -> bool:
+            why[0] = handle.not_whole()
+            return why[0] is None
+        if wait.until(whole, self.PAIR_WAIT, every=0.5):
+            self.note(f"the {pair} pair is whole after {self.history.now() - began:.1f}s")
+            return None
+        return f"the {pair} pair is not whole after {self.PAIR_WAIT:.0f}s: {why[0]}"
 
     def fire(self, rec: FaultRecord) -> None:
         if rec.fault.mode in LINK_MODES:

@@ -49,6 +49,27 @@ class _Tier:
     def nodes(self) -> list[str]:
         return self.module.nodes(self.layout)
 
+    def not_whole(self) -> str | None:
+        """Why the pair could not survive losing its active right now (None: it could).
+
+        Whole means one active, one standby that is replicating from it, and no record in the
+        witness that the active committed alone (then the standby lacks commits and may not take
+        over). A chaos step that breaks the standby and then the active means something only
+        when it starts from a whole pair."""
+        st = self.status()
+        active, standby = st.get("active"), st.get("standby")
+        if not isinstance(active, str) or not isinstance(standby, str):
+            return f"active {active or 'none'}, standby {standby or 'none'}"
+        if st.get("alone"):
+            return f"{active} committed alone: {standby} lacks those commits"
+        if not self.replicating(st["instances"][standby]):
+            return f"{standby} is not replicating from {active} yet"
+        return None
+
+    @staticmethod
+    def replicating(instance: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
     def connect(self) -> Any:
         raise NotImplementedError
 
@@ -77,6 +98,11 @@ class MySQLTier(_Tier):
         """A connection to one instance, active or not (to read a standby's copy)."""
         return mysql.connect(self.layout, node, timeout=timeout)
 
+    @staticmethod
+    def replicating(instance: dict[str, Any]) -> bool:
+        """SHOW SLAVE STATUS: both the I/O and the SQL thread running."""
+        return instance.get("io_running") == "Yes" and instance.get("sql_running") == "Yes"
+
 
 class PostgresTier(_Tier):
     module = postgres
@@ -88,3 +114,8 @@ class PostgresTier(_Tier):
     def connect_to(self, node: str, timeout: float = 2.0) -> Any:
         """A connection to one instance (a hot standby answers reads)."""
         return postgres.connect(self.layout, node, timeout=timeout)
+
+    @staticmethod
+    def replicating(instance: dict[str, Any]) -> bool:
+        """pg_stat_wal_receiver: status streaming."""
+        return bool(instance.get("streaming"))

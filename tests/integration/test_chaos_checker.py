@@ -46,8 +46,10 @@ def run_of(request: pytest.FixtureRequest) -> Iterator[tuple[bool, Cluster, Chao
     safe = request.param
     with running_lab("chaos-safe" if safe else "chaos-unsafe", topology=small(safe)) as lab:
         since = time.time()
+        # skip_late off: a slow machine's recoveries shift the plan, and a skipped step would
+        # leave this test without the sequence it is about (CI once lost the last one that way)
         report = run_chaos(lab, duration=90, seed=1, rate=8, plan="failover-under-fault",
-                           heal=12)
+                           heal=12, skip_late=False)
         print(report.table())
         print(report.summary())
         for ev in lab.events(since):  # shown when a test fails: what the pairs did

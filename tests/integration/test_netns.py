@@ -108,8 +108,7 @@ def test_the_vip_answers_from_the_host_and_lives_on_the_masters_interface(lab):
 def test_the_vip_moves_when_the_masters_node_crashes(lab):
     owner = vrrp_master(lab)
     other = next(n for n in ("node1", "node2") if n != owner)
-    lab.fail(owner, "crash")
-    assert "SIGKILL" in lab.events()[-1]["message"]
+    assert "SIGKILL" in lab.fail(owner, "crash")
     assert network.pids(network.namespace(lab.layout, owner)) == []  # nothing of it runs
     wait_until(lambda: lab.backend.vip_owner() == other, 15, f"the VIP on {other}")
     assert lab.status()["vip"]["owner"] == other

@@ -78,8 +78,7 @@ def test_isolating_the_owner_shows_the_split_brain(lab):
 
     owner = lab.status()["vip"]["owner"]
     other = ({"node1", "node2"} - {owner}).pop()
-    lab.fail(owner, "isolate")
-    message = lab.events()[-1]["message"]
+    message = lab.fail(owner, "isolate")
     wait_owner(lab, other)
     wait_answer(lab.vip_url + "/api/node", lab.auth())
     vip = lab.status()["vip"]
