@@ -321,6 +321,10 @@ def chaos(duration: float = typer.Option(120, help="Seconds of faults and worklo
           plan: str = typer.Option("random", help="random, primary-killer, "
                                    "failover-under-fault, zombie-primary, split-brain or "
                                    "partitions (backends with link faults)."),
+          stretch: bool = typer.Option(False, "--stretch", help="Make every step of the plan "
+                                       "even when slow recoveries put the run behind it (the "
+                                       "run ends later); by default such a step is skipped, "
+                                       "and the timeline says so."),
           lab: str | None = LabOpt) -> None:
     """Aimed faults under concurrent clients, then Jepsen-style verdicts per element."""
     from labkit.chaos import run_chaos
@@ -331,7 +335,7 @@ def chaos(duration: float = typer.Option(120, help="Seconds of faults and worklo
     cluster = Cluster.attach(lab)
     if plan == "split-brain":
         console.print(escape(PLANS[plan]), soft_wrap=True)
-    report = run_chaos(cluster, duration, seed, rate, plan=plan,
+    report = run_chaos(cluster, duration, seed, rate, plan=plan, skip_late=not stretch,
                        progress=lambda m: console.log(escape(m)))
     out = Console()
     out.print("[bold]timeline[/]")
