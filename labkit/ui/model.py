@@ -207,6 +207,24 @@ def machines(status: dict[str, Any], g: nx.DiGraph) -> list[dict[str, Any]]:
             for node, row in machine_rows(g).items()]
 
 
+#: where the first machine-to-machine link mark stands (right of the bands), and the step
+#: between marks so that two faulted links never draw over each other
+LINK_X, LINK_STEP = MACHINE_SPAN[1] + 0.15, 0.12
+
+
+def machine_links(status: dict[str, Any], g: nx.DiGraph) -> list[dict[str, Any]]:
+    """One mark per faulted link, from one machine's band to the other's, right of the bands:
+    the link belongs to the two machines, whatever services happen to talk over it."""
+    rows = {node: -float(row) for node, row in machine_rows(g).items()}
+    out = []
+    for pair, kind in sorted(link_faults(status).items(), key=lambda kv: sorted(kv[0])):
+        a, b = sorted(pair)
+        if a in rows and b in rows:
+            x = LINK_X + LINK_STEP * len(out)
+            out.append({"a": a, "b": b, "kind": kind, "x": x, "y0": rows[a], "y1": rows[b]})
+    return out
+
+
 def lags(status: dict[str, Any]) -> dict[str, float]:
     """Replica lag in seconds per database tier present (a missing lag counts as absent)."""
     out = {}

@@ -27,6 +27,11 @@ def figure_data(status: dict[str, Any]) -> dict[str, Any]:
         ys += [y0, y1, None]
         if d.get("label") and d.get("replication"):
             labels.append({"x": (x0 + x1) / 2 + 0.1, "y": (y0 + y1) / 2, "text": d["label"]})
+    links = model.machine_links(status, g)
+    for link in links:  # a bracket from one machine's band to the other's
+        xs, ys = edges[link["kind"]]
+        xs += [link["x"] - 0.08, link["x"], link["x"], link["x"] - 0.08, None]
+        ys += [link["y0"], link["y0"], link["y1"], link["y1"], None]
     names = list(g.nodes)
     return {
         "edges": {k: {"x": v[0], "y": v[1]} for k, v in edges.items()},
@@ -40,11 +45,13 @@ def figure_data(status: dict[str, Any]) -> dict[str, Any]:
         "owner": model.vip_owner(status),
         "links": model.links_line(status),
         "machines": model.machines(status, g),
+        "machine_links": links,
     }
 
 
 #: how each kind of edge is drawn: in the trace of that name, in this order
 EDGE_KINDS = ("plain", "active", "cut", "degraded")
+LINK_COLOURS = {"cut": "#d62728", "degraded": "#ff7f0e"}
 
 
 class TopologyView:
@@ -65,7 +72,7 @@ class TopologyView:
                              hoverinfo="text", name="servers")],
             layout=go.Layout(height=360, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                              showlegend=False, title="topology", plot_bgcolor="white",
-                             xaxis={"visible": False, "range": [-0.5, 7.2]},
+                             xaxis={"visible": False, "range": [-0.5, 7.6]},
                              yaxis={"visible": False}))
         self.owner = widgets.HTML("VIP owner: ?")
         self.owner.add_class("labkit-vip-owner")
@@ -98,7 +105,12 @@ class TopologyView:
                  "font": {"size": 11, "color": "#1f77b4"}} for a in data["labels"]] + [
                 {"x": model.MACHINE_SPAN[0] + 0.05, "y": m["y"] + 0.38, "xanchor": "left",
                  "text": f"<b>{m['node']}</b> {m['state']}", "showarrow": False,
-                 "font": {"size": 11, "color": m["colour"]}} for m in data["machines"]]
+                 "font": {"size": 11, "color": m["colour"]}} for m in data["machines"]] + [
+                {"x": link["x"] + 0.03, "y": (link["y0"] + link["y1"]) / 2, "xanchor": "left",
+                 "text": "✂" if link["kind"] == "cut" else "~", "showarrow": False,
+                 "hovertext": f"{link['a']} ↔ {link['b']} {link['kind']}",
+                 "font": {"size": 13, "color": LINK_COLOURS[link["kind"]]}}
+                for link in data["machine_links"]]
         self._shown = data
         return True
 
@@ -115,5 +127,6 @@ def legend_html() -> str:
     """The colours' meanings, and what the marks and lines stand for."""
     dots = " ".join(f"<span style='color:{c}'>●</span> {what}" for c, what in model.LEGEND)
     return (f"<small>{dots} · ★ the VIP's owner · a box is one machine (node) · "
+            "a bracket right of the boxes joins two machines whose link is faulted · "
             "<span style='color:#d62728'>- - -</span> cut link · "
             "<span style='color:#ff7f0e'>···</span> lossy or slow link</small>")

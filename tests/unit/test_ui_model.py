@@ -111,6 +111,25 @@ def test_faulted_links_are_drawn_cut_or_degraded_and_named_in_the_header(status)
     assert "node1 ↔ node3 cut" in view.owner.value
 
 
+def test_a_faulted_link_is_drawn_between_the_two_machines(status):
+    """The link belongs to the machines: one bracket from one node's band to the other's,
+    even where no service edge joins them (node3 and node4 are both app servers)."""
+    assert figure_data(status)["machine_links"] == []
+    status["links"] = [{"src": "node3", "dst": "node4", "cut": True, "loss": 0, "rate": 0},
+                       {"src": "node1", "dst": "node2", "cut": False, "loss": 5.0, "rate": 0}]
+    data = figure_data(status)
+    rows = {m["node"]: m["y"] for m in data["machines"]}
+    links = {(k["a"], k["b"]): k for k in data["machine_links"]}
+    assert set(links) == {("node3", "node4"), ("node1", "node2")}
+    cut = links["node3", "node4"]
+    assert cut["kind"] == "cut" and (cut["y0"], cut["y1"]) == (rows["node3"], rows["node4"])
+    assert links["node1", "node2"]["kind"] == "degraded"
+    assert links["node1", "node2"]["x"] != cut["x"]  # never drawn over each other
+    assert cut["x"] in data["edges"]["cut"]["x"] and rows["node4"] in data["edges"]["cut"]["y"]
+    view = TopologyView(status)
+    assert any(a.text == "✂" for a in view.figure.layout.annotations)
+
+
 def test_each_node_is_one_machine_holding_its_services(status):
     """A crashed node reads as one red machine, not as five unrelated red dots: every service
     of a node sits on that node's row, inside one band coloured by the node's state."""
