@@ -159,12 +159,12 @@ class LocalBackend(Backend):
     def fresh_network(self, progress: Progress) -> None:
         """Before a fresh start: the lab's ports are free, no old isolation rules remain."""
         self.check_ports()
-        firewall.clear(self.layout.lab)
+        firewall.clear(self.layout.lab, self.layout.prefix)
 
     def remove_network(self, progress: Progress) -> None:
         """After the supervisors stopped: nothing may still hold the lab's addresses."""
         self._reap_strays()
-        firewall.clear(self.layout.lab)
+        firewall.clear(self.layout.lab, self.layout.prefix)
 
     def _reap_strays(self) -> None:
         """Kill anything still bound to the lab's addresses (e.g. a node killed mid-start)."""
@@ -215,7 +215,7 @@ class LocalBackend(Backend):
         else:
             self._set_fault(node, "isolated")
             if firewall.available():
-                firewall.isolate(self.layout.lab, self.layout.address(node), self.layout.prefix)
+                firewall.isolate(self.layout.lab, self.layout.prefix, self.layout.address(node))
                 addr = self.layout.address(node)
                 # what the rules really cut: a socket that does not bind its source leaves
                 # loopback as 127.0.0.1, which no rule of the node's address matches
@@ -241,5 +241,5 @@ class LocalBackend(Backend):
             if pid is not None:
                 processes.thaw_tree(pid)
         elif state == "isolated" and firewall.available():
-            firewall.heal(self.layout.lab, self.layout.address(node))
+            firewall.heal(self.layout.lab, self.layout.prefix, self.layout.address(node))
         self._set_fault(node, None)

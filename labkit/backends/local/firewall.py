@@ -18,13 +18,17 @@ def available() -> bool:
     return os.geteuid() == 0 and shutil.which("nft") is not None
 
 
-def _table(lab: str) -> str:
-    return "labkit_" + "".join(c if c.isalnum() else "_" for c in lab)
+def _table(lab: str, prefix: str) -> str:
+    """The lab's own nftables table. The kernel's tables are one per machine, and two labs of
+    the same name can run from two LABKIT_HOMEs (every test session's lab is "pytest"): the
+    name carries the lab's /24 as well, which no other running lab holds, so one lab's `down`
+    never deletes another's isolation."""
+    return "labkit_" + "".join(c if c.isalnum() else "_" for c in f"{lab}_{prefix}")
 
 
-def isolate(lab: str, address: str, prefix: str) -> None:
+def isolate(lab: str, prefix: str, address: str) -> None:
     """Drop every packet to the node's address from anything else, and from it to the lab."""
-    table = _table(lab)
+    table = _table(lab, prefix)
     tag = f'comment "isolate {address}"'
     script = f"""
 table ip {table} {{
@@ -37,9 +41,9 @@ add rule ip {table} input ip saddr {address} ip daddr != {address} ip daddr {pre
     _nft(script)
 
 
-def heal(lab: str, address: str) -> None:
+def heal(lab: str, prefix: str, address: str) -> None:
     """Remove the rules that isolate this address (other isolated nodes stay isolated)."""
-    table = _table(lab)
+    table = _table(lab, prefix)
     out = subprocess.run(["nft", "-a", "list", "chain", "ip", table, "input"],
                          capture_output=True, text=True)
     if out.returncode != 0:
@@ -51,9 +55,10 @@ def heal(lab: str, address: str) -> None:
                            capture_output=True)
 
 
-def clear(lab: str) -> None:
+def clear(lab: str, prefix: str) -> None:
     if available():
-        subprocess.run(["nft", "delete", "table", "ip", _table(lab)], capture_output=True)
+        subprocess.run(["nft", "delete", "table", "ip", _table(lab, prefix)],
+                       capture_output=True)
 
 
 def _nft(script: str) -> None:
