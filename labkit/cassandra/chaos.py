@@ -55,13 +55,17 @@ class FileUploads(Workload):
         self.acked[name] = sha
         return [str(r.json().get("consistency")), sha[:12]], r.headers.get("X-Labkit-Node")
 
-    def read_at_all(self, missing: dict[str, str], last: dict[str, str]) -> list[str]:
+    def read_at_all(self, missing: dict[str, str], last: dict[str, str],
+                    timeout: float = 30) -> list[str]:
         """The uploads that do not read back at the default level but do at ALL: an upload the
         store acknowledged at ONE (its fallback while a replica is down) may sit on that one
         replica only, if the coordinator's hints for the others died with it. A read at ALL
         asks every replica and repairs the others: under-replicated, not lost."""
         found = []
+        deadline = time.monotonic() + timeout  # a ring that does not answer: 5 s a file
         for name, sha in missing.items():
+            if time.monotonic() >= deadline:
+                break
             with contextlib.suppress(httpx.HTTPError):
                 r = self.http.get(f"/{name}", params={"consistency": "ALL"})
                 if r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == sha:
@@ -76,6 +80,8 @@ class FileUploads(Workload):
         last: dict[str, str] = {}
         while missing and time.monotonic() < deadline:
             for name, sha in list(missing.items()):
+                if time.monotonic() >= deadline:  # each read may wait 5 s: not one per file
+                    break
                 try:
                     r = self.http.get(f"/{name}")
                     got = hashlib.sha256(r.content).hexdigest() if r.status_code == 200 else ""
@@ -87,7 +93,7 @@ class FileUploads(Workload):
                     last[name] = type(exc).__name__
             if missing:
                 time.sleep(1)
-        repaired = self.read_at_all(missing, last)
+        repaired = self.read_at_all(missing, last, timeout=min(30.0, timeout))
         for name in self.acked:
             if name not in missing or name in repaired:
                 with contextlib.suppress(httpx.HTTPError):  # a leftover file is harmless

@@ -110,6 +110,14 @@ def _connect(layout: Layout, node: str | None, user: str, password: str,
                        "check `labkit status` (is the cassandra service running?)") from None
 
 
+def _cheap_hash(layout: Layout, s: Session) -> None:
+    """A role made before the lab set bcrypt's cost (a lab started by an older labkit, its data
+    kept) is hashed at 2^10 rounds: set its password again, which hashes it at today's cost."""
+    row = s.execute("SELECT salted_hash FROM system_auth.roles WHERE role = %s", [ROLE]).one()
+    if row and not str(row.salted_hash).startswith(f"$2a${config.BCRYPT_ROUNDS:02d}$"):
+        s.execute(f"ALTER ROLE {ROLE} WITH PASSWORD = %s", [layout.secrets["cassandra"]])
+
+
 class BadLogin(LabError):
     """The ring answered but refused the credentials."""
 
@@ -122,7 +130,7 @@ def ensure_role(layout: Layout, timeout: float = 90) -> None:
     last = ""
     while time.monotonic() < deadline:
         try:
-            session(layout)
+            _cheap_hash(layout, session(layout))
             return
         except BadLogin:
             pass  # no labkit role yet: make it below

@@ -33,6 +33,17 @@ def test_ring_has_two_normal_members_and_two_copies(lab):
     assert ring["members"][0]["token"] != ring["members"][1]["token"]
 
 
+def test_the_labs_role_is_hashed_at_the_cheap_bcrypt_cost(lab):
+    """Each login runs bcrypt over the role's hash; the JVM property naming the cost must be the
+    one this Cassandra reads, or logins cost 2^10 rounds (a property with a wrong name is
+    ignored without a word: it once was)."""
+    from labkit.cassandra import client, config
+
+    row = client.session(lab.layout).execute(  # the lab's shared session: not shut down
+        "SELECT salted_hash FROM system_auth.roles WHERE role = %s", [client.ROLE]).one()
+    assert row.salted_hash.startswith(f"$2a${config.BCRYPT_ROUNDS:02d}$"), row.salted_hash[:7]
+
+
 def test_a_20_mb_image_goes_up_and_comes_back_through_the_vip(lab, tmp_path):
     src = tmp_path / "junos-20m.img"
     src.write_bytes(os.urandom(20 * 1024 * 1024))

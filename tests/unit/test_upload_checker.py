@@ -48,3 +48,25 @@ def test_a_lost_upload_fails_the_check_and_an_under_replicated_one_is_named_apar
     assert "1 of 3 acknowledged uploads do not read back: lost.bin" in violations[0]
     assert "at ALL HTTP 404" in violations[0]
     assert "read back only at ALL (e.g. one-replica.bin)" in w.errors[0][1]
+
+
+def test_a_ring_that_does_not_answer_is_given_the_timeout_not_one_per_file():
+    """Each read may wait its client timeout: with the deadline looked at only between passes,
+    a hung ring cost 5 s per acknowledged file (a chaos run's final check hung for minutes)."""
+    import time
+
+    calls: list[str] = []
+
+    def hung(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        time.sleep(0.05)
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    lab = SimpleNamespace(vip_url="http://lab.invalid", auth=lambda user="learner": (user, "pw"))
+    w = FileUploads(lab)
+    w.http = httpx.Client(base_url="http://lab.invalid/api/files",
+                          transport=httpx.MockTransport(hung))
+    w.acked = {f"f{i}.bin": "0" * 64 for i in range(100)}
+    violations = w.verify(timeout=0.2)
+    assert "100 of 100 acknowledged uploads do not read back" in violations[0]
+    assert len(calls) < 30, len(calls)  # 100 reads at the default level, then 100 at ALL: not
