@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from labkit.appserver import limits
 from labkit.appserver.app import create_app
 from labkit.layout import node_program_args
 
@@ -14,7 +15,7 @@ from labkit.layout import node_program_args
 SERVER = {"loop": "uvloop", "http": "httptools",
           "ws": "none",  # the NBI has no WebSocket route: no library imported for one
           "proxy_headers": False,  # no route reads the client's address from X-Forwarded-For
-          "timeout_keep_alive": 30}  # Apache's pooled connections here close first (ttl=)
+          "timeout_keep_alive": limits.KEEP_ALIVE}  # above Apache's ttl= on its members
 
 
 def main() -> None:
