@@ -21,6 +21,9 @@ SERVER = {"loop": "uvloop", "http": "httptools",
 def main() -> None:
     layout, node = node_program_args(__doc__)
     app = create_app(layout, node)
+    # the API description of every tier, built now rather than by the first GET /openapi.json:
+    # on a loaded machine building it took longer than the balancer's member timeout (502)
+    app.openapi()
     uvicorn.run(app, host=layout.address(node), port=layout.ports.app,
                 log_level="warning", access_log=False, **SERVER)
 
