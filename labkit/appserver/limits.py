@@ -25,6 +25,11 @@ BODY_LIMIT = 1 << 20
 #: device images go to /api/files: just above the file store's own limit (1 GiB, checked there)
 UPLOAD_LIMIT = (1 << 30) + (1 << 20)
 LARGE = {"/api/files": UPLOAD_LIMIT}
+#: seconds an app server keeps an idle connection open (uvicorn's timeout_keep_alive)
+KEEP_ALIVE = 30
+#: seconds Apache reuses an idle pooled connection to an app server (BalancerMember ttl=): less
+#: than KEEP_ALIVE, so Apache never sends a request on a connection the app server is closing
+BACKEND_TTL = 20
 
 
 class _TooLarge(Exception):

@@ -105,7 +105,8 @@ class Apache(Component):
             module_dir=module_dir(), as_root=os.geteuid() == 0, log_dir=ctx.log_dir,
             addresses=addresses, ports=lay.ports, members=members, lab_net=f"{lay.prefix}.0/24",
             tls=lay.paths.tls, body_limit=limits.BODY_LIMIT, htpasswd=self.htpasswd_file(root),
-            upload_limit=limits.UPLOAD_LIMIT, lb=lay.topology.lb, slow_routes=SLOW_ROUTES)
+            upload_limit=limits.UPLOAD_LIMIT, backend_ttl=limits.BACKEND_TTL,
+            keep_alive=limits.KEEP_ALIVE, lb=lay.topology.lb, slow_routes=SLOW_ROUTES)
 
     def wait_ready(self, ctx: NodeContext, timeout: float) -> None:
         wait_for_port(ctx.address, ctx.layout.ports.http, timeout, f"Apache on {ctx.node}",

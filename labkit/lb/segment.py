@@ -19,6 +19,8 @@ import signal
 import time
 from pathlib import Path
 
+import uvloop
+
 from labkit import atomic, events
 from labkit.layout import Layout, RunDir
 from labkit.lb import advert
@@ -156,7 +158,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lab", required=True)
     args = parser.parse_args()
-    asyncio.run(Segment(Layout.load(args.lab)).run())
+    # uvloop: every byte through the VIP crosses this process twice (client to Apache and
+    # back), and uvloop's streams cost less per request than asyncio's own loop
+    uvloop.run(Segment(Layout.load(args.lab)).run())
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def httpd_lab(tmp_path: Path, lb: dict | None = None) -> SimpleNamespace:
         members=[{"address": f"127.0.1.{10 + i}", "route": n.name}
                  for i, n in enumerate(topology.with_role("app"), 1)],
         tls=tmp_path, body_limit=1, htpasswd=tmp_path / "htpasswd", upload_limit=2,
-        lb=topology.lb, slow_routes=labkit.lb.apache.SLOW_ROUTES))
+        backend_ttl=20, keep_alive=30, lb=topology.lb, slow_routes=labkit.lb.apache.SLOW_ROUTES))
     return SimpleNamespace(layout=SimpleNamespace(topology=topology),
                            config_files=lambda target: {"httpd.conf": conf})
 
