@@ -41,44 +41,62 @@ def make_whole(cluster: Cluster, timeout: float = 120) -> None:
     cluster.reset(timeout=timeout)
 
 
+@dataclass
+class Outage:
+    """What `vip_outage`'s client saw: the gap, and every probe as (Unix time asked, answered?),
+    the times `labkit.ui.timeline` puts beside the lab's events."""
+
+    gap: float
+    probes: list[tuple[float, bool]]
+
+
 def vip_gap(cluster: Cluster, act: Callable[[], object], timeout: float = 60,
             quiet: float = 3.0) -> float:
-    """Seconds the VIP's clients got no answer around `act()`: from the first request that
+    """Seconds the VIP's clients got no answer around `act()` (`vip_outage`'s gap)."""
+    return vip_outage(cluster, act, timeout, quiet).gap
+
+
+def vip_outage(cluster: Cluster, act: Callable[[], object], timeout: float = 60,
+               quiet: float = 3.0) -> Outage:
+    """How long the VIP's clients got no answer around `act()`: from the first request that
     failed to the next one answered (0.0 when none failed until `quiet` seconds after `act`
-    returned). A client asks every 50 ms from before `act` starts (a fault can take longer to
-    inject than the failover takes) and waits at most 0.5 s, as an impatient GUI would."""
-    asks: list[tuple[float, bool]] = []
+    returned), and every probe. A client asks every 50 ms from before `act` starts (a fault can
+    take longer to inject than the failover takes) and waits at most 0.5 s, as an impatient GUI
+    would."""
+    asks: list[tuple[float, float, bool]] = []  # (monotonic, Unix time, answered)
     stop = threading.Event()
 
     def client() -> None:
         with httpx.Client(base_url=cluster.vip_url, timeout=0.5, auth=cluster.auth()) as c:
             while not stop.is_set():
-                asked = time.monotonic()
+                asked, wall = time.monotonic(), time.time()
                 try:
                     ok = c.get("/api/node").status_code == 200
                 except httpx.HTTPError:
                     ok = False
-                asks.append((asked, ok))
+                asks.append((asked, wall, ok))
                 stop.wait(0.05)
 
     poller = threading.Thread(target=client, daemon=True, name="labkit-vip-gap")
     poller.start()
+    gap: float | None = None
     try:
         act()
         acted, deadline = time.monotonic(), time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            failed = next((t for t, ok in list(asks) if not ok), None)
+        while gap is None and time.monotonic() < deadline:
+            failed = next((t for t, _, ok in list(asks) if not ok), None)
             if failed is not None:
-                back = next((t for t, ok in list(asks) if ok and t > failed), None)
-                if back is not None:
-                    return back - failed
+                back = next((t for t, _, ok in list(asks) if ok and t > failed), None)
+                gap = None if back is None else back - failed
             elif time.monotonic() - acted > quiet:
-                return 0.0
+                gap = 0.0
             time.sleep(0.05)
     finally:
         stop.set()
         poller.join(timeout=2)
-    raise TimeoutError(f"the VIP did not answer again within {timeout:.0f}s")
+    if gap is None:
+        raise TimeoutError(f"the VIP did not answer again within {timeout:.0f}s")
+    return Outage(gap, [(wall, ok) for _, wall, ok in asks])
 
 
 # -- Apache's balancer, as the lessons on round-robin and sticky sessions read it ---------------
@@ -478,3 +496,35 @@ def config_lines(cluster: Cluster, target: str, file: str, *names: str) -> list[
     text = cluster.config_files(target)[file].read_text()
     return [f"{i:>4}: {line.rstrip()}" for i, line in enumerate(text.splitlines(), 1)
             if any(w in line.split("#", 1)[0].replace("-", "_") for w in wanted)]
+
+
+# -- a second lab beside the main one, as lesson 13 starts it ------------------------------------
+def pauses(events: list[dict[str, Any]]) -> list[float]:
+    """How long each frozen node stayed frozen, in seconds, from a lab's event log: from when the
+    freeze began (the `fault` event's `at`) to the node's next `recover` event, oldest first. A
+    freeze not recovered yet has no length and is left out."""
+    out: list[float] = []
+    for i, ev in enumerate(events):
+        if ev.get("kind") == "fault" and ev.get("mode") == "freeze":
+            thaw = next((e for e in events[i + 1:] if e.get("kind") == "recover"
+                         and e.get("node") == ev.get("node")), None)
+            if thaw is not None:
+                out.append(thaw["ts"] - float(ev.get("at", ev["ts"])))
+    return out
+
+
+def memory_short(needed_mib: float, available: int | None = None) -> str | None:
+    """None when this machine can hold `needed_mib` MiB more (psutil's `available`: free memory
+    plus what the kernel can reclaim, in bytes, unless given); otherwise one sentence saying
+    what is missing, for a lesson that then skips its experiment instead of pushing a 2 GB
+    Binder session into the OOM killer."""
+    if available is None:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    have = available / 2**20
+    if have >= needed_mib:
+        return None
+    return (f"This machine has {have:.0f} MiB of memory available and the small lab needs about "
+            f"{needed_mib:.0f} MiB, so its experiments are skipped here; read the cells and the "
+            "numbers in the text, or run them on a larger machine.")

@@ -7,12 +7,18 @@ from __future__ import annotations
 from typing import Any
 
 from labkit.lb.election import master_down_interval as _master_down
-from labkit.topology import VrrpSpec
+from labkit.topology import MysqlSpec, Topology, VrrpSpec
 
 #: how much longer than the master-down interval a client may see no answer and the prediction
 #: still counts: the new master's Apache taking the traffic, the health check dropping the
 #: crashed node's own app server, and the client asking only every 50 ms
 SLACK = 0.5
+
+
+def _topology(lab: Any) -> Topology:
+    """The small lab's topology: from the running lab, or the Topology itself where the lesson
+    could not start it (the prediction is arithmetic on its timers either way)."""
+    return lab if isinstance(lab, Topology) else lab.layout.topology
 
 
 def _near(answer: float, value: float, tolerance: float = 0.05) -> bool:
@@ -25,8 +31,9 @@ def vip_gap(answer: Any, lab: Any) -> str | None:
     the worst case), plus up to SLACK for the rest of the way to a good answer."""
     if isinstance(answer, bool) or not isinstance(answer, (int, float)):
         return "give a number of seconds, e.g. 1.25"
-    advert = lab.layout.topology.vrrp.advert_interval
-    backup = min(n.priority for n in lab.layout.topology.with_role("lb"))
+    topology = _topology(lab)
+    advert = topology.vrrp.advert_interval
+    backup = min(n.priority for n in topology.with_role("lb"))
     master_down = _master_down(advert, backup)
     if master_down - 0.05 <= answer <= master_down + SLACK:
         return None
@@ -50,3 +57,54 @@ def vip_gap(answer: Any, lab: Any) -> str | None:
                 "3 × advert interval + skew time, before anyone owns the VIP again")
     return ("too long: the master-down interval, 3 × advert interval + skew time, is most of "
             "the gap; the new master's Apache answers a fraction of a second after it")
+
+
+#: how much longer than the longest measured healthy pause the timer must be: the next pause may
+#: be a little longer than the ones measured (a bigger heap, a busier host)
+MARGIN = 1.0
+#: the most a real crash may cost the MySQL clients: Junos Space's VIP heartbeat gives up after
+#: 10 missed 1 s beats; a database timer slower than that makes the pair the slow part
+CRASH_BUDGET = 10.0
+
+
+def failover_after(answer: Any, lab: Any) -> str | None:
+    """A `failover_after` for the MySQL pair that sits out the healthy pause measured on the
+    small lab (the longest freeze in its event log) with MARGIN to spare, and still lets a real
+    crash fail over within CRASH_BUDGET: the standby's watcher may notice the silence up to one
+    POLL late, decide up to one POLL after the timer ran out, and promote in about a second."""
+    from labkit.db import watcher
+    from labkit.ui.lesson import pauses
+
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+        return "give a number of seconds, e.g. 2.5"
+    if lab is None:
+        return ("the small lab did not run on this machine, so no pause was measured to check "
+                "your timer against")
+    measured = pauses(lab.events())
+    if not measured:
+        return ("run the pause experiment above first: the check reads how long the active was "
+                "frozen from the small lab's event log")
+    pause = max(measured)
+    worst_crash = answer + 2 * watcher.POLL + 1.0
+    if answer < 1:
+        return "the lab takes 1 s at the least (failover_after ≥ 1): see the last question below"
+    if answer <= pause + 0.05:
+        if abs(answer - lab.layout.topology.mysql.failover_after) <= 0.05:
+            return ("that is the small lab's own timer, the one the pause above is meant to "
+                    "fail over")
+        if abs(answer - MysqlSpec().failover_after) <= 0.05:
+            return (f"the main lab's {answer:g} s may sit out a {pause:.1f} s pause, but only "
+                    "because of where the watcher's looks fall, not by a margin: a pause a "
+                    "second longer fails it over")
+        return (f"no longer than the pause you measured ({pause:.2f} s): the standby would hear "
+                "more silence than its timer allows, and take over")
+    if answer < pause + MARGIN - 0.05:
+        return (f"longer than the pause you measured ({pause:.2f} s), but with almost no "
+                f"margin: the next healthy pause may be a little longer; leave at least "
+                f"{MARGIN:g} s")
+    if worst_crash > CRASH_BUDGET:
+        return (f"that sits out the pause, but a real crash would then leave the clients "
+                f"without writes for up to {worst_crash:.1f} s (the timer, up to two looks "
+                f"late, the promotion): keep it under {CRASH_BUDGET:g} s, Junos Space's own "
+                "heartbeat")
+    return None

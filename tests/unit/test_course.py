@@ -825,6 +825,12 @@ def test_lesson_13_gap_check_reads_the_labs_own_advert_interval():
     assert not check("13", "vip_gap", 0.73, _tuned(1.0)).passed
 
 
+def test_lesson_13_gap_check_takes_the_topology_where_the_small_lab_could_not_start():
+    topology = _tuned().layout.topology
+    assert check("13", "vip_gap", 0.73, topology).passed
+    assert not check("13", "vip_gap", 0.6, topology).passed
+
+
 @pytest.mark.parametrize("answer, hint", [
     (0.6, "then the backup waits its skew time"),            # 3 × advert, the skew forgotten
     (0.33, "waits for three of them"),                       # one advert + skew: 3× forgotten
@@ -841,3 +847,63 @@ def test_lesson_13_gap_check_reads_the_labs_own_advert_interval():
 def test_lesson_13_gap_check_fails_wrong_answers_with_a_hint(answer, hint):
     verdict = check("13", "vip_gap", answer, _tuned())
     assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
+
+
+# -- lesson 13, part 2: a failover_after that sits out the measured pause -----------------------
+def _paused(*freezes: tuple[float, float | None]):
+    """The tuned lab whose event log holds these freezes of node3: (began, thawed or None)."""
+    log: list[dict] = []
+    for began, thawed in freezes:
+        log.append({"ts": began + 0.05, "at": began, "kind": "fault", "node": "node3",
+                    "mode": "freeze"})
+        if thawed is not None:
+            log.append({"ts": thawed, "kind": "recover", "node": "node3", "was": "frozen"})
+    lab = _tuned()
+    lab.events = lambda since=0.0: [e for e in log if e["ts"] >= since]
+    return lab
+
+
+def test_pauses_are_read_from_freeze_to_recover():
+    from labkit.ui.lesson import pauses
+
+    lab = _paused((100.0, 103.6), (200.0, 201.0), (300.0, None))
+    assert pauses(lab.events()) == pytest.approx([3.6, 1.0])
+
+
+@pytest.mark.parametrize("answer", [4.6, 5, 6.5, 8.0])
+def test_lesson_13_timer_check_passes_the_pause_plus_a_margin(answer):
+    verdict = check("13", "failover_after", answer, _paused((100.0, 103.6)))
+    assert verdict.passed, verdict.text
+
+
+def test_lesson_13_timer_check_reads_the_longest_pause_of_the_lab():
+    lab = _paused((100.0, 103.6), (200.0, 205.0))
+    assert not check("13", "failover_after", 5, lab).passed
+    assert check("13", "failover_after", 6.5, lab).passed
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (1.0, "the small lab's own timer"),
+    (3.0, "where the watcher's looks fall"),       # the main lab's: sits out 3.5 s by luck
+    (2.0, "no longer than the pause you measured (3.60 s)"),
+    (3.6, "no longer than the pause you measured"),
+    (4.0, "almost no margin"),
+    (9.0, "without writes for up to 11.0 s"),
+    (0.5, "1 s at the least"),
+    ("5", "give a number"),
+    (True, "give a number"),
+    (None, "write your answer"),
+])
+def test_lesson_13_timer_check_fails_wrong_answers_with_a_hint(answer, hint):
+    verdict = check("13", "failover_after", answer, _paused((100.0, 103.6)))
+    assert not verdict.passed and "not yet" in verdict.text and hint in verdict.text, verdict.text
+
+
+@pytest.mark.parametrize("lab, hint", [
+    (None, "did not run on this machine"),
+    (_paused(), "run the pause experiment above first"),
+    (_paused((100.0, None)), "run the pause experiment above first"),  # still frozen
+])
+def test_lesson_13_timer_check_needs_a_measured_pause(lab, hint):
+    verdict = check("13", "failover_after", 5, lab)
+    assert not verdict.passed and hint in verdict.text, verdict.text
