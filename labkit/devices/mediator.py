@@ -35,12 +35,23 @@ from labkit.layout import Layout
 
 log = logging.getLogger("labkit.mediator")
 TICK = 0.5  #: seconds between reconciliations
+#: just after the view changed, look this often: the coordinator hands a dead node's devices
+#: out within moments of the same change, and waiting a whole TICK for them would add to
+#: every reconnection
+QUICK_TICK = 0.1
+QUICK_FOR = 2.0  #: seconds after a view change that the mediator looks at QUICK_TICK
 HANDSHAKES = 32  #: SSH handshakes in flight at once (CPU-bound work on a small machine)
 MAX_BACKOFF = 3.0
 #: a job may reach this node before the assignment it follows: look for that long first
 NOT_MINE_AFTER = 4 * TICK
 SESSION_ERRORS = (OSError, asyncssh.Error, asyncio.TimeoutError, ConnectionError, RpcError,
                   ValueError)
+
+
+def next_look(since_view_change: float) -> float:
+    """Seconds until the next reconciliation, `since_view_change` seconds after the view
+    last changed."""
+    return QUICK_TICK if 0 <= since_view_change < QUICK_FOR else TICK
 
 
 class NotServedHere(Exception):
@@ -76,7 +87,8 @@ class Mediator:
             except Exception:  # noqa: BLE001 - the loop must outlive any one bad tick
                 log.exception("mediator tick failed")
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), TICK)
+                await asyncio.wait_for(self._wake.wait(),
+                                       next_look(time.time() - self.membership.changed))
             self._wake.clear()
 
     async def tick(self) -> None:

@@ -74,3 +74,12 @@ def test_chunks_cover_every_name_once():
     parts = st.chunks(names, 500)
     assert [len(p) for p in parts] == [500, 500, 201]
     assert sum(parts, []) == names
+
+
+def test_a_mediator_looks_often_just_after_a_view_change_and_calmly_otherwise():
+    from labkit.devices import mediator
+
+    assert mediator.next_look(0.0) == mediator.QUICK_TICK
+    assert mediator.next_look(mediator.QUICK_FOR - 0.01) == mediator.QUICK_TICK
+    assert mediator.next_look(mediator.QUICK_FOR + 0.01) == mediator.TICK
+    assert mediator.next_look(-5.0) == mediator.TICK  # a clock step back proves nothing
