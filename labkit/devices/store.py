@@ -66,6 +66,7 @@ SCHEMA = (
         PRIMARY KEY (job_id, device)) ENGINE=InnoDB""",
 )
 LOCK = "labkit_device_assignments"
+CHUNK = 500  #: devices per batched statement (well inside max_allowed_packet)
 ACTIVE_SUBJOB = ("queued", "running")
 
 
@@ -144,10 +145,11 @@ class Store:
             cur.execute("SELECT * FROM devices ORDER BY name")
             return list(cur.fetchall())
 
-    def mine(self, node: str) -> set[str]:
+    def mine(self, node: str) -> dict[str, str | None]:
+        """The devices assigned to `node`, with the model last seen (None: never connected)."""
         with self.cursor() as cur:
-            cur.execute("SELECT name FROM devices WHERE node = %s", (node,))
-            return {r["name"] for r in cur.fetchall()}
+            cur.execute("SELECT name, model FROM devices WHERE node = %s", (node,))
+            return {r["name"]: r["model"] for r in cur.fetchall()}
 
     def add(self, cur: Any, moves: dict[str, tuple[str | None, str]], ports: dict[str, int]
             ) -> None:
@@ -157,11 +159,16 @@ class Store:
                         [(d, ports[d], to, now, now) for d, (_src, to) in moves.items()])
 
     def move(self, cur: Any, moves: dict[str, tuple[str | None, str]]) -> None:
-        """Reassign; the old owner's session no longer counts (the new owner reports its own)."""
+        """Reassign; the old owner's session no longer counts (the new owner reports its own).
+
+        One UPDATE per destination node, not one per device: a dead node's 250 devices move in
+        three statements of the one transaction."""
         now = time.time()
-        cur.executemany("UPDATE devices SET node = %s, session_node = NULL, session_since = NULL,"
-                        " assigned_at = %s WHERE name = %s",
-                        [(to, now, d) for d, (_src, to) in moves.items()])
+        for to, names in by_destination(moves).items():
+            for part in chunks(names):
+                cur.execute("UPDATE devices SET node = %s, session_node = NULL, "
+                            "session_since = NULL, assigned_at = %s WHERE name IN "
+                            f"({marks(part)})", [to, now, *part])
 
     def forget(self, names: list[str] | None) -> int:
         with self.transaction() as cur:
@@ -173,18 +180,25 @@ class Store:
             return cur.execute(f"DELETE FROM devices WHERE name IN ({marks})", names)
 
     def report_sessions(self, node: str, up: dict[str, dict[str, Any]], down: list[str]) -> None:
-        """Record this node's session changes (only for devices still assigned to it)."""
-        with self.cursor() as cur:
-            if up:
-                cur.executemany(
-                    "UPDATE devices SET session_node = %s, session_since = %s, framing = %s, "
-                    "model = COALESCE(%s, model) WHERE name = %s AND node = %s",
-                    [(node, s["since"], s["framing"], s.get("model"), d, node)
-                     for d, s in up.items()])
-            if down:
-                cur.executemany("UPDATE devices SET session_node = NULL, session_since = NULL "
-                                "WHERE name = %s AND session_node = %s",
-                                [(d, node) for d in down])
+        """Record this node's session changes (only for devices still assigned to it).
+
+        One transaction of a few statements for the whole batch: with autocommit each device
+        was its own commit, and each commit waits for the semi-synchronous replica's
+        acknowledgement, which bounded how fast a thousand new sessions could be recorded."""
+        with self.transaction(lock=False) as cur:
+            for part in chunks(sorted(up)):
+                rows = " UNION ALL ".join(["SELECT %s AS name, %s AS since, %s AS framing, "
+                                           "%s AS model"] * len(part))
+                cur.execute(f"UPDATE devices d JOIN ({rows}) s ON d.name = s.name "
+                            "SET d.session_node = %s, d.session_since = s.since, "
+                            "d.framing = s.framing, d.model = COALESCE(s.model, d.model) "
+                            "WHERE d.node = %s",
+                            [v for d in part for v in (d, up[d]["since"], up[d]["framing"],
+                                                       up[d].get("model"))] + [node, node])
+            for part in chunks(sorted(down)):
+                cur.execute("UPDATE devices SET session_node = NULL, session_since = NULL "
+                            f"WHERE session_node = %s AND name IN ({marks(part)})",
+                            [node, *part])
 
     def summary(self) -> dict[str, Any]:
         with self.cursor() as cur:
@@ -364,3 +378,19 @@ def _job_view(job: dict[str, Any], subjobs: list[dict[str, Any]],
             "duration": (s["ended"] - s["started"]) if s["ended"] and s["started"] else None,
             "note": s["note"], "devices": s["devices"]} for s in subjobs],
     }
+
+
+def by_destination(moves: dict[str, tuple[str | None, str]]) -> dict[str, list[str]]:
+    """Moved devices grouped by the node they go to (one UPDATE each), in name order."""
+    groups: dict[str, list[str]] = {}
+    for dev, (_src, to) in sorted(moves.items()):
+        groups.setdefault(to, []).append(dev)
+    return groups
+
+
+def chunks(names: list[str], size: int = CHUNK) -> list[list[str]]:
+    return [names[i:i + size] for i in range(0, len(names), size)]
+
+
+def marks(names: list[str]) -> str:
+    return ",".join(["%s"] * len(names))

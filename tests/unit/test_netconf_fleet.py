@@ -135,3 +135,20 @@ def test_control_socket_rejects_nonsense(tmp_path, keys):
         return first, second
     first, second = run(with_fleet(tmp_path, keys, body))
     assert b"unknown control operation" in first and b"error" in second
+
+
+def test_a_node_negotiates_the_cheap_cipher_and_the_fleet_still_takes_others(tmp_path, keys):
+    """Nodes ask for AES-GCM (asyncssh's chacha20 costs two cipher contexts a packet); the
+    fleet keeps every default for other clients (ncclient's paramiko, OpenSSH)."""
+    async def body(fleet, connect):
+        node = await connect(1)
+        other = await asyncssh.connect(HOST, fleet.devices["dev0002"].port, username=USER,
+                                       password=SECRET, known_hosts=([keys[1]], [], []),
+                                       client_keys=None, agent_path=None, config=None,
+                                       encryption_algs=["chacha20-poly1305@openssh.com"])
+        ciphers = node.conn.get_extra_info("send_cipher"), other.get_extra_info("send_cipher")
+        await node.close()
+        other.close()
+        return ciphers
+    assert run(with_fleet(tmp_path, keys, body)) == ("aes128-gcm@openssh.com",
+                                                     "chacha20-poly1305@openssh.com")
