@@ -102,7 +102,8 @@ def _connect(layout: Layout, node: str | None, user: str, password: str,
         return cluster.connect()
     except NoHostAvailable as exc:
         cluster.shutdown()
-        errors = list((getattr(exc, "errors", None) or {}).values())
+        found = getattr(exc, "errors", None) or {}  # by host; some driver paths give a list
+        errors = list(found.values()) if isinstance(found, dict) else list(found)
         if errors and all(isinstance(e, AuthenticationFailed) for e in errors):
             raise BadLogin(f"Cassandra refused the login of role {user!r}") from None
         first = str(errors[0])[:200] if errors else str(exc)
