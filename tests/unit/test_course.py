@@ -907,3 +907,30 @@ def test_lesson_13_timer_check_fails_wrong_answers_with_a_hint(answer, hint):
 def test_lesson_13_timer_check_needs_a_measured_pause(lab, hint):
     verdict = check("13", "failover_after", 5, lab)
     assert not verdict.passed and hint in verdict.text, verdict.text
+
+
+def _lab_with_pss(pss: dict[str, dict[str, int]]) -> SimpleNamespace:
+    return SimpleNamespace(layout=SimpleNamespace(topology=Topology.default()),
+                           status=lambda resources=False: {"resources": {"pss": pss}})
+
+
+PSS = {"node1": {"cassandra": 300 << 20, "mysql": 90 << 20, "apache": 20 << 20},
+       "node2": {"cassandra": 290 << 20, "mysql": 85 << 20, "app": 60 << 20},
+       "lab": {"segment": 30 << 20}}
+
+
+def test_lesson_00s_biggest_service_is_read_from_the_lab(tmp_path):
+    lab = _lab_with_pss(PSS)
+    assert check("00", "biggest", "cassandra", lab).passed
+    assert check("00", "biggest", ' "Cassandra" ', lab).passed
+
+
+@pytest.mark.parametrize("answer, hint", [
+    ("apache", "takes the least"),
+    ("mysql", "some service takes more"),
+    ("oracle", "no service 'oracle'"),
+    (3, "as text"),
+])
+def test_lesson_00s_biggest_service_refuses_wrong_answers_with_a_hint(answer, hint):
+    verdict = check("00", "biggest", answer, _lab_with_pss(PSS))
+    assert not verdict.passed and hint in verdict.text
