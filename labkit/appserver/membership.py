@@ -98,6 +98,8 @@ class Membership:
         self.view: list[str] = [node]
         self.changed = time.time()
         self.on_change = on_change or (lambda _view: None)
+        #: called (on the heartbeat thread) with what a peer nudged this node about (`nudge`)
+        self.on_nudge: Callable[[str], None] = lambda _what: None
         self.isolation = Isolation(layout.paths.isolated)
         self._seq = 0
         self._stop = threading.Event()
@@ -168,6 +170,17 @@ class Membership:
                 assert self._sock is not None
                 self._sock.sendto(msg, target)
 
+    def nudge(self, what: str) -> None:
+        """Tell every peer at once that there is news (`"jobs"`: sub-jobs queued for them), on
+        the heartbeats' own path, so it obeys an isolation like they do. Best effort: a peer
+        that misses it finds the news on its next look anyway."""
+        if self._sock is None or self.isolation.cut(self.node, self.node):
+            return
+        msg = json.dumps({"node": self.node, "nudge": what}).encode()
+        for target in self._targets():
+            with contextlib.suppress(OSError):
+                self._sock.sendto(msg, target)
+
     def receive(self, data: bytes) -> None:
         try:
             msg = json.loads(data)
@@ -177,6 +190,9 @@ class Membership:
         if sender == self.node or sender not in self.members:
             return
         if self.isolation.cut(sender, self.node):
+            return
+        if "nudge" in msg:  # news, not a heartbeat: it says nothing of the view
+            self.on_nudge(str(msg["nudge"]))
             return
         with self._lock:
             self.heard[sender] = time.monotonic()

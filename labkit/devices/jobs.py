@@ -14,6 +14,7 @@ but before the record was written, the survivor fetches that device's configurat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ class JobRunner:
         self.store = Store(layout)
         self.workers = asyncio.Semaphore(WORKERS)
         self.running: dict[int, asyncio.Task] = {}
+        self._news = asyncio.Event()  # set by `wake`: sub-jobs were queued, look now
 
     async def _db(self, fn: Callable[..., Any], *args: Any, patience: float = 120) -> Any:
         """A store call, retried through a MySQL failover (which takes a few seconds)."""
@@ -61,7 +63,14 @@ class JobRunner:
                         self.running[sj["id"]] = asyncio.ensure_future(self.run_subjob(sj))
             except Exception as exc:  # noqa: BLE001 - MySQL failing over: poll again
                 log.info("cannot poll sub-jobs: %s", exc)
-            await asyncio.sleep(POLL)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._news.wait(), POLL)
+            self._news.clear()
+
+    def wake(self) -> None:
+        """Look for sub-jobs now rather than at the next poll: the node that created a job
+        nudges every node (a waiting POLL cost the 4-node resync up to 0.3 s of its ~1 s)."""
+        self._news.set()
 
     async def run_subjob(self, sj: dict[str, Any]) -> None:
         label = f"sub-job {sj['job_id']}.{sj['id']}"

@@ -92,6 +92,7 @@ async def _start(app: FastAPI) -> list[asyncio.Task]:
     layout, node = app.state.layout, app.state.node
     app.state.membership = membership = Membership(layout, node).start()
     app.state.mediator = None
+    app.state.wake_runner = lambda: None  # a lab without devices runs no sub-jobs
     if not has_devices(app):
         return []
     from labkit.devices.jobs import JobRunner
@@ -103,7 +104,9 @@ async def _start(app: FastAPI) -> list[asyncio.Task]:
     membership.on_change = lambda _view: (coordinator.nudge(),
                                           loop.call_soon_threadsafe(mediator.wake))
     app.state.mediator, app.state.coordinator = mediator, coordinator
-    runner = JobRunner(layout, node, mediator)
+    app.state.runner = runner = JobRunner(layout, node, mediator)
+    app.state.wake_runner = lambda: loop.call_soon_threadsafe(runner.wake)
+    membership.on_nudge = lambda what: what == "jobs" and app.state.wake_runner()
 
     async def boot() -> None:
         store = Store(layout)
@@ -283,6 +286,8 @@ def resync(body: Resync, request: Request) -> dict[str, Any]:
         groups = mediation.split(names, known)
         job_id = store.create_job("resync", node, groups)
         job = store.job(job_id)
+    membership.nudge("jobs")  # the serving nodes start their sub-jobs now, not at their next poll
+    request.app.state.wake_runner()
     from labkit import events
 
     events.emit(layout.events_path, "job", job=job_id, by=node, total=len(names),

@@ -93,3 +93,27 @@ def test_a_node_that_regains_quorum_or_stood_still_waits_before_judging(layout):
     m._update()
     assert m.view == ["node1", "node2"], "a stall is no proof that peers died"
     assert not m.settled
+
+
+def test_a_nudge_reaches_every_peer_at_once_and_not_through_an_isolation(layout):
+    """A node that queued sub-jobs nudges the others over the heartbeats' path: each hears it
+    at once (not at its next poll), it is no heartbeat (nobody's view moves because of it), and
+    an isolated node's nudge goes nowhere, as its heartbeats do."""
+    members = start_all(layout)
+    heard: dict[str, list[str]] = {n: [] for n in members}
+    for n, m in members.items():
+        m.on_nudge = heard[n].append
+    try:
+        everyone = ["node1", "node2", "node3"]
+        wait_for(lambda: full(members, everyone, everyone))
+        members["node1"].nudge("jobs")
+        wait_for(lambda: heard["node2"] == ["jobs"] and heard["node3"] == ["jobs"], timeout=2)
+        assert heard["node1"] == []  # its own news
+        layout.paths.isolated.write_text(json.dumps(["node1"]))
+        members["node1"].nudge("jobs")
+        time.sleep(0.5)
+        assert heard["node2"] == ["jobs"] and heard["node3"] == ["jobs"]
+    finally:
+        layout.paths.isolated.write_text("[]")
+        for m in members.values():
+            m.stop()
