@@ -36,10 +36,11 @@ for _tier in tiers.TIERS:  # each tier's own sub-commands (`labkit files`, `labk
 @app.command()
 def up(nodes: int | None = typer.Option(None, help="Number of nodes (default 4)."),
        topology: Path | None = typer.Option(None, help="A YAML topology file."),
-       backend: str = typer.Option("local", help="local (plain processes), compose (Docker "
-                                   "containers, keepalived VRRP), netns (as root: a network "
-                                   "namespace per node, keepalived VRRP), or auto (compose "
-                                   "when a Docker engine answers)."),
+       backend: str = typer.Option("auto", help="auto (the default: a running lab's own "
+                                   "backend; else netns where this machine can run it, local "
+                                   "where it cannot, saying why), netns (as root: a network "
+                                   "namespace per node, keepalived VRRP), local (plain processes "
+                                   "on loopback) or compose (Docker containers)."),
        lab: str | None = LabOpt) -> None:
     """Start the lab (idempotent) and return once it answers through its VIP."""
     topo = Topology.load(topology) if topology else None

@@ -17,8 +17,10 @@ CHOICES = (*BACKENDS, "auto")
 
 def resolve_backend(name: str, existing: Layout | None,
                     progress: Callable[[str], None]) -> str:
-    """The backend a name means: `auto` keeps an existing lab's backend, else picks compose
-    when a Docker engine answers and local otherwise (and says which, and why)."""
+    """The backend a name means. `auto` (the default) keeps an existing lab's backend; a new lab
+    gets netns where this machine can run it (a real network per node: isolation and link faults
+    cut real packets), else local, saying why. Compose is only ever asked for by name: its images
+    take minutes to build the first time."""
     if name not in CHOICES:
         raise LabError(f"unknown backend {name!r}", f"choose one of: {', '.join(CHOICES)}")
     if name != "auto":
@@ -26,12 +28,15 @@ def resolve_backend(name: str, existing: Layout | None,
     if existing is not None:
         progress(f"backend auto: {existing.backend} (the lab {existing.lab!r} was set up on it)")
         return existing.backend
-    from labkit.backends.compose.images import engine_answers
+    from labkit.backends.netns import network as netns_network
 
-    picked = "compose" if engine_answers() else "local"
-    why = "a Docker engine answers" if picked == "compose" else "no Docker engine answers"
-    progress(f"backend auto: {picked} ({why})")
-    return picked
+    why_not = netns_network.unavailable()
+    if why_not is None:
+        progress("backend auto: netns (a network namespace per node: faults cut real packets)")
+        return "netns"
+    progress(f"backend auto: local, on loopback ({why_not}): there an isolated node still "
+             "reaches its peers over 127.0.0.1, and links cannot be cut")
+    return "local"
 
 
 def check_topology(backend: str, topology: Topology | None) -> None:

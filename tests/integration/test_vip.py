@@ -66,7 +66,8 @@ def test_returning_owner_does_not_take_the_vip_back_without_preemption(lab):
 
 def test_status_json_shape(lab):
     st = lab.status()
-    assert st["backend"] == "local"
+    assert st["backend"] == lab.layout.backend
+    assert st["network"] == {"local": "loopback"}.get(lab.layout.backend, st["network"])
     assert set(st["vip"]) >= {"address", "port", "url", "owner"}
     for n in st["nodes"]:
         assert set(n) >= {"name", "address", "state", "roles", "services"}
@@ -74,8 +75,8 @@ def test_status_json_shape(lab):
 
 
 def test_isolating_the_owner_shows_the_split_brain(lab):
-    from labkit.backends.local import firewall
-
+    """On the session's lab (netns where the machine can run it) isolation is a real cut; the
+    loopback backend's own, weaker isolation is tested in test_loopback."""
     owner = lab.status()["vip"]["owner"]
     other = ({"node1", "node2"} - {owner}).pop()
     message = lab.fail(owner, "isolate")
@@ -86,40 +87,12 @@ def test_isolating_the_owner_shows_the_split_brain(lab):
     assert vip["views"][other] == "master"
     assert vip["views"][owner] == "master"
     assert vip["split_brain"] is True and set(vip["believers"]) == {owner, other}
-    if firewall.available():
-        assert "nftables" in message
+    if lab.layout.backend == "netns":
+        assert "every frame" in message
         with pytest.raises(httpx.HTTPError):
             httpx.get(lab.layout.app_url(owner) + "/health", timeout=1)
-    else:
-        assert "cannot be cut" in message
     lab.recover(owner)
     deadline = time.monotonic() + 15
     while lab.status()["vip"]["split_brain"] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not lab.status()["vip"]["split_brain"]
-
-
-def test_a_forged_advert_from_another_process_does_not_move_the_vip(lab):
-    """Issue 14: on loopback anyone can send the segment a datagram. An advert that names the
-    other LB node as master, unsigned or signed and sent from the wrong address, moves nothing."""
-    import json
-    import socket
-
-    from labkit.lb import advert
-
-    if lab.layout.backend != "local":
-        pytest.skip("the segment is the local backend's")
-    owner = lab.status()["vip"]["owner"]
-    other = ({"node1", "node2"} - {owner}).pop()
-    claim = {"node": other, "address": lab.layout.address(other), "priority": 255,
-             "state": "master"}
-    since = time.time()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        for _ in range(20):
-            s.sendto(json.dumps({**claim, "ts": time.time()}).encode(),
-                     (lab.layout.vip, lab.layout.ports.vrrp))
-            s.sendto(advert.sign(lab.layout, claim), (lab.layout.vip, lab.layout.ports.vrrp))
-            time.sleep(0.05)
-    time.sleep(1)
-    assert lab.status()["vip"]["owner"] == owner
-    assert not [e for e in lab.events(since) if e["kind"] == "vip"], "the VIP moved"

@@ -39,6 +39,7 @@ from labkit.links import LinkFault, nft_rules
 CANDIDATES = [f"10.213.{third}" for third in range(1, 255)]
 HOST_ADDRESS = 1  #: the host's own address on the lab's bridge
 BRIDGE = "br0"  #: inside the switch namespace, so one name serves every lab
+KEEPALIVED = Path("/usr/sbin/keepalived")  #: where Debian's package puts it (not on every PATH)
 
 
 def unavailable() -> str | None:
@@ -47,6 +48,10 @@ def unavailable() -> str | None:
         return "the netns backend needs root (rootless network namespaces are not built yet)"
     if shutil.which("ip") is None or shutil.which("nft") is None:
         return "`ip` (iproute2) and `nft` (nftables) are needed for the netns backend"
+    if shutil.which("keepalived") is None and not KEEPALIVED.exists():
+        return "keepalived is needed for the netns backend (`make setup` installs it)"
+    if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode != 0:
+        return "this machine refuses new network namespaces (a container without CAP_SYS_ADMIN?)"
     return None
 
 
