@@ -216,17 +216,16 @@ def link(a: str = typer.Argument(..., help="One node, e.g. node1."),
          b: str = typer.Argument(..., help="The other, e.g. node2."),
          loss: str | None = typer.Option(None, help="Share of frames dropped, e.g. 5%."),
          rate: str | None = typer.Option(None, help="Most bits per second, e.g. 1mbit."),
-         delay: str | None = typer.Option(None, help="Not available: see the message."),
+         delay: str | None = typer.Option(None, help="How late each frame arrives, e.g. 50ms "
+                                          "(netns)."),
+         jitter: str | None = typer.Option(None, help="Give or take, with --delay, e.g. 10ms."),
          flap: str | None = typer.Option(None, help="Cut half of each period, up the other "
                                          "half, e.g. 10s."),
          one_way: bool = typer.Option(False, "--one-way", help="Only frames from A to B."),
          lab: str | None = LabOpt) -> None:
-    """Make a link lossy, slow or flapping (netns and compose backends; flapping: netns)."""
-    if delay is not None:
-        raise LabError("link delay is not built yet: it needs the kernel's tc netem queueing "
-                       "discipline (sch_netem), which the kernel labkit was built on lacks",
-                       "use --loss or --rate (nftables), which work here")
-    _link_fault(lab, lambda c: c.impair(a, b, loss, rate, one_way, flap))
+    """Make a link lossy, slow, late or flapping (netns and compose backends; late and flapping:
+    netns)."""
+    _link_fault(lab, lambda c: c.impair(a, b, loss, rate, one_way, flap, delay, jitter))
 
 
 @app.command()

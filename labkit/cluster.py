@@ -305,9 +305,9 @@ class Cluster:
 
     def wait_whole(self, timeout: float = 180) -> None:
         """Wait until every node is up with every service running, the VIP answers from its one
-        VRRP master, and the round robin through the VIP reaches every app server (a health check puts a returning
-        server back a beat after it answers; not waited for when the topology declares link
-        faults, which may keep the balancer from some of them)."""
+        VRRP master, and the round robin through the VIP reaches every app server (a health
+        check puts a returning server back a beat after it answers; the last two are not waited
+        for when the topology declares link faults, which may keep them from happening)."""
         def whole() -> bool:  # nodes and services only: status() would ask every tier too
             return all(self.backend.node_state(n.name) == "up" and
                        all(v == "running" for v in self.backend.services(n.name).values())
@@ -393,26 +393,45 @@ class Cluster:
         return groups
 
     def impair(self, a: str, b: str, loss: str | None = None, rate: str | None = None,
-               one_way: bool = False, flap: str | None = None) -> None:
-        """Make a link lossy (`loss="5%"`), slow (`rate="1mbit"`) or flapping (`flap="10s"`:
-        cut half of each period, up the other half), both ways or `a` → `b`."""
+               one_way: bool = False, flap: str | None = None, delay: str | None = None,
+               jitter: str | None = None) -> None:
+        """Make a link lossy (`loss="5%"`), slow (`rate="1mbit"`), late (`delay="50ms"`, give or
+        take `jitter="10ms"`) or flapping (`flap="10s"`: cut half of each period, up the other
+        half), both ways or `a` → `b`."""
         links.check_pair(self._names(), a, b)
-        if loss is None and rate is None and flap is None:
-            raise LabError("say what to do to the link",
-                           "e.g. --loss 5%, --rate 1mbit or --flap 10s")
-        if flap is not None and (loss is not None or rate is not None):
-            raise LabError("a flapping link is cut or up, not lossy or slow as well",
-                           "give --flap alone, or --loss / --rate without it")
-        fault = {"loss": links.parse_loss(loss) if loss else 0.0,
-                 "rate": links.parse_rate(rate) if rate else 0,
-                 "flap": links.parse_period(flap) if flap else 0.0}
+        fault = self._impairment(loss, rate, flap, delay, jitter)
         faults = [links.LinkFault(a, b, **fault)] if one_way else links.both_ways(a, b, **fault)
         arrow = "→" if one_way else "↔"
         what = faults[0].describe().split(": ", 1)[1]
-        self.backend.fault_links(faults, f"link {a} {arrow} {b}: {what} (dropped "
-                                         f"{self.backend.links_dropped}"
+        how = (f"dropped {self.backend.links_dropped}" if not delay else
+               f"{self.backend.links_delayed}" + (", and dropped there" if loss or rate else ""))
+        self.backend.fault_links(faults, f"link {a} {arrow} {b}: {what} ({how}"
                                          f"{'' if one_way else ', each way'}"
                                          f"{'; the flapper switches it on time' if flap else ''})")
+
+    @staticmethod
+    def _impairment(loss: str | None, rate: str | None, flap: str | None, delay: str | None,
+                    jitter: str | None) -> dict[str, Any]:
+        """What `impair` was asked, checked: one clear error, before anything is touched."""
+        if jitter is not None and delay is None:
+            raise LabError("jitter varies a delay: give --delay with it",
+                           "e.g. --delay 50ms --jitter 10ms")
+        if loss is None and rate is None and flap is None and delay is None:
+            raise LabError("say what to do to the link",
+                           "e.g. --loss 5%, --rate 1mbit, --delay 50ms or --flap 10s")
+        if flap is not None and (loss is not None or rate is not None or delay is not None):
+            raise LabError("a flapping link is cut or up, not lossy, slow or late as well",
+                           "give --flap alone, or --loss / --rate / --delay without it")
+        late = links.parse_delay(delay) if delay else 0.0
+        spread = links.parse_delay(jitter, "jitter") if jitter else 0.0
+        if spread > late:
+            raise LabError(f"jitter {jitter} is more than the delay {delay}",
+                           "a frame cannot arrive before it was sent: keep --jitter at most "
+                           "--delay")
+        return {"loss": links.parse_loss(loss) if loss else 0.0,
+                "rate": links.parse_rate(rate) if rate else 0,
+                "flap": links.parse_period(flap) if flap else 0.0,
+                "delay": late, "jitter": spread}
 
     def heal(self) -> list[dict[str, Any]]:
         """Remove every link fault (cuts, partitions, impairments); node faults stay."""

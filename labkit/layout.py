@@ -303,7 +303,7 @@ class Layout:
             raise LabError(f"no lab named {lab!r} is set up (nothing at {path})",
                            "start one with `labkit up`")
         data = json.loads(path.read_text())
-        return cls(lab=data["lab"], topology=Topology.from_dict(data["topology"]),
+        return cls(lab=data["lab"], topology=Topology.from_saved(data["topology"]),
                    prefix=data["prefix"], backend=data.get("backend", "local"),
                    ports=Ports(**data["ports"]), secrets=data["secrets"])
 

@@ -8,8 +8,10 @@ backend: nftables rules on the lab's switch; the compose backend: nftables rules
 container), one that has not refuses and says why.
 
 Loss and rate are what nftables can do on a bridge: `numgen random` drops that share of the
-frames, `limit rate over` drops what exceeds the rate. Delay and jitter need the kernel's
-sch_netem queueing discipline; where the kernel has none, asking for them is refused plainly.
+frames, `limit rate over` drops what exceeds the rate. Delay and jitter would be tc's netem, which
+this machine's kernel lacks; the netns backend delays with the kernel's NFQUEUE instead (the
+switch queues each IPv4 frame of the link and the lab's delayer releases it when its time has come,
+labkit.backends.netns.delayer). Backends that cannot delay refuse plainly.
 
 A flapping link (`flap`, a period in seconds) is cut for the first half of each period and
 carries for the second, over and over, on the wall clock: `in_force(faults, now)` is the set of
@@ -32,13 +34,14 @@ _RATE = re.compile(r"^(\d+(?:\.\d+)?)(kbit|mbit|gbit|bit)$", re.IGNORECASE)
 _RATE_UNITS = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000}
 _PERIOD = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)?$")
 FLAP_LIMITS = (1.0, 3600.0)  #: shortest and longest flap period, seconds
+DELAY_LIMIT = 10.0  #: the longest delay (and jitter) a link takes, seconds
 
 
 @dataclass(frozen=True)
 class LinkFault:
     """Frames from `src` to `dst` are dropped (`cut`), or a share of them (`loss` in %), or
     whatever exceeds `rate` (bits per second), or all of them half the time (`flap`: the period in
-    seconds, cut first)."""
+    seconds, cut first); or they arrive late (`delay` seconds, give or take up to `jitter`)."""
 
     src: str
     dst: str
@@ -46,6 +49,8 @@ class LinkFault:
     loss: float = 0.0
     rate: int = 0
     flap: float = 0.0
+    delay: float = 0.0
+    jitter: float = 0.0
 
     def describe(self) -> str:
         if self.flap:
@@ -54,7 +59,9 @@ class LinkFault:
         if self.cut:
             return f"{self.src} → {self.dst}: cut"
         parts = ([f"{self.loss:g}% loss"] if self.loss else []) + \
-            ([f"at most {human_rate(self.rate)}"] if self.rate else [])
+            ([f"at most {human_rate(self.rate)}"] if self.rate else []) + \
+            ([f"{human_seconds(self.delay)} late" +
+              (f" ± {human_seconds(self.jitter)}" if self.jitter else "")] if self.delay else [])
         return f"{self.src} → {self.dst}: {', '.join(parts)}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,6 +107,21 @@ def parse_rate(text: str) -> int:
     if not m or float(m.group(1)) <= 0:
         raise LabError(f"rate {text!r} is not a bit rate", "e.g. --rate 1mbit or --rate 500kbit")
     return int(float(m.group(1)) * _RATE_UNITS[m.group(2).lower()])
+
+
+def parse_delay(text: str, what: str = "delay") -> float:
+    """'50ms' or '0.05s' → seconds, at most DELAY_LIMIT. The unit is required: tc reads a
+    bare number as microseconds, most people as milliseconds."""
+    m = _PERIOD.match(text.strip())
+    seconds = float(m.group(1)) / (1 if m.group(2) == "s" else 1000) if m and m.group(2) else -1.0
+    if not 0 < seconds <= DELAY_LIMIT:
+        raise LabError(f"{what} {text!r} is not a time above 0 and up to {DELAY_LIMIT:g} s",
+                       f"e.g. --{what} 50ms (or 0.05s)")
+    return seconds
+
+
+def human_seconds(seconds: float) -> str:
+    return f"{seconds * 1000:g} ms" if seconds < 1 else f"{seconds:g} s"
 
 
 def parse_period(text: str) -> float:

@@ -50,12 +50,19 @@ def check_topology(backend: str, topology: Topology | None) -> None:
         from labkit.backends.compose.backend import check_topology as check
 
         check(topology)
-    why = _backend_class(backend).no_link_faults
-    if topology is not None and topology.links and why:
+    kind = _backend_class(backend)
+    if topology is None or not topology.links:
+        return
+    if kind.no_link_faults:
         raise LabError(f"the topology declares {len(topology.links)} faulty link(s) under "
-                       f"`links:`, which the {backend} backend cannot apply: {why}",
+                       f"`links:`, which the {backend} backend cannot apply: "
+                       f"{kind.no_link_faults}",
                        "start it with `--backend netns` (as root) or `--backend compose`, "
                        "or leave `links:` out")
+    if any(ln.delay for ln in topology.links) and kind.links_delayed is None:
+        raise LabError(f"the topology declares late links (`delay:` under `links:`), which the "
+                       f"{backend} backend cannot make: {kind.no_delay}",
+                       "start it on netns (`labkit up` as root), or leave the delays out")
 
 
 def _backend_class(name: str) -> type[Backend]:

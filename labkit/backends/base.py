@@ -214,6 +214,11 @@ class Backend(ABC):
     #: link's frames are dropped (the events' words)
     link_rules = "real (switch rules)"
     links_dropped = "at the switch"
+    #: how a late link's frames are held back (the events' words), or None: this backend
+    #: cannot delay frames
+    links_delayed: str | None = None
+    #: why not, when it cannot (said before anything changes)
+    no_delay = "its kernel has no netem and nothing else here holds frames back yet"
 
     def links(self) -> list[LinkFault]:
         """The link faults in force."""
@@ -234,6 +239,10 @@ class Backend(ABC):
                            "start the lab with `labkit up --backend netns` (as root) or "
                            "`--backend compose` for real link faults; `labkit fail NODE --mode "
                            "isolate` works here")
+        if any(f.delay for f in faults) and self.links_delayed is None:
+            raise LabError(f"the {self.name} backend cannot delay links: {self.no_delay}",
+                           "use --loss or --rate here, or a netns lab (`labkit up` as root) "
+                           "for --delay")
         if not self.is_running():
             raise LabError("the lab is not running", "start it with `labkit up`")
         kept = [f for f in self.links() if (f.src, f.dst) not in {(n.src, n.dst) for n in faults}]

@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -173,30 +174,32 @@ def test_an_isolated_app_node_leaves_the_balancer(lab):
 
 
 RECEIVE = """
-import socket, sys
+import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], int(sys.argv[2])))
 print("ready", flush=True)
 s.settimeout(float(sys.argv[3]))
-n = 0
+late = []
 try:
     while True:
-        s.recv(64)
-        n += 1
+        sent = float(s.recv(64))
+        late.append((time.monotonic() - sent) * 1000)
 except TimeoutError:
-    print(n)
+    print(" ".join(f"{ms:.3f}" for ms in late))
 """
+# every namespace reads the same CLOCK_MONOTONIC, so each datagram carries its own sending time
 SEND = """
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(int(sys.argv[3])):
-    s.sendto(b"x", (sys.argv[1], int(sys.argv[2])))
+    s.sendto(repr(time.monotonic()).encode(), (sys.argv[1], int(sys.argv[2])))
     time.sleep(0.002)
 """
 
 
-def datagrams(lab: Cluster, src: str, dst: str, count: int = 50, quiet: float = 1.5) -> int:
-    """How many of `count` UDP datagrams sent from inside `src` reach a socket inside `dst`."""
+def one_way(lab: Cluster, src: str, dst: str, count: int = 50, quiet: float = 1.5) -> list[float]:
+    """Of `count` UDP datagrams sent from inside `src` to a socket inside `dst`, how late each
+    that arrived was (milliseconds from its sending)."""
     address, udp = lab.layout.address(dst), 47123
     receiver = subprocess.Popen([*network.in_namespace(lab.layout, dst), sys.executable, "-c",
                                  RECEIVE, address, str(udp), str(quiet)],
@@ -205,10 +208,15 @@ def datagrams(lab: Cluster, src: str, dst: str, count: int = 50, quiet: float = 
         assert receiver.stdout.readline().strip() == "ready"
         subprocess.run([*network.in_namespace(lab.layout, src), sys.executable, "-c", SEND,
                         address, str(udp), str(count)], check=True, timeout=30)
-        return int(receiver.communicate(timeout=30)[0].strip())
+        return [float(ms) for ms in receiver.communicate(timeout=30)[0].split()]
     finally:
         if receiver.poll() is None:
             receiver.kill()
+
+
+def datagrams(lab: Cluster, src: str, dst: str, count: int = 50, quiet: float = 1.5) -> int:
+    """How many of `count` UDP datagrams sent from inside `src` reach a socket inside `dst`."""
+    return len(one_way(lab, src, dst, count, quiet))
 
 
 def connects(lab: Cluster, src: str, dst: str) -> bool:
@@ -255,6 +263,24 @@ def test_a_lossy_link_drops_about_that_share(lab):
     assert 120 <= got <= 280, got  # binomial(400, 0.5): outside this, the rule is not at work
     lab.heal()
     assert datagrams(lab, "node1", "node3", count=100) == 100
+
+
+def test_a_late_link_holds_each_frame_back_its_delay_one_way_and_heal_ends_it(lab):
+    on_time = one_way(lab, "node1", "node3", count=40)
+    assert len(on_time) == 40 and statistics.median(on_time) < 20
+    lab.impair("node1", "node3", delay="100ms", jitter="20ms", one_way=True)
+    assert "held back at the switch by the lab's delayer" in lab.events()[-1]["message"]
+    assert [f["what"] for f in lab.links()] == ["node1 → node3: 100 ms late ± 20 ms"]
+    late = one_way(lab, "node1", "node3", count=40)
+    assert len(late) == 40, "a late link loses nothing"
+    assert min(late) >= 80, late  # no frame before delay − jitter
+    assert max(late) - min(late) >= 10, late  # the jitter spreads them
+    assert statistics.median(late) < 100 + 60, late  # and the delayer adds little of its own
+    back = one_way(lab, "node3", "node1", count=40)
+    assert statistics.median(back) < 20, back  # the other direction is on time
+    assert connects(lab, "node1", "node3")  # TCP still works, only later
+    lab.heal()
+    assert statistics.median(one_way(lab, "node1", "node3", count=40)) < 20
 
 
 # -- Jepsen's sequences under real partitions (issues 13 and 18) ---------------------------------

@@ -15,7 +15,7 @@ BINDER = ROOT / "binder"
 #: Python environment, a non-root Binder user cannot use nftables (isolate falls back) nor the
 #: netns backend (keepalived), and the
 #: browser is only for the test suite (Ubuntu 22.04's chromium-browser is a snap stub anyway).
-NOT_ON_BINDER = {"python3-venv", "nftables", "keepalived", "chromium"}
+NOT_ON_BINDER = {"python3-venv", "nftables", "keepalived", "iptables", "chromium"}
 
 
 def _packages(path: Path) -> set[str]:

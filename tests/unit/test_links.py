@@ -90,7 +90,12 @@ def test_a_topology_declares_faulty_links_and_keeps_them_through_layout_json():
     ({"endpoints": ["node1", "node3"]}, "says nothing about the link"),
     ({"endpoints": ["node1", "node3"], "cut": True, "loss": "5%"}, "a cut link carries nothing"),
     ({"endpoints": ["node1", "node3"], "rate": "fast"}, "links.0.rate: rate 'fast'"),
-    ({"endpoints": ["node1", "node3"], "jitter": "3ms"}, "links.0.jitter: unknown key")])
+    ({"endpoints": ["node1", "node3"], "jitter": "3ms"}, "links.0.jitter: jitter varies a delay"),
+    ({"endpoints": ["node1", "node3"], "delay": "50"}, "links.0.delay: delay '50'"),
+    ({"endpoints": ["node1", "node3"], "delay": "5ms", "jitter": "10ms"},
+     "links.0.jitter: jitter 10ms is more than the delay 5ms"),
+    ({"endpoints": ["node1", "node3"], "cut": True, "delay": "5ms"}, "a cut link carries"),
+    ({"endpoints": ["node1", "node3"], "speed": "5ms"}, "links.0.speed: unknown key")])
 def test_a_bad_declared_link_is_one_clear_error(link, says):
     with pytest.raises(LabError, match=says):
         Topology.from_dict({**BASE, "links": [link]})

@@ -78,6 +78,8 @@ class ComposeBackend(Backend):
     no_link_faults = None  #: each container's own nftables input rules cut or thin its links
     link_rules = "real (nftables input rules in each receiving container)"
     links_dropped = "by the receiving container"
+    no_delay = ("the containers share this machine's kernel, which has no netem, and no "
+                "delayer runs in them yet (the netns backend has one)")
     network = "compose bridge"
 
     def __init__(self, layout: Any) -> None:

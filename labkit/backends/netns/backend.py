@@ -27,14 +27,18 @@ class NetnsBackend(LocalBackend):
         network.apply_links(self.layout, faults)
 
     has_flapper = True
+    links_delayed = ("held back at the switch by the lab's delayer (NFQUEUE; ARP is not "
+                     "delayed)")
 
     def network_programs(self) -> list[Program]:
-        """No segment program (the lab's bridge carries the VIP); the flapper, which switches
-        flapping links up and down on time."""
+        """No segment program (the lab's bridge carries the VIP); the links keeper, inside the
+        switch's namespace, which holds back late links' frames and switches flapping links up
+        and down on time."""
         import sys
 
-        return [Program("flapper", [sys.executable, "-m", "labkit.backends.flapper",
-                                    "--lab", self.layout.lab], priority=10, stopwaitsecs=3)]
+        return [Program("links", [*network.in_switch(self.layout), sys.executable, "-m",
+                                  "labkit.backends.netns.delayer", "--lab", self.layout.lab],
+                        priority=10, stopwaitsecs=3)]
 
     def start_through(self, node: str) -> list[str]:
         """`ip netns exec NAME`: supervisord and all it runs live in the node's namespace."""

@@ -101,6 +101,11 @@ def namespaces(layout: Layout) -> list[str]:
     return [switch(layout), *(namespace(layout, n.name) for n in layout.nodes)]
 
 
+def in_switch(layout: Layout) -> list[str]:
+    """The command prefix that runs a program inside the lab's switch namespace."""
+    return ["ip", "netns", "exec", switch(layout)]
+
+
 def in_namespace(layout: Layout, node: str) -> list[str]:
     """The command prefix that runs a program inside the node's namespace."""
     return ["ip", "netns", "exec", namespace(layout, node)]
@@ -215,7 +220,7 @@ def isolate(layout: Layout, node: str) -> str:
     }}
 }}
 """
-    res = subprocess.run(["ip", "netns", "exec", switch(layout), "nft", "-f", "-"],
+    res = subprocess.run([*in_switch(layout), "nft", "-f", "-"],
                          input=script, capture_output=True, text=True)
     if res.returncode != 0:
         raise LabError(f"nftables refused the isolation rules: {res.stderr.strip()}")
@@ -224,7 +229,7 @@ def isolate(layout: Layout, node: str) -> str:
 
 def heal(layout: Layout, node: str) -> None:
     """Remove the node's cut (other isolated nodes stay cut)."""
-    subprocess.run(["ip", "netns", "exec", switch(layout), "nft", "delete", "table", "bridge",
+    subprocess.run([*in_switch(layout), "nft", "delete", "table", "bridge",
                     _cut_table(node)], capture_output=True)
 
 
@@ -240,8 +245,17 @@ def _link_rule(layout: Layout, fault: LinkFault) -> list[str]:
 
 
 def apply_links(layout: Layout, faults: list[LinkFault]) -> None:
-    """Replace the switch's link rules with exactly these, in one nftables transaction (the old
-    set and the new never mix, and a refused set leaves the old one in force)."""
+    """Replace the switch's link rules with exactly these: the drops in one nftables transaction
+    (the old set and the new never mix, and a refused set leaves the old one in force), then the
+    late links' queues (`apply_delays`)."""
+    if any(f.delay for f in faults) and shutil.which("iptables") is None:
+        raise LabError("a late link needs iptables (its NFQUEUE target), which is not installed",
+                       "install it (`make setup` does), or use --loss / --rate")
+    _apply_drops(layout, faults)
+    apply_delays(layout, faults)
+
+
+def _apply_drops(layout: Layout, faults: list[LinkFault]) -> None:
     rules = "\n".join(f"        {r}" for f in faults for r in _link_rule(layout, f))
     script = f"""table bridge {LINKS_TABLE} {{}}
 delete table bridge {LINKS_TABLE}
@@ -252,7 +266,53 @@ table bridge {LINKS_TABLE} {{
     }}
 }}
 """
-    res = subprocess.run(["ip", "netns", "exec", switch(layout), "nft", "-f", "-"],
+    res = subprocess.run([*in_switch(layout), "nft", "-f", "-"],
                          input=script, capture_output=True, text=True)
     if res.returncode != 0:
         raise LabError(f"nftables refused the link rules: {res.stderr.strip()}")
+
+
+# -- late links -----------------------------------------------------------------------------------
+DELAY_CHAIN = "LABKIT-DELAY"
+QUEUE_BASE = 1000  #: NFQUEUE numbers of a lab's links: QUEUE_BASE + 64 × src index + dst index
+
+
+def queue_of(layout: Layout, src: str, dst: str) -> int:
+    """The NFQUEUE that holds the frames from `src` to `dst` (one per direction of each link,
+    so the delayer knows a frame's link from its queue alone)."""
+    names = [n.name for n in layout.nodes]
+    return QUEUE_BASE + 64 * names.index(src) + names.index(dst)
+
+
+def link_queues(layout: Layout) -> dict[int, tuple[str, str]]:
+    """Every direction of every link, by its queue number."""
+    names = [n.name for n in layout.nodes]
+    return {queue_of(layout, a, b): (a, b) for a in names for b in names if a != b}
+
+
+def apply_delays(layout: Layout, faults: list[LinkFault]) -> None:
+    """Queue the IPv4 frames of each late link at the switch (iptables' NFQUEUE target, with the
+    bridge's frames passing iptables through br_netfilter), where the delayer holds each back.
+    `--queue-bypass`: were the delayer not running, the frames would pass on time, not vanish."""
+    rules = [f"-A {DELAY_CHAIN} -m physdev --physdev-in {port(layout, f.src)} "
+             f"--physdev-out {port(layout, f.dst)} -j NFQUEUE "
+             f"--queue-num {queue_of(layout, f.src, f.dst)} --queue-bypass"
+             for f in faults if f.delay]
+    sw = in_switch(layout)
+    if not rules and subprocess.run([*sw, "iptables", "-S", DELAY_CHAIN],
+                                    capture_output=True).returncode != 0:
+        return  # no late link now, and none since the lab started: nothing to empty
+    if rules and subprocess.run([*sw, "iptables", "-C", "FORWARD", "-j", DELAY_CHAIN],
+                                capture_output=True).returncode != 0:
+        subprocess.run([*sw, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"],
+                       capture_output=True)
+        _iptables_restore(sw, [f"-I FORWARD -j {DELAY_CHAIN}"])
+    _iptables_restore(sw, [f"-F {DELAY_CHAIN}", *rules])
+
+
+def _iptables_restore(sw: list[str], lines: list[str]) -> None:
+    script = "\n".join(["*filter", f":{DELAY_CHAIN} - [0:0]", *lines, "COMMIT", ""])
+    res = subprocess.run([*sw, "iptables-restore", "--noflush"], input=script,
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise LabError(f"iptables refused the late links' queue rules: {res.stderr.strip()}")
