@@ -62,7 +62,12 @@ class NetnsBackend(LocalBackend):
         return self.vip_on_the_network()
 
     def _break(self, node: str, mode: str) -> str:
-        if mode != "isolate":  # the same signals as on loopback, to processes in the namespace
+        if mode == "crash":  # the power cable: its kernel goes silent too, not only its programs
+            network.unplug(self.layout, node)
+            return (f"{super()._break(node, mode)}, all in its network namespace "
+                    f"{network.namespace(self.layout, node)}, and its cable unplugged at the "
+                    "switch (a dead machine answers nothing, not even ARP for the VIP it held)")
+        if mode != "isolate":  # the same signal as on loopback, to processes in the namespace
             return (f"{super()._break(node, mode)}, all in its network namespace "
                     f"{network.namespace(self.layout, node)}")
         cable = network.isolate(self.layout, node)
@@ -72,6 +77,8 @@ class NetnsBackend(LocalBackend):
                 "protocol (ARP, IP, VRRP, multicast); the node keeps running")
 
     def _mend(self, node: str, state: str) -> None:
+        if state == "crashed":  # booted again: without the VIP it held, cabled, then started
+            network.plug(self.layout, node)
         if state != "isolated":
             super()._mend(node, state)
             return
