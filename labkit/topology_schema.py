@@ -15,22 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from labkit import names
+from labkit import names, specs
 from labkit.errors import LabError
-from labkit.specs import (
-    MEMBERSHIP_TIMEOUT,
-    TOPOLOGY_NAME,
-    CassandraSpec,
-    DevicesSpec,
-    LbSpec,
-    LinkSpec,
-    MysqlSpec,
-    NodeSpec,
-    PostgresSpec,
-    VrrpSpec,
-    _fail,
-    _one_line,
-)
 
 # -- the schema: shape, types and ranges (pydantic, strict) ---------------------------------------
 
@@ -42,28 +28,28 @@ class _Strict(BaseModel):
 
 class _NodeSchema(_Strict):
     roles: list[str] = Field(default_factory=lambda: ["app"])
-    priority: int = Field(NodeSpec.priority, ge=1, le=254)  # VRRP's range for a backup
+    priority: int = Field(specs.NodeSpec.priority, ge=1, le=254)  # VRRP's range for a backup
 
 
 class _VrrpSchema(_Strict):
-    advert_interval: float = Field(VrrpSpec.advert_interval, ge=0.05, le=10)
-    preempt: bool = VrrpSpec.preempt
+    advert_interval: float = Field(specs.VrrpSpec.advert_interval, ge=0.05, le=10)
+    preempt: bool = specs.VrrpSpec.preempt
 
 
 class _LbSchema(_Strict):
     # mod_proxy_hcheck's watchdog ticks every 100 ms: a shorter hcinterval is refused
-    health_check_interval: float = Field(LbSpec.health_check_interval, ge=0.1, le=60)
+    health_check_interval: float = Field(specs.LbSpec.health_check_interval, ge=0.1, le=60)
     # BalancerMember timeout= and ProxyTimeout take whole seconds, at least 1
-    member_timeout: int = Field(LbSpec.member_timeout, ge=1, le=300)
-    slow_timeout: int = Field(LbSpec.slow_timeout, ge=1, le=600)
-    retry: int = Field(LbSpec.retry, ge=0, le=300)
-    fail_on_timeout: bool = LbSpec.fail_on_timeout
+    member_timeout: int = Field(specs.LbSpec.member_timeout, ge=1, le=300)
+    slow_timeout: int = Field(specs.LbSpec.slow_timeout, ge=1, le=600)
+    retry: int = Field(specs.LbSpec.retry, ge=0, le=300)
+    fail_on_timeout: bool = specs.LbSpec.fail_on_timeout
 
 
 class _DevicesSchema(_Strict):
-    count: int = Field(DevicesSpec.count, ge=0, le=5000)
-    latency_ms: int = Field(DevicesSpec.latency_ms, ge=0, le=60_000)
-    auto_rebalance: bool = DevicesSpec.auto_rebalance
+    count: int = Field(specs.DevicesSpec.count, ge=0, le=5000)
+    latency_ms: int = Field(specs.DevicesSpec.latency_ms, ge=0, le=60_000)
+    auto_rebalance: bool = specs.DevicesSpec.auto_rebalance
 
 
 #: a silence timer shorter than two of the watchers' polls (0.5 s) cannot be kept
@@ -71,19 +57,19 @@ _SILENCE = {"ge": 1.0, "le": 60}
 
 
 class _MysqlSchema(_Strict):
-    semi_sync: bool = MysqlSpec.semi_sync
-    failover_after: float = Field(MysqlSpec.failover_after, **_SILENCE)
-    alone_after: float = Field(MysqlSpec.alone_after, **_SILENCE)
+    semi_sync: bool = specs.MysqlSpec.semi_sync
+    failover_after: float = Field(specs.MysqlSpec.failover_after, **_SILENCE)
+    alone_after: float = Field(specs.MysqlSpec.alone_after, **_SILENCE)
 
 
 class _PostgresSchema(_Strict):
-    synchronous: bool = PostgresSpec.synchronous
-    failover_after: float = Field(PostgresSpec.failover_after, **_SILENCE)
+    synchronous: bool = specs.PostgresSpec.synchronous
+    failover_after: float = Field(specs.PostgresSpec.failover_after, **_SILENCE)
 
 
 class _CassandraSchema(_Strict):
-    commitlog_sync: Literal["periodic", "batch"] = CassandraSpec.commitlog_sync
-    quota: str | int = CassandraSpec.quota
+    commitlog_sync: Literal["periodic", "batch"] = specs.CassandraSpec.commitlog_sync
+    quota: str | int = specs.CassandraSpec.quota
 
 
 class _LinkSchema(_Strict):
@@ -97,12 +83,12 @@ class _LinkSchema(_Strict):
 
 
 class _TopologySchema(_Strict):
-    name: str = TOPOLOGY_NAME
+    name: str = specs.TOPOLOGY_NAME
     nodes: dict[str, _NodeSchema | None]  # `node3:` with nothing after it plays app
     vrrp: _VrrpSchema | None = None
     lb: _LbSchema | None = None
     devices: _DevicesSchema | None = None
-    membership_timeout: float = Field(MEMBERSHIP_TIMEOUT, ge=0.5, le=60)
+    membership_timeout: float = Field(specs.MEMBERSHIP_TIMEOUT, ge=0.5, le=60)
     mysql: _MysqlSchema | None = None
     postgres: _PostgresSchema | None = None
     cassandra: _CassandraSchema | None = None
@@ -159,19 +145,20 @@ def build(spec: _TopologySchema) -> dict[str, Any]:
     lb = spec.lb or _LbSchema()
     my, pg = spec.mysql or _MysqlSchema(), spec.postgres or _PostgresSchema()
     cas = spec.cassandra or _CassandraSchema()
-    nodes = tuple(NodeSpec(name, tuple(body.roles), body.priority)
+    nodes = tuple(specs.NodeSpec(name, tuple(body.roles), body.priority)
                   for name, body in spec.nodes.items() for body in [body or _NodeSchema()])
     return dict(nodes=nodes, name=spec.name,
-                vrrp=VrrpSpec(vrrp.advert_interval, vrrp.preempt),
-                lb=LbSpec(lb.health_check_interval, lb.member_timeout, lb.slow_timeout,
-                          lb.retry, lb.fail_on_timeout),
-                devices=DevicesSpec(devices.count, devices.latency_ms, devices.auto_rebalance),
+                vrrp=specs.VrrpSpec(vrrp.advert_interval, vrrp.preempt),
+                lb=specs.LbSpec(lb.health_check_interval, lb.member_timeout, lb.slow_timeout,
+                                lb.retry, lb.fail_on_timeout),
+                devices=specs.DevicesSpec(devices.count, devices.latency_ms,
+                                          devices.auto_rebalance),
                 membership_timeout=spec.membership_timeout,
-                mysql=MysqlSpec(my.semi_sync, my.failover_after, my.alone_after),
-                postgres=PostgresSpec(pg.synchronous, pg.failover_after),
-                cassandra=CassandraSpec(cas.commitlog_sync, str(cas.quota)),
-                links=tuple(LinkSpec((ln.endpoints[0], ln.endpoints[1]), ln.cut, ln.loss,
-                                     ln.rate, ln.one_way, ln.delay, ln.jitter)
+                mysql=specs.MysqlSpec(my.semi_sync, my.failover_after, my.alone_after),
+                postgres=specs.PostgresSpec(pg.synchronous, pg.failover_after),
+                cassandra=specs.CassandraSpec(cas.commitlog_sync, str(cas.quota)),
+                links=tuple(specs.LinkSpec((ln.endpoints[0], ln.endpoints[1]), ln.cut, ln.loss,
+                                           ln.rate, ln.one_way, ln.delay, ln.jitter)
                             for ln in spec.links))
 
 
@@ -179,23 +166,23 @@ def _schema_error(err: ErrorDetails) -> LabError:
     """One pydantic error as the lab says it: the key path, the problem, what to write."""
     loc, kind, ctx = tuple(err["loc"]), err["type"], err.get("ctx") or {}
     if loc[-1:] == ("[key]",):
-        return _fail(loc[:-1], f"a node name must be a string (got {_got(err['input'])})",
+        return specs._fail(loc[:-1], f"a node name must be a string (got {_got(err['input'])})",
                      names.NODE_NAME_HINT)
     if kind == "extra_forbidden":
         model = _model_at(loc[:-1])
         known = ", ".join(model.model_fields) if model else "see the docs"
-        return _fail(loc, "unknown key", f"known keys here: {known}")
+        return specs._fail(loc, "unknown key", f"known keys here: {known}")
     if kind == "missing":
-        return _fail(loc, "is missing", f"write e.g. {_example(loc)}")
+        return specs._fail(loc, "is missing", f"write e.g. {_example(loc)}")
     if kind in ("greater_than_equal", "less_than_equal"):
         edge = "at least" if kind == "greater_than_equal" else "at most"
         bound = ctx.get("ge", ctx.get("le"))
-        return _fail(loc, f"must be {edge} {bound} (got {_got(err['input'])})", _range(loc))
+        return specs._fail(loc, f"must be {edge} {bound} (got {_got(err['input'])})", _range(loc))
     if kind in _TYPES:
         bare = ", without quotes" if kind in _SCALARS else ""
-        return _fail(loc, f"{_TYPES[kind]} (got {_got(err['input'])})",
+        return specs._fail(loc, f"{_TYPES[kind]} (got {_got(err['input'])})",
                      f"write e.g. {_example(loc)}{bare}")
-    return _fail(loc, f"{err['msg'][:1].lower()}{err['msg'][1:]} (got {_got(err['input'])})")
+    return specs._fail(loc, f"{err['msg'][:1].lower()}{err['msg'][1:]} (got {_got(err['input'])})")
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[_Strict] | None:
@@ -262,7 +249,7 @@ def read_yaml(path: Path) -> Any:
         raise LabError(f"topology file {path} does not exist",
                        "check the path given to --topology") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise LabError(f"topology file {path} cannot be read: {_one_line(exc)}") from None
+        raise LabError(f"topology file {path} cannot be read: {specs._one_line(exc)}") from None
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader
     except yaml.YAMLError as exc:
@@ -277,5 +264,5 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
     if mark is None or problem is None:
-        return _one_line(exc)
-    return f"line {mark.line + 1}, column {mark.column + 1}: {_one_line(problem)}"
+        return specs._one_line(exc)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {specs._one_line(problem)}"
