@@ -180,3 +180,23 @@ def test_a_backend_without_a_flapper_refuses_a_flapping_link(saved_layout):
     with pytest.raises(LabError, match="cannot flap links yet"):
         lab.backend.fault_links([FLAP], "flap")
     assert lab.applied == [] and not saved_layout.paths.links.exists()
+
+
+def test_the_links_keeper_switches_a_flapping_link_when_its_half_ends(saved_layout, monkeypatch):
+    from labkit.backends.flapper import Flapper
+
+    lab = Recording(saved_layout)
+    clock = [1000.0]
+    monkeypatch.setattr("labkit.backends.base.time.time", lambda: clock[0])
+    monkeypatch.setattr("labkit.backends.flapper.time.time", lambda: clock[0])
+    lab.backend.fault_links([FLAP], "flap")
+    flapper = Flapper(lab.backend)
+    assert flapper.tick() == 5.0  # the cut half ends at 1005
+    applied = len(lab.applied)
+    clock[0] = 1004.0
+    assert flapper.tick() == 1.0 and len(lab.applied) == applied  # not yet: nothing rewritten
+    clock[0] = 1005.0
+    flapper.tick()
+    assert lab.applied[-1] == []  # the up half
+    lab.backend.heal_links()
+    assert flapper.tick() is None  # nothing flaps: no switch due
