@@ -62,11 +62,12 @@ class NetnsBackend(LocalBackend):
         return self.vip_on_the_network()
 
     def _break(self, node: str, mode: str) -> str:
-        if mode == "crash":  # the power cable: its kernel goes silent too, not only its programs
-            network.unplug(self.layout, node)
-            return (f"{super()._break(node, mode)}, all in its network namespace "
-                    f"{network.namespace(self.layout, node)}, and its cable unplugged at the "
-                    "switch (a dead machine answers nothing, not even ARP for the VIP it held)")
+        if mode == "crash":
+            said = super()._break(node, mode)
+            network.drop_vip(self.layout, node)
+            return (f"{said}, all in its network namespace {network.namespace(self.layout, node)}"
+                    "; the VIP taken off its interface (its kernel stays up here, unlike a dead "
+                    "machine's: it still resets connections to its own address)")
         if mode != "isolate":  # the same signal as on loopback, to processes in the namespace
             return (f"{super()._break(node, mode)}, all in its network namespace "
                     f"{network.namespace(self.layout, node)}")
@@ -77,8 +78,8 @@ class NetnsBackend(LocalBackend):
                 "protocol (ARP, IP, VRRP, multicast); the node keeps running")
 
     def _mend(self, node: str, state: str) -> None:
-        if state == "crashed":  # booted again: without the VIP it held, cabled, then started
-            network.plug(self.layout, node)
+        if state == "crashed":  # booted again: with its own address only
+            network.drop_vip(self.layout, node)
         if state != "isolated":
             super()._mend(node, state)
             return

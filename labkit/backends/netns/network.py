@@ -204,20 +204,15 @@ def leftovers(layout: Layout) -> list[str]:
     return found + ([host_link(layout)] if link_exists(host_link(layout)) else [])
 
 
-# -- the power cable ------------------------------------------------------------------------------
-def unplug(layout: Layout, node: str) -> None:
-    """A crashed node's switch port down: its kernel (which outlives the SIGKILL of its programs
-    here, unlike a machine that lost power) can no longer answer ARP for the VIP it held, nor
-    reset connections: its peers and clients hear silence, as from a dead machine."""
-    ip("link", "set", port(layout, node), "down", ns=switch(layout))
-
-
-def plug(layout: Layout, node: str) -> None:
-    """The node boots again: without the VIP (a machine comes up with its own address only;
-    keepalived adds the VIP where it becomes master), then cabled."""
+# -- the VIP a dead node held ---------------------------------------------------------------------
+def drop_vip(layout: Layout, node: str) -> None:
+    """Take the VIP off a crashed (or recovering) node's interface. Its programs died by SIGKILL,
+    keepalived among them, which leaves the address behind; the namespace's kernel outlives them
+    (unlike a machine that lost power) and would go on answering ARP for the VIP beside the new
+    master, so clients could keep reaching the dead node, or not lose it at all. A machine boots
+    with its own address only: keepalived adds the VIP where it becomes master."""
     subprocess.run(["ip", "-n", namespace(layout, node), "addr", "del", f"{layout.vip}/24",
                     "dev", "eth0"], capture_output=True)  # not there: fine
-    ip("link", "set", port(layout, node), "up", ns=switch(layout))
 
 
 # -- isolation ------------------------------------------------------------------------------------
