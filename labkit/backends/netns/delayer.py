@@ -34,6 +34,9 @@ from labkit.layout import Layout
 from labkit.links import read
 
 LOOK = 0.5  #: seconds between looks at the recorded link faults
+#: a frame on a queue the record does not call late yet: the rule came first (the record is
+#: written just after the rules), so look again this often, for at most GRACE, before letting it go
+RELOOK, GRACE = 0.02, 1.0
 
 
 def lateness(layout: Layout) -> dict[int, tuple[float, float]]:
@@ -49,21 +52,47 @@ class Delayer:
         self.queues = queues
         self.rng = rng or random.Random()
         self.held: list[tuple[float, int, int, int]] = []  # (due, order, queue, packet id)
+        self.unknown: list[tuple[float, int, int]] = []  # (arrived, queue, packet id)
         self.order = 0
         self.late: dict[int, tuple[float, float]] = {}
 
     def take(self, now: float) -> None:
-        """Give every frame that arrived its time (a frame of a link no longer late goes now)."""
+        """Give every frame that arrived its time. A frame on a queue not (yet) known as late
+        waits for the record to say (`settle`): a rule exists only for a late link."""
         for queue, packet in self.queues.receive():
-            delay, jitter = self.late.get(queue, (0.0, 0.0))
-            due = now + max(0.0, delay + self.rng.uniform(-jitter, jitter))
-            self.order += 1
-            heapq.heappush(self.held, (due, self.order, queue, packet))
+            if queue in self.late:
+                self._hold(now, queue, packet)
+            else:
+                self.unknown.append((now, queue, packet))
+
+    def settle(self, now: float) -> None:
+        """After a fresh look at the record: frames of links now known as late are held from
+        their arrival; those still unknown after GRACE go (their rule outlived its record)."""
+        waiting, self.unknown = self.unknown, []
+        for arrived, queue, packet in waiting:
+            if queue in self.late:
+                self._hold(arrived, queue, packet)
+            elif now - arrived >= GRACE:
+                self.queues.release(queue, packet)
+            else:
+                self.unknown.append((arrived, queue, packet))
+
+    def _hold(self, arrived: float, queue: int, packet: int) -> None:
+        delay, jitter = self.late[queue]
+        due = arrived + max(0.0, delay + self.rng.uniform(-jitter, jitter))
+        self.order += 1
+        heapq.heappush(self.held, (due, self.order, queue, packet))
 
     def release_due(self, now: float) -> None:
         while self.held and self.held[0][0] <= now:
             _due, _order, queue, packet = heapq.heappop(self.held)
             self.queues.release(queue, packet)
+
+    def release_all(self) -> None:
+        self.release_due(float("inf"))
+        for _arrived, queue, packet in self.unknown:
+            self.queues.release(queue, packet)
+        self.unknown = []
 
     def next_due(self) -> float | None:
         return self.held[0][0] if self.held else None
@@ -80,16 +109,23 @@ def run(layout: Layout) -> None:
         if now - looked >= LOOK or (flap_in is not None and now - looked >= flap_in):
             delayer.late = lateness(layout)
             flap_in, looked = flapper.tick(), now
+        elif delayer.unknown:
+            delayer.late = lateness(layout)
+        delayer.settle(now)
         due = delayer.next_due()
         waits = [LOOK - (now - looked), *([due - now] if due is not None else []),
-                 *([flap_in - (now - looked)] if flap_in is not None else [])]
+                 *([flap_in - (now - looked)] if flap_in is not None else []),
+                 *([RELOOK] if delayer.unknown else [])]
         wait = max(0.0, min(waits))
         with_frames, _w, _x = select.select([queues], [], [], wait)
         now = time.monotonic()
         if with_frames:
             delayer.take(now)
+            if delayer.unknown:  # a new late link, most likely: read its record at once
+                delayer.late = lateness(layout)
+                delayer.settle(now)
         delayer.release_due(now)
-    delayer.release_due(float("inf"))  # nothing stays held when the lab stops
+    delayer.release_all()  # nothing stays held when the lab stops
 
 
 def main() -> None:
