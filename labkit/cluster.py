@@ -413,21 +413,13 @@ class Cluster:
     def _impairment(loss: str | None, rate: str | None, flap: str | None, delay: str | None,
                     jitter: str | None) -> dict[str, Any]:
         """What `impair` was asked, checked: one clear error, before anything is touched."""
-        if jitter is not None and delay is None:
-            raise LabError("jitter varies a delay: give --delay with it",
-                           "e.g. --delay 50ms --jitter 10ms")
+        late, spread = links.parse_late(delay, jitter)
         if loss is None and rate is None and flap is None and delay is None:
             raise LabError("say what to do to the link",
                            "e.g. --loss 5%, --rate 1mbit, --delay 50ms or --flap 10s")
         if flap is not None and (loss is not None or rate is not None or delay is not None):
             raise LabError("a flapping link is cut or up, not lossy, slow or late as well",
                            "give --flap alone, or --loss / --rate / --delay without it")
-        late = links.parse_delay(delay) if delay else 0.0
-        spread = links.parse_delay(jitter, "jitter") if jitter else 0.0
-        if spread > late:
-            raise LabError(f"jitter {jitter} is more than the delay {delay}",
-                           "a frame cannot arrive before it was sent: keep --jitter at most "
-                           "--delay")
         return {"loss": links.parse_loss(loss) if loss else 0.0,
                 "rate": links.parse_rate(rate) if rate else 0,
                 "flap": links.parse_period(flap) if flap else 0.0,

@@ -120,6 +120,21 @@ def parse_delay(text: str, what: str = "delay") -> float:
     return seconds
 
 
+def parse_late(delay: str | None, jitter: str | None) -> tuple[float, float]:
+    """A late link's delay and jitter in seconds, checked together (the CLI's `link` and a
+    topology's `links:` both come here): jitter varies a delay, and is at most that delay."""
+    if jitter and not delay:
+        raise LabError("jitter varies a delay, and no delay is given",
+                       "give a delay with it, e.g. --delay 50ms --jitter 10ms")
+    late = parse_delay(delay) if delay else 0.0
+    spread = parse_delay(jitter, "jitter") if jitter else 0.0
+    if spread > late:
+        raise LabError(f"jitter {jitter} is more than the delay {delay}",
+                       "a frame cannot arrive before it was sent: keep the jitter at most the "
+                       "delay")
+    return late, spread
+
+
 def human_seconds(seconds: float) -> str:
     return f"{seconds * 1000:g} ms" if seconds < 1 else f"{seconds:g} s"
 

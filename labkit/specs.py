@@ -151,10 +151,10 @@ class LinkSpec:
 
     def faults(self) -> list[links.LinkFault]:
         a, b = self.endpoints
+        delay, jitter = links.parse_late(self.delay, self.jitter)
         fault = {"cut": self.cut, "loss": links.parse_loss(self.loss) if self.loss else 0.0,
                  "rate": links.parse_rate(self.rate) if self.rate else 0,
-                 "delay": links.parse_delay(self.delay) if self.delay else 0.0,
-                 "jitter": links.parse_delay(self.jitter, "jitter") if self.jitter else 0.0}
+                 "delay": delay, "jitter": jitter}
         return [links.LinkFault(a, b, **fault)] if self.one_way else links.both_ways(a, b, **fault)
 
     def to_dict(self) -> dict[str, Any]:

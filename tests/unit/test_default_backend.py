@@ -36,5 +36,5 @@ def test_the_machine_check_names_what_is_missing(monkeypatch):
     assert "iproute2" in (network.unavailable() or "")
     monkeypatch.setattr(network.shutil, "which", lambda name: None if name == "keepalived"
                         else f"/usr/sbin/{name}")
-    monkeypatch.setattr(network, "KEEPALIVED", network.Path("/nonexistent/keepalived"))
+    monkeypatch.setattr(network.keepalived.os.path, "exists", lambda _path: False)
     assert "keepalived" in (network.unavailable() or "")

@@ -78,8 +78,6 @@ class NetnsBackend(LocalBackend):
                 "protocol (ARP, IP, VRRP, multicast); the node keeps running")
 
     def _mend(self, node: str, state: str) -> None:
-        if state == "crashed":  # booted again: with its own address only
-            network.drop_vip(self.layout, node)
         if state != "isolated":
             super()._mend(node, state)
             return

@@ -119,11 +119,8 @@ def run(layout: Layout) -> None:
         wait = max(0.0, min(waits))
         with_frames, _w, _x = select.select([queues], [], [], wait)
         now = time.monotonic()
-        if with_frames:
-            delayer.take(now)
-            if delayer.unknown:  # a new late link, most likely: read its record at once
-                delayer.late = lateness(layout)
-                delayer.settle(now)
+        if with_frames:  # a frame on a queue not yet known as late: the loop's next turn reads
+            delayer.take(now)  # the record again at once (`elif delayer.unknown` above)
         delayer.release_due(now)
     delayer.release_all()  # nothing stays held when the lab stops
 

@@ -34,12 +34,12 @@ from labkit.backends.compose.network import keep_on_this_machine
 from labkit.backends.local import network as claims
 from labkit.errors import LabError
 from labkit.layout import Layout
+from labkit.lb import keepalived
 from labkit.links import LinkFault, nft_rules
 
 CANDIDATES = [f"10.213.{third}" for third in range(1, 255)]
 HOST_ADDRESS = 1  #: the host's own address on the lab's bridge
 BRIDGE = "br0"  #: inside the switch namespace, so one name serves every lab
-KEEPALIVED = Path("/usr/sbin/keepalived")  #: where Debian's package puts it (not on every PATH)
 
 
 def unavailable() -> str | None:
@@ -48,7 +48,9 @@ def unavailable() -> str | None:
         return "the netns backend needs root (rootless network namespaces are not built yet)"
     if shutil.which("ip") is None or shutil.which("nft") is None:
         return "`ip` (iproute2) and `nft` (nftables) are needed for the netns backend"
-    if shutil.which("keepalived") is None and not KEEPALIVED.exists():
+    try:
+        keepalived.binary()
+    except LabError:
         return "keepalived is needed for the netns backend (`make setup` installs it)"
     if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode != 0:
         return "this machine refuses new network namespaces (a container without CAP_SYS_ADMIN?)"
@@ -206,11 +208,12 @@ def leftovers(layout: Layout) -> list[str]:
 
 # -- the VIP a dead node held ---------------------------------------------------------------------
 def drop_vip(layout: Layout, node: str) -> None:
-    """Take the VIP off a crashed (or recovering) node's interface. Its programs died by SIGKILL,
+    """Take the VIP off a crashed node's interface. Its programs died by SIGKILL,
     keepalived among them, which leaves the address behind; the namespace's kernel outlives them
     (unlike a machine that lost power) and would go on answering ARP for the VIP beside the new
-    master, so clients could keep reaching the dead node, or not lose it at all. A machine boots
-    with its own address only: keepalived adds the VIP where it becomes master."""
+    master, so clients could keep reaching the dead node, or not lose it at all. Nothing of the
+    node runs until `recover`, so it boots with its own address only, as a machine would:
+    keepalived adds the VIP where it becomes master."""
     subprocess.run(["ip", "-n", namespace(layout, node), "addr", "del", f"{layout.vip}/24",
                     "dev", "eth0"], capture_output=True)  # not there: fine
 
