@@ -10,6 +10,14 @@ a replica down fails with a message naming it. Without one, the store stays avai
 its own writes: uploads go at QUORUM while every replica is up and at ONE once one is not (the
 coordinator keeps hints for it); reads go at ONE, and a row missing at ONE (a replica that came
 back before its hints arrived) is asked again at QUORUM, which repairs the stale replica.
+
+Backpressure is waited out, not reported: a busy Cassandra node stops reading its CQL socket
+(`native_transport_max_request_data_in_flight_per_ip`), and the driver then refuses to queue a
+statement on that connection (ConnectionBusy) and tries the next host. With every replica up
+another host takes it; with one down there is none, and the driver gives up at once with
+NoHostAvailable although nothing was sent and the live node is only slow. Such a statement is
+sent again after a short pause (for at most BUSY_WAIT seconds): it never reached a server, so
+sending it again cannot apply it twice.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import hashlib
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -31,6 +41,8 @@ from cassandra import (
     WriteTimeout,
 )
 from cassandra.cluster import NoHostAvailable, ResponseFuture, Session
+from cassandra.connection import ConnectionBusy
+from cassandra.pool import NoConnectionsAvailable
 from cassandra.query import PreparedStatement
 
 from labkit.cassandra import client, config
@@ -44,6 +56,27 @@ NAME = FILE_NAME  #: the one file-name rule (labkit.names)
 LEVELS = ("ONE", "QUORUM", "ALL")
 KS = config.KEYSPACE
 DRIVER_ERRORS = (DriverException, NoHostAvailable)
+BUSY_WAIT = 3.0  # seconds a statement waits out backpressure before the error is the answer
+BUSY_PAUSE = 0.05
+
+
+def never_sent(exc: BaseException) -> bool:
+    """The driver gave up before sending to anyone: every host it tried had its connection
+    busy (socket not writable) or at its request limit. Nothing reached a server."""
+    errors = getattr(exc, "errors", None)
+    return (isinstance(exc, NoHostAvailable) and isinstance(errors, dict) and bool(errors)
+            and all(isinstance(e, ConnectionBusy | NoConnectionsAvailable)
+                    for e in errors.values()))
+
+
+def _tried(exc: Exception) -> str:
+    """What the driver met at each host it tried ("node1: ConnectionBusy"), or the error's own
+    type: enough to tell a timeout from a refused connection in a failed test's output."""
+    errors = getattr(exc, "errors", None)
+    if isinstance(errors, dict) and errors:
+        return ", ".join(f"{getattr(h, 'address', h)}: {type(e).__name__}"
+                         for h, e in errors.items())
+    return type(exc).__name__
 
 
 class FileStoreError(LabError):
@@ -175,7 +208,8 @@ class FileStore:
                 f"{what} at {cl_name}: only {exc.received_responses} of "
                 f"{exc.required_responses} replicas answered in time: {missing}", hint)
         if isinstance(exc, NoHostAvailable | OperationTimedOut):
-            return NotEnoughReplicas(f"{what}: no Cassandra node answered ({missing})",
+            return NotEnoughReplicas(f"{what}: no Cassandra node answered ({missing}; "
+                                     f"{_tried(exc)})",
                                      "check `labkit status`; `labkit recover NODE`")
         return FileStoreError(f"{what} failed in Cassandra: {type(exc).__name__}: "
                               f"{str(exc)[:200]}")
@@ -183,10 +217,14 @@ class FileStore:
     def _run(self, stmt: PreparedStatement, args: tuple, cl: int, what: str) -> Any:
         bound = stmt.bind(args)
         bound.consistency_level = cl
-        try:
-            return self.s.execute(bound)
-        except DRIVER_ERRORS as exc:
-            raise self._explain(exc, what, bound, cl) from None
+        deadline = time.monotonic() + BUSY_WAIT
+        while True:
+            try:
+                return self.s.execute(bound)
+            except DRIVER_ERRORS as exc:
+                if not (never_sent(exc) and time.monotonic() < deadline):
+                    raise self._explain(exc, what, bound, cl) from None
+            time.sleep(BUSY_PAUSE)
 
     def _async(self, stmt: PreparedStatement, args: tuple, cl: int,
                what: str) -> concurrent.futures.Future:
@@ -195,16 +233,22 @@ class FileStore:
         bound = stmt.bind(args)
         bound.consistency_level = cl
         done: concurrent.futures.Future = concurrent.futures.Future()
-        rf: ResponseFuture = self.s.execute_async(bound)
+        deadline = time.monotonic() + BUSY_WAIT
 
-        def ok(rows: Any) -> None:
-            done.set_result(rows)
+        def send() -> None:
+            rf: ResponseFuture = self.s.execute_async(bound)
+            rf.add_callbacks(done.set_result, failed)
 
         def failed(exc: Exception) -> None:
+            if never_sent(exc) and time.monotonic() < deadline:
+                again = threading.Timer(BUSY_PAUSE, send)  # not on the driver's own thread
+                again.daemon = True
+                again.start()
+                return
             err = self._explain(exc, what, bound, cl) if isinstance(exc, DRIVER_ERRORS) \
                 else FileStoreError(f"{what}: {exc}")
             done.set_exception(err)
-        rf.add_callbacks(ok, failed)
+        send()
         return done
 
     # -- reads ----------------------------------------------------------------------------

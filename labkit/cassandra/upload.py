@@ -137,9 +137,6 @@ class Upload:
         return out
 
 
-
-
-
 def start(store: FileStore, name: str, consistency: str | None = None, via: str = "") -> Upload:
     """A new upload of `name` into `store` (the name is checked before anything is written),
     with the room the lab's quota leaves. Two uploads at once both see the room as it was:

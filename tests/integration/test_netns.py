@@ -125,13 +125,20 @@ def test_a_crashed_master_gives_up_the_vip_and_boots_again_without_it(lab):
     """SIGKILL leaves keepalived's VIP on the dead node's interface, and its namespace's kernel
     outlives its programs: it went on answering ARP for the VIP beside the new master (lesson 13
     once measured a crash with no gap at all). The crash takes the VIP off; recover starts the
-    node with its own address only."""
+    node with its own address only.
+
+    A crash is silent: killed one process at a time, keepalived's VRRP child got SIGTERM from
+    its dying parent (PR_SET_PDEATHSIG) and sent a priority-0 advert, and the backup took over
+    at once (lesson 01 measured 0 s); the backup must hear nothing but silence."""
     owner = vrrp_master(lab)
     other = next(n for n in ("node1", "node2") if n != owner)
     assert vip_held(lab, owner)
+    heard = lab.layout.paths.log(other, "keepalived")
+    before = heard.read_text().count("priority 0")
     assert "the VIP taken off its interface" in lab.fail(owner, "crash")
     assert not vip_held(lab, owner)
     wait_until(lambda: lab.backend.vip_owner() == other, 15, f"the VIP on {other}")
+    assert heard.read_text().count("priority 0") == before, "the crashed master said goodbye"
     lab.recover(owner)
     wait_healthy(lab)
     assert not vip_held(lab, owner) and vip_held(lab, other)
