@@ -16,8 +16,9 @@ Backpressure is waited out, not reported: a busy Cassandra node stops reading it
 statement on that connection (ConnectionBusy) and tries the next host. With every replica up
 another host takes it; with one down there is none, and the driver gives up at once with
 NoHostAvailable although nothing was sent and the live node is only slow. Such a statement is
-sent again after a short pause (for at most BUSY_WAIT seconds): it never reached a server, so
-sending it again cannot apply it twice.
+sent again after a short pause (for at most BUSY_WAIT seconds): the driver met no server that
+took it, and every statement of the store is idempotent anyway (speculative execution sends
+them twice already).
 """
 
 from __future__ import annotations

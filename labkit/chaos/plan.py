@@ -22,11 +22,16 @@ The plans a learner chooses by name (`PLANS`):
 * ``partitions`` (backends with link faults: netns, compose): cut the link between each pair's
   members, cut the VRRP adverts one way (two masters), put the VIP owner in a minority, isolate
   each active. The ``random`` plan mixes link faults in on those backends too.
+* ``slow-links`` (backends that delay frames: netns): hold each pair's link, then the VRRP
+  adverts, `LATE_DELAY` ± `LATE_JITTER` late both ways, Jepsen's slow network. Nothing should
+  fail over: every timer of the lab is longer than the lateness (the adverts arrive late but
+  evenly, inside the master-down interval), and the check is that nothing is lost and no
+  takeover happens for a link that is only slow.
 
 A link fault names both ends, ``mysql-active~mysql-standby`` (``cut``: both ways; ``one-way``:
-frames from the first to the second), or one side, ``vip-owner`` (``partition``: that node and,
-when there is one, a spare node, against the rest). Heal removes every link fault at once, so a
-link fault always fires alone.
+frames from the first to the second; ``late``: held back both ways), or one side, ``vip-owner``
+(``partition``: that node and, when there is one, a spare node, against the rest). Heal removes
+every link fault at once, so a link fault always fires alone.
 
 The rules every plan keeps, so that it never asks for more than the topology survives without
 losing acknowledged data *by design*:
@@ -54,7 +59,10 @@ from labkit.errors import LabError
 from labkit.topology import Topology
 
 NODE_MODES = ("crash", "freeze", "isolate")
-LINK_MODES = ("cut", "one-way", "partition")
+LINK_MODES = ("cut", "one-way", "partition", "late")
+#: how late a `late` link's frames arrive, give or take (uniform): well inside every timer of
+#: the lab (the default advert interval 0.5 s, the databases' 3 s), as a slow WAN link would be
+LATE_DELAY, LATE_JITTER = "200ms", "50ms"
 #: role target → the paired role it names (vip-owner: the lb pair)
 ROLE_TARGETS = {"vip-owner": "lb", "mysql-active": "mysql", "mysql-standby": "mysql",
                 "postgres-primary": "postgres", "postgres-standby": "postgres"}
@@ -89,9 +97,13 @@ PLANS = {
     "split-brain": SPLIT_BRAIN_NOTE,
     "partitions": "cut each pair's link, cut the VRRP adverts one way (two masters), put the VIP "
                   "owner in a minority, isolate each active (backends with link faults)",
+    "slow-links": f"hold each pair's link, then the VRRP adverts, {LATE_DELAY} ± {LATE_JITTER} "
+                  "late both ways: nothing should fail over (backends that delay links: netns)",
 }
 #: the plans that need link faults from the backend
-LINK_PLANS = ("partitions",)
+LINK_PLANS = ("partitions", "slow-links")
+#: the plans that need late links (frames held back) from the backend
+DELAY_PLANS = ("slow-links",)
 
 
 @dataclass(frozen=True)
@@ -99,7 +111,7 @@ class Fault:
     start: float  # seconds after the run starts
     duration: float  # seconds until recovery (0 for a kill: the supervisor restarts it)
     target: str  # a node or a role target, optionally /service (for a kill), A~B for a link
-    mode: str  # crash | freeze | isolate | kill | cut | one-way | partition
+    mode: str  # crash | freeze | isolate | kill | cut | one-way | partition | late
     group: str = ""  # a step that breaks both members of a pair on purpose (rule 3)
 
     @property
@@ -142,14 +154,18 @@ def _lab(topology: Topology, services: dict[str, list[str]], links: bool = False
 
 def make_plan(topology: Topology, services: dict[str, list[str]], duration: float, seed: int,
               heal: float = 8.0, max_fault: float = 10.0, name: str = "random",
-              links: bool = False) -> list[Fault]:
+              links: bool = False, delays: bool = False) -> list[Fault]:
     """The plan `name` for this topology, from `seed`: the same arguments, the same plan.
-    `links`: the backend has link faults (without them a plan is what it always was)."""
+    `links`: the backend has link faults (without them a plan is what it always was);
+    `delays`: it can also hold frames back (late links)."""
     if name not in PLANS:
         raise LabError(f"unknown chaos plan {name!r}", f"choose one of: {', '.join(PLANS)}")
     if name in LINK_PLANS and not links:
         raise LabError(f"the {name!r} plan needs link faults, which this backend does not have",
                        "start the lab with `labkit up --backend netns` (or compose)")
+    if name in DELAY_PLANS and not delays:
+        raise LabError(f"the {name!r} plan needs late links, which this backend cannot make",
+                       "start the lab with `labkit up --backend netns` (as root)")
     lab, rng = _lab(topology, services, links), random.Random(f"{name}:{seed}")
     make = _STEPS[name]
     plan: list[Fault] = []
@@ -213,6 +229,11 @@ def _partition_targets(lab: _Lab) -> list[str]:
     return targets + [f"{PAIR_ROLES[p][0]}:isolate" for p in lab.pairs]
 
 
+def _late_targets(lab: _Lab) -> list[str]:
+    targets = [f"{a}~{b}:late" for p in lab.pairs for a, b in [PAIR_ROLES[p]]]
+    return targets + (["vip-owner~vip-backup:late"] if "vip-owner" in lab.roles else [])
+
+
 def _some_service(lab: _Lab, rng: random.Random, node: str) -> str | None:
     programs = sorted(lab.services.get(node, []))
     return rng.choice(programs) if programs else None
@@ -269,4 +290,5 @@ _STEPS: dict[str, Step] = {
     "zombie-primary": _cycle(lambda lab: [f"{PAIR_ROLES[p][0]}:zombie" for p in lab.pairs]),
     "split-brain": _cycle(lambda lab: [f"{r}:isolate" for r in AIMED if r in lab.roles]),
     "partitions": _cycle(_partition_targets),
+    "slow-links": _cycle(_late_targets),
 }

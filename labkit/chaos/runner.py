@@ -25,6 +25,8 @@ from labkit import tiers, wait
 from labkit.chaos.checker import Availability, SetResult, availability, check_set
 from labkit.chaos.history import History
 from labkit.chaos.plan import (
+    LATE_DELAY,
+    LATE_JITTER,
     LINK_MODES,
     LINK_TARGETS,
     PAIRED,
@@ -185,7 +187,8 @@ def run_chaos(lab: Cluster, duration: float, seed: int, rate: float = 10.0,
     services = {n.name: list(lab.backend.services(n.name)) for n in lab.layout.nodes}
     schedule = faults if faults is not None else make_plan(
         lab.layout.topology, services, duration, seed, heal=heal, name=plan,
-        links=lab.backend.no_link_faults is None)
+        links=lab.backend.no_link_faults is None,
+        delays=lab.backend.no_link_faults is None and lab.backend.links_delayed is not None)
     report = ChaosReport(seed, duration, schedule, plan if faults is None else "explicit")
     report.history = history = History()
     report.faults = [FaultRecord(f) for f in schedule]
@@ -377,8 +380,9 @@ class Nemesis:
                   + (f"  [{rec.fault.group}]" if rec.fault.group else ""))
 
     def fire_link(self, rec: FaultRecord) -> None:
-        """Cut a link (both ways or one), or split the lab, between the nodes holding the
-        targets' roles now; the record names the nodes (`node1~node2`, or the minority side)."""
+        """Cut a link (both ways or one), make it late, or split the lab, between the nodes
+        holding the targets' roles now; the record names the nodes (`node1~node2`, or the
+        minority side)."""
         ends = [resolve(self.lab, t) for t in rec.fault.target.split("~")]
         why = next((w for _, w in ends if w), None) or self.link_refusal(
             [n for n, _ in ends if n])
@@ -390,6 +394,8 @@ class Nemesis:
                 rest = [n.name for n in self.lab.layout.nodes if n.name not in side]
                 self.lab.partition(f"{','.join(side)} / {','.join(rest)}")
                 nodes = side
+            elif not why and rec.fault.mode == "late":
+                self.lab.impair(nodes[0], nodes[1], delay=LATE_DELAY, jitter=LATE_JITTER)
             elif not why:
                 self.lab.cut(nodes[0], nodes[1], one_way=rec.fault.mode == "one-way")
         except LabError as exc:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import time
 from typing import Any
 
@@ -36,7 +35,7 @@ import pymysql
 from labkit import wait
 from labkit.db import mysql_reseed, witness
 from labkit.db.mysql import TIER, connect, nodes
-from labkit.db.watcher import TierWatcher
+from labkit.db.watcher import TierWatcher, server_answers
 from labkit.layout import Layout, node_program_args
 
 #: seconds one step waits for the applier before promoting; the next step waits again. Kept
@@ -251,13 +250,8 @@ class MysqlWatcher(TierWatcher):
         self.say("mysql", f"{self.node} replicates from {self.peer} by GTID")
 
     def peer_answers(self) -> bool:
-        try:
-            with socket.create_connection((self.layout.address(self.peer),
-                                           self.layout.ports.mysql), timeout=1) as s:
-                s.settimeout(1)
-                return len(s.recv(1)) == 1  # a live server sends its greeting at once
-        except OSError:
-            return False
+        # a live MariaDB sends its greeting at once, before any login
+        return server_answers(self.layout.address(self.peer), self.layout.ports.mysql)
 
     def promote(self, local: pymysql.connections.Connection, term: witness.Term) -> None:
         t0 = time.time()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import struct
 import time
 
 import psycopg
@@ -34,7 +35,7 @@ import psycopg
 from labkit import wait
 from labkit.db import witness
 from labkit.db.postgres import TIER, connect, nodes
-from labkit.db.watcher import TierWatcher
+from labkit.db.watcher import TierWatcher, server_answers
 from labkit.layout import Layout, node_program_args
 
 SCHEMA = [
@@ -48,6 +49,9 @@ SCHEMA = [
 
 #: pg_stat_replication rows of a streaming standby
 STANDBY = "state = 'streaming' AND application_name <> 'pg_basebackup'"
+#: the 8 bytes of PostgreSQL's SSLRequest (length 8, code 80877103): the one message a server
+#: answers (with one byte) before a login
+SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 SYNC_SETTLE = 0.2  # seconds after a standby shows as sync before the catch-up LSN is taken
 
 
@@ -227,11 +231,9 @@ class PgWatcher(TierWatcher):
         return f"it never streamed from {term.active} in epoch {term.epoch}; waiting for it"
 
     def peer_answers(self) -> bool:
-        try:
-            with connect(self.layout, self.peer, database="postgres", timeout=1):
-                return True
-        except psycopg.Error:
-            return False
+        # a live PostgreSQL answers an SSLRequest with one byte ('S' or 'N') before any login
+        return server_answers(self.layout.address(self.peer), self.layout.ports.postgres,
+                              SSL_REQUEST)
 
 
 def main() -> None:

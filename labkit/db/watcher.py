@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import socket
 import time
 from typing import Any, ClassVar
 
@@ -25,6 +26,25 @@ from labkit.db import witness
 from labkit.layout import Layout
 
 POLL = 0.5
+#: each step of a liveness probe (the TCP connect, the server's first answer) may take this long
+PROBE_TIMEOUT = 1.0
+
+
+def server_answers(address: str, port: int, hello: bytes = b"") -> bool:
+    """Whether a database server answers at all, in as few round trips as its protocol allows:
+    connect, send `hello` (if its protocol has the client speak first), read one byte. Not a
+    login: a login costs several round trips more (PostgreSQL's SCRAM takes four in all), and
+    on a slow link (200 ms each way, the slow-links chaos plan) a 1 s login timed out every
+    time, so a standby promoted itself over an active that was only far away. Each step has
+    its own PROBE_TIMEOUT, so a round trip of up to a second still counts as an answer."""
+    try:
+        with socket.create_connection((address, port), timeout=PROBE_TIMEOUT) as s:
+            s.settimeout(PROBE_TIMEOUT)
+            if hello:
+                s.sendall(hello)
+            return len(s.recv(1)) == 1
+    except OSError:
+        return False
 
 
 class TierWatcher:

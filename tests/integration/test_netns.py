@@ -419,6 +419,30 @@ def test_a_chaos_run_of_partitions_loses_nothing(lab):
     assert lab.links() == []  # the run healed what it cut
 
 
+def test_a_chaos_run_of_slow_links_loses_nothing_and_fails_nothing_over(lab):
+    """Jepsen's slow network: each pair's link, then the VRRP adverts, held 200 ms ± 50 ms late
+    both ways under every workload. Every timer of the lab is longer than that, so a takeover
+    here would be a false one: none may happen, and nothing acknowledged may be lost."""
+    since = time.time()
+    owner = lab.status()["vip"]["owner"]
+    report = run_chaos(lab, duration=80, seed=1, rate=5, plan="slow-links")
+    print(report.table())
+    made = {r.fault.target for r in report.faults if r.started is not None}
+    assert {"mysql-active~mysql-standby", "postgres-primary~postgres-standby",
+            "vip-owner~vip-backup"} <= made, report.summary()
+    assert {r.fault.mode for r in report.faults} == {"late"}
+    took_over = [e.get("message", e["kind"]) for e in lab.events(since)
+                 if e["kind"].endswith("_failover")
+                 or (e["kind"] == "vrrp" and "MASTER" in e.get("message", ""))]
+    assert took_over == [], "a slow link is not a dead peer"
+    assert lab.status()["vip"]["owner"] == owner
+    for tier in ("mysql", "postgres"):
+        res = report.sets[tier]
+        assert res.final_read and res.lost == [], report.summary()
+    assert report.problems == [], report.summary()
+    assert lab.links() == []  # the run healed what it made late
+
+
 def test_a_flapping_link_carries_about_half_the_time_and_heal_ends_it(lab):
     assert datagrams(lab, "node1", "node3") == 50
     lab.impair("node1", "node3", flap="1s", one_way=True)  # cut 0.5 s, up 0.5 s, ...

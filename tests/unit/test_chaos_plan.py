@@ -16,8 +16,8 @@ SMALL = Topology(nodes=(NodeSpec("node1", DB), NodeSpec("node2", DB), NodeSpec("
 def test_same_seed_same_plan_other_seed_other_plan():
     t = Topology.default()
     for name in PLANS:
-        assert make_plan(t, SERVICES, 120, 1, name=name, links=True) == make_plan(
-            t, SERVICES, 120, 1, name=name, links=True)
+        assert make_plan(t, SERVICES, 120, 1, name=name, links=True, delays=True) == make_plan(
+            t, SERVICES, 120, 1, name=name, links=True, delays=True)
     assert make_plan(t, SERVICES, 120, 1) != make_plan(t, SERVICES, 120, 2)
 
 
@@ -101,6 +101,28 @@ def test_the_partitions_plan_cuts_each_pair_splits_the_adverts_and_isolates_each
             ("isolate", "mysql-active"), ("isolate", "postgres-primary")} <= kinds
     for a, b in zip(plan, plan[1:], strict=False):
         assert b.start >= a.end + 8.0  # one step at a time, healed in between
+
+
+def test_the_slow_links_plan_needs_late_links_and_says_where_to_get_them():
+    for links in (False, True):  # compose cuts links but cannot hold frames back
+        with pytest.raises(LabError, match="needs (link faults|late links)") as e:
+            make_plan(Topology.default(), SERVICES, 120, 1, name="slow-links", links=links)
+        assert "netns" in (e.value.hint or "")
+
+
+def test_the_slow_links_plan_makes_each_pair_and_the_adverts_late_one_at_a_time():
+    plan = make_plan(Topology.default(), SERVICES, 300, 1, name="slow-links", links=True,
+                     delays=True)
+    assert {f.mode for f in plan} == {"late"}
+    assert [f.target for f in plan[:3]] == ["mysql-active~mysql-standby",
+                                            "postgres-primary~postgres-standby",
+                                            "vip-owner~vip-backup"]
+    for a, b in zip(plan, plan[1:], strict=False):
+        assert b.start >= a.end + 8.0  # one step at a time, healed in between
+    # the other plans are what they were: `delays` adds nothing to them
+    for name in ("random", "partitions"):
+        assert make_plan(Topology.default(), SERVICES, 300, 1, name=name, links=True) == \
+            make_plan(Topology.default(), SERVICES, 300, 1, name=name, links=True, delays=True)
 
 
 def test_link_faults_join_random_plans_only_where_the_backend_has_them():
