@@ -62,9 +62,11 @@ $(BIN)/uv: $(BIN)/python
 	$(BIN)/pip install -q uv==$(UV_VERSION)
 
 .PHONY: cassandra
-# Apache Cassandra's jars from Maven Central into the machine's cache (once; labkit/cassandra/jars.py).
+# Apache Cassandra's jars from Maven Central into the machine's cache (once; labkit/cassandra/jars.py),
+# then its class archive, which both ring nodes map instead of loading each class (cds.py).
 cassandra: venv
 	@$(BIN)/python -m labkit.cassandra.jars
+	@$(BIN)/python -m labkit.cassandra.cds
 
 down:
 	$(BIN)/labkit down

@@ -26,6 +26,8 @@ def measure(runs: int) -> list[Figure]:
     lab, figures = spine.cold_start(LAB, backend="netns")
     try:
         figures += spine.memory(lab)
+        lab, warm = spine.warm_start(lab)
+        figures += warm
         figures += spine.fairness(lab)
         figures += spine.throughput(lab)
         figures += spine.vip_gap(lab, runs=runs)

@@ -34,6 +34,8 @@ def main() -> None:
     figures += started
     try:
         figures += spine.memory(lab)
+        lab, warm = spine.warm_start(lab)
+        figures += warm
         figures += spine.fairness(lab)
         figures += spine.throughput(lab)
         figures += spine.vip_gap(lab, runs=int(os.environ.get("BENCH_RUNS", "20")))

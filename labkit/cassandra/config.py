@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from labkit import templating
-from labkit.cassandra import jars
+from labkit.cassandra import cds, jars
 from labkit.component import hand_over
 from labkit.errors import LabError
 from labkit.layout import Layout
@@ -103,15 +103,19 @@ def conf_dir(layout: Layout, node: str) -> Path:
 def render(layout: Layout, node: str) -> Path:
     """Write the node's conf/ and return the file of java arguments the launcher runs."""
     base = home(layout, node)
-    conf = conf_dir(layout, node)
-    conf.mkdir(parents=True, exist_ok=True)
-    (conf / "cassandra.yaml").write_text(cassandra_yaml(layout, node, base))
-    (conf / "cassandra-rackdc.properties").write_text(
-        templating.render(__file__, "cassandra-rackdc.properties.j2", dc=DC, rack=RACK))
-    (conf / "logback.xml").write_text(templating.render(__file__, "logback.xml.j2"))
+    write_conf(conf_dir(layout, node), cassandra_yaml(layout, node, base))
     args = base / "java.json"
     args.write_text(json.dumps(java_command(layout, node, base), indent=1))
     return args
+
+
+def write_conf(conf: Path, yaml: str) -> None:
+    """A node's conf/: its cassandra.yaml, its rack and its logging."""
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "cassandra.yaml").write_text(yaml)
+    (conf / "cassandra-rackdc.properties").write_text(
+        templating.render(__file__, "cassandra-rackdc.properties.j2", dc=DC, rack=RACK))
+    (conf / "logback.xml").write_text(templating.render(__file__, "logback.xml.j2"))
 
 
 def cassandra_yaml(layout: Layout, node: str, base: Path) -> str:
@@ -127,13 +131,21 @@ def cassandra_yaml(layout: Layout, node: str, base: Path) -> str:
 
 
 def java_command(layout: Layout, node: str, base: Path) -> list[str]:
+    return jvm_command(base, rf=str(replication_factor(layout)))
+
+
+def jvm_command(base: Path, rf: str, share: list[str] | None = None) -> list[str]:
+    """The java command of a node whose files are under `base`. `share`: the class archive's
+    flags (cds.py), by default those that map it when it was built. The node's conf/ comes last
+    on the classpath: the archive is only valid for the classpath it was built with or one that
+    extends it, and no jar holds a file of conf/'s names."""
     jar_paths = jars.classpath()
     jamm = [p for p in jar_paths if p.name.startswith("jamm-")]
     conf = base / "conf"
-    rf = str(replication_factor(layout))
     cpus = str(min(2, os.cpu_count() or 1))
     return [
         jars.java_binary(),
+        *(cds.flags() if share is None else share),
         f"-Xms{HEAP}", f"-Xmx{HEAP}", "-Xss256k", "-XX:+UseSerialGC",
         "-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=48m",
         "-XX:MaxDirectMemorySize=128m", "-XX:+ExitOnOutOfMemoryError",
@@ -162,6 +174,6 @@ def java_command(layout: Layout, node: str, base: Path) -> list[str]:
         f"-Dcassandra.system_auth.default_rf={rf}",
         f"-Dcassandra.system_distributed.default_rf={rf}",
         f"-Dcassandra.system_traces.default_rf={rf}",
-        "-cp", ":".join([str(conf), *map(str, jar_paths)]),
+        "-cp", ":".join([*map(str, jar_paths), str(conf)]),
         "org.apache.cassandra.service.CassandraDaemon",
     ]

@@ -103,3 +103,19 @@ def test_bad_requests_get_a_clear_error_and_change_nothing(lab, method, path, st
     assert r.status_code == status, r.text
     assert "Traceback" not in r.text
     assert lab.files.ls() == before
+
+
+def test_both_ring_nodes_map_the_class_archive_built_at_set_up(lab):
+    """`make setup` builds Cassandra's class archive (labkit/cassandra/cds.py). A JVM that
+    cannot use it (a flag missing, another classpath, another JDK) says nothing and loads
+    every class itself: slower to start, ~25 MiB more per node. So look at what each JVM mapped."""
+    from labkit.cassandra import cds, config
+
+    if not hasattr(lab.backend, "supervisor"):
+        pytest.skip("the node's processes are in containers")
+    archive = cds.archive()
+    assert archive.exists(), "no class archive: run `python -m labkit.cassandra.cds`"
+    for node in config.ring_nodes(lab.layout):
+        pid = lab.backend.supervisor(node).programs()["cassandra"]["pid"]
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert str(archive) in maps, f"{node}'s Cassandra (pid {pid}) did not map {archive}"
