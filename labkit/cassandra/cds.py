@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 from labkit import templating, wait
-from labkit.cassandra import jars
+from labkit.cassandra import config, jars
 from labkit.errors import LabError
 
 #: flags every node runs with when the archive exists (the last one names it)
@@ -89,8 +89,6 @@ def ensure(progress: bool = True) -> Path:
 
 
 def _build(lib: Path, path: Path, progress: bool) -> None:
-    from labkit.cassandra import config  # config imports this module for flags()
-
     with tempfile.TemporaryDirectory(prefix="labkit-cds-", dir=lib.parent) as tmp:
         base = Path(tmp)
         cql, storage = _free_ports(2)

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from labkit import templating
-from labkit.cassandra import cds, jars
+from labkit.cassandra import jars
 from labkit.component import hand_over
 from labkit.errors import LabError
 from labkit.layout import Layout
@@ -100,12 +100,13 @@ def conf_dir(layout: Layout, node: str) -> Path:
     return home(layout, node) / "conf"
 
 
-def render(layout: Layout, node: str) -> Path:
-    """Write the node's conf/ and return the file of java arguments the launcher runs."""
+def render(layout: Layout, node: str, share: list[str] = ()) -> Path:
+    """Write the node's conf/ and return the file of java arguments the launcher runs.
+    `share`: the flags that map the class archive (cds.flags(), none when it was not built)."""
     base = home(layout, node)
     write_conf(conf_dir(layout, node), cassandra_yaml(layout, node, base))
     args = base / "java.json"
-    args.write_text(json.dumps(java_command(layout, node, base), indent=1))
+    args.write_text(json.dumps(java_command(layout, node, base, list(share)), indent=1))
     return args
 
 
@@ -130,13 +131,13 @@ def cassandra_yaml(layout: Layout, node: str, base: Path) -> str:
         commitlog_sync=layout.topology.cassandra.commitlog_sync)
 
 
-def java_command(layout: Layout, node: str, base: Path) -> list[str]:
-    return jvm_command(base, rf=str(replication_factor(layout)))
+def java_command(layout: Layout, node: str, base: Path, share: list[str]) -> list[str]:
+    return jvm_command(base, rf=str(replication_factor(layout)), share=share)
 
 
-def jvm_command(base: Path, rf: str, share: list[str] | None = None) -> list[str]:
+def jvm_command(base: Path, rf: str, share: list[str]) -> list[str]:
     """The java command of a node whose files are under `base`. `share`: the class archive's
-    flags (cds.py), by default those that map it when it was built. The node's conf/ comes last
+    flags (cds.py: those that map it, or those that dump it). The node's conf/ comes last
     on the classpath: the archive is only valid for the classpath it was built with or one that
     extends it, and no jar holds a file of conf/'s names."""
     jar_paths = jars.classpath()
@@ -145,7 +146,7 @@ def jvm_command(base: Path, rf: str, share: list[str] | None = None) -> list[str
     cpus = str(min(2, os.cpu_count() or 1))
     return [
         jars.java_binary(),
-        *(cds.flags() if share is None else share),
+        *share,
         f"-Xms{HEAP}", f"-Xmx{HEAP}", "-Xss256k", "-XX:+UseSerialGC",
         "-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=48m",
         "-XX:MaxDirectMemorySize=128m", "-XX:+ExitOnOutOfMemoryError",

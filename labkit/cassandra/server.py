@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit import events
-from labkit.cassandra import config, jars
+from labkit.cassandra import cds, config, jars
 from labkit.component import Component, NodeContext, Program, start_failure, wait_for_port
 from labkit.errors import LabError
 from labkit.layout import Layout
@@ -27,7 +27,7 @@ class Cassandra(Component):
     def configure(self, ctx: NodeContext) -> list[Program]:
         jars.java_binary()  # a missing JDK fails here, with its fix, before anything starts
         jars.ensure()
-        config.render(ctx.layout, ctx.node)
+        config.render(ctx.layout, ctx.node, cds.flags())
         base = config.home(ctx.layout, ctx.node)
         for folder in ("logs", "triggers"):  # the launcher, once it is `cassandra`, makes none
             (base / folder).mkdir(exist_ok=True)

@@ -32,7 +32,7 @@ def lib(tmp_path, monkeypatch) -> Path:
 def test_no_archive_no_flags_a_node_only_starts_slower(lib):
     assert not cds.archive(lib).exists()
     assert cds.flags(lib) == []
-    command = config.jvm_command(lib.parent / "node1", rf="2")
+    command = config.jvm_command(lib.parent / "node1", rf="2", share=cds.flags(lib))
     assert not any("SharedArchiveFile" in a for a in command)
 
 
@@ -44,15 +44,15 @@ def test_a_built_archive_is_mapped_unrelocated_with_the_agents_flag(lib):
     assert "-XX:+AllowArchivingWithJavaAgent" in flags and "-XX:+UnlockDiagnosticVMOptions" in flags
     # relocated, every page of it is rewritten: each JVM would hold a private copy
     assert "-XX:ArchiveRelocationMode=0" in flags
-    command = config.jvm_command(lib.parent / "node1", rf="2")
-    assert command[1:1 + len(flags)] == flags
+    command = config.jvm_command(lib.parent / "node1", rf="2", share=flags)
+    assert command[1:1 + len(flags)] == flags  # before the main class and its arguments
 
 
 def test_the_nodes_classpath_extends_the_archives(lib):
     """The archive is valid only for its dump-time classpath or one that extends it, and it
     cannot hold a non-empty directory: the jars come first, the node's conf/ last."""
     base = lib.parent / "node1"
-    command = config.jvm_command(base, rf="2")
+    command = config.jvm_command(base, rf="2", share=cds.flags(lib))
     path = command[command.index("-cp") + 1].split(":")
     assert path[:-1] == [str(p) for p in jars.classpath(lib)]
     assert path[-1] == str(base / "conf")
