@@ -76,7 +76,7 @@ def vip_gap(lab: Cluster, runs: int) -> list[Figure]:
                     Figure(f"compose_vip_gap_{mode}_p99", percentile(gaps, 99), "s", how),
                     Figure(f"compose_vrrp_takeover_{mode}_p50", percentile(detect, 50), "s",
                            f"{runs} runs: from the fault to keepalived's MASTER notify on the "
-                           "backup (advert 0.5 s: master-down interval 3 x 0.5 s + skew)")]
+                           "backup (advert 0.2 s: master-down interval 3 x 0.2 s + skew)")]
     return figures
 
 

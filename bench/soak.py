@@ -122,8 +122,11 @@ def soak(lab: Cluster, duration: float, rate: float = 10.0) -> list[Figure]:
     evs = lab.events(since)
     epochs1, placed1 = epochs(lab), placements(lab)
     ok = sum(a.ok for a in report.windows.values())
+    t = lab.layout.topology
     how = (f"{report.elapsed:.0f} s of every tier's chaos workload at {rate:g} ops/s per client, "
-           f"{hogged} busy-loop processes on {os.cpu_count()} cores, no faults")
+           f"{hogged} busy-loop processes on {os.cpu_count()} cores, no faults; VRRP advert "
+           f"{t.vrrp.advert_interval:g} s, failover_after {t.mysql.failover_after:g} s (MySQL) / "
+           f"{t.postgres.failover_after:g} s (PostgreSQL)")
     return [
         Figure("soak_seconds", report.elapsed, "s", how),
         Figure("soak_ops_ok", ok, "ops", how),

@@ -34,7 +34,7 @@ class NodeSpec:
 class VrrpSpec:
     """Settings of the VIP election between the load-balancer nodes (RFC 5798 terms)."""
 
-    advert_interval: float = 0.5
+    advert_interval: float = 0.2
     preempt: bool = False
 
 

@@ -8,7 +8,7 @@ in the spirit of a Containerlab topology file. It loads from YAML or is built in
       node2: {roles: [lb, app, mysql, postgres, cassandra]}
       node3: {roles: [app]}
       node4: {roles: [app]}
-    vrrp: {advert_interval: 0.5, preempt: false}
+    vrrp: {advert_interval: 0.2, preempt: false}
     lb: {health_check_interval: 0.2, member_timeout: 1, slow_timeout: 5, retry: 1,
          fail_on_timeout: false}      # Apache's balancer timers (seconds)
     mysql: {semi_sync: true, failover_after: 3.0, alone_after: 3.0}  # semi_sync false: unsafe

@@ -62,7 +62,8 @@ from labkit.topology import Topology
 NODE_MODES = ("crash", "freeze", "isolate")
 LINK_MODES = ("cut", "one-way", "partition", "late")
 #: how late a `late` link's frames arrive, give or take (uniform): well inside every timer of
-#: the lab (the default advert interval 0.5 s, the databases' 3 s), as a slow WAN link would be
+#: the lab (the default advert interval 0.2 s: adverts 0.3 s apart at most, against a master-down
+#: interval of 0.73 s; the databases' 3 s), as a slow WAN link would be
 LATE_DELAY, LATE_JITTER = "200ms", "50ms"
 #: role target → the paired role it names (vip-owner: the lb pair)
 ROLE_TARGETS = {"vip-owner": "lb", "mysql-active": "mysql", "mysql-standby": "mysql",

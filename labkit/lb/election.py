@@ -44,7 +44,7 @@ class Election:
     me: str
     address: str
     priority: int
-    advert_interval: float = 0.5
+    advert_interval: float = 0.2
     preempt: bool = False
     state: State = State.INIT
     master_down_at: float | None = None  # when a backup stops waiting for the master

@@ -84,7 +84,7 @@ def test_keepalived_config_follows_the_topology(layout):
     conf = render(layout, "node1", "eth0")
     assert "unicast_src_ip 172.31.250.11" in conf
     assert re.search(r"unicast_peer \{\s+172\.31\.250\.12\s+\}", conf)
-    assert "priority 100" in conf and "advert_int 0.5" in conf and "nopreempt" in conf
+    assert "priority 100" in conf and "advert_int 0.2" in conf and "nopreempt" in conf
     assert "172.31.250.100/24 dev eth0" in conf
     eager = Topology.from_dict({**layout.topology.to_dict(), "vrrp": {"preempt": True}})
     assert "nopreempt" not in render(Layout("t", eager, layout.prefix), "node2", "eth1")

@@ -19,16 +19,17 @@ def lab():
 
 def test_the_master_down_check_passes_the_right_answer(lab, tmp_path):
     progress = Progress(tmp_path / "progress.json")
-    verdict = check("01", "master_down", 1.5 + 166 * 0.5 / 256, lab, progress)
+    verdict = check("01", "master_down", 0.6 + 166 * 0.2 / 256, lab, progress)  # 0.2 s adverts
     assert verdict.passed and "right" in verdict.text
     assert progress.read()["01"]["checks"]["master_down"]["value"] is True
 
 
 @pytest.mark.parametrize("answer, hint", [
-    (1.5, "three adverts and then its skew time"),
-    (0.3242, "skew time alone"),  # the default backup, node2, has priority 90
+    (0.6, "three adverts and then its skew time"),
+    (0.1297, "skew time alone"),  # the default backup, node2, has priority 90
+    (1.8242, "three advert intervals plus the skew time"),  # at the 0.5 s adverts of old
     (10, "three advert intervals plus the skew time"),
-    ("1.8", "give a number"),
+    ("0.73", "give a number"),
     (None, "write your answer"),
 ])
 def test_the_master_down_check_fails_wrong_answers_with_a_hint(lab, answer, hint):
@@ -802,7 +803,7 @@ def test_lesson_11_cases_lose_writes_only_without_semi_sync():
 
 
 # -- lesson 13: the tuned lab's VIP gap, from its own topology ---------------------------------
-def _tuned(advert: float = 0.2):
+def _tuned(advert: float = 0.1):
     """The lesson's small lab: two load balancers (priorities 100 and 90), a MySQL pair."""
     from labkit.topology import DevicesSpec, MysqlSpec, NodeSpec, VrrpSpec
 
@@ -814,7 +815,7 @@ def _tuned(advert: float = 0.2):
     return SimpleNamespace(layout=SimpleNamespace(topology=topology))
 
 
-@pytest.mark.parametrize("answer", [0.6 + 166 * 0.2 / 256, 0.73, 0.8, 1.0, 1.2])
+@pytest.mark.parametrize("answer", [0.3 + 166 * 0.1 / 256, 0.365, 0.45, 0.6])
 def test_lesson_13_gap_check_passes_the_master_down_interval_and_a_little(answer):
     verdict = check("13", "vip_gap", answer, _tuned())
     assert verdict.passed, verdict.text
@@ -827,20 +828,20 @@ def test_lesson_13_gap_check_reads_the_labs_own_advert_interval():
 
 def test_lesson_13_gap_check_takes_the_topology_where_the_small_lab_could_not_start():
     topology = _tuned().layout.topology
-    assert check("13", "vip_gap", 0.73, topology).passed
-    assert not check("13", "vip_gap", 0.6, topology).passed
+    assert check("13", "vip_gap", 0.365, topology).passed
+    assert not check("13", "vip_gap", 0.73, topology).passed
 
 
 @pytest.mark.parametrize("answer, hint", [
-    (0.6, "then the backup waits its skew time"),            # 3 × advert, the skew forgotten
-    (0.33, "waits for three of them"),                       # one advert + skew: 3× forgotten
-    (0.13, "waits for three of them"),                       # the skew alone
-    (1.8242, "the main lab's figure"),                       # the default 0.5 s adverts
-    (1.5, "the main lab's figure"),
+    (0.3, "then the backup waits its skew time"),            # 3 × advert, the skew forgotten
+    (0.165, "waits for three of them"),                      # one advert + skew: 3× forgotten
+    (0.065, "waits for three of them"),                      # the skew alone
+    (0.7297, "the main lab's figure"),                       # the default 0.2 s adverts
+    (0.9, "the main lab's figure"),
     (10, "Junos Space's own heartbeat"),
-    (0.4, "too short"),
+    (0.23, "too short"),
     (3.0, "too long"),
-    ("0.73", "give a number"),
+    ("0.365", "give a number"),
     (True, "give a number"),
     (None, "write your answer"),
 ])

@@ -15,7 +15,7 @@ from labkit.topology import LinkSpec, Topology, VrrpSpec
 
 def test_a_saved_topology_reads_back_as_the_same_topology():
     base = Topology.default()
-    busy = Topology(nodes=base.nodes, vrrp=VrrpSpec(advert_interval=0.2),
+    busy = Topology(nodes=base.nodes, vrrp=VrrpSpec(advert_interval=0.1),
                     links=(LinkSpec(("node1", "node3"), delay="50ms", jitter="10ms"),
                            LinkSpec(("node2", "node3"), cut=True, one_way=True)))
     for topo in (base, busy):
