@@ -170,14 +170,7 @@ def _tail(log: Path, lines: int = 3) -> str:
 def main() -> None:
     """`python -m labkit.cassandra.cds`: build the archive now (used by `make setup`)."""
     started = time.monotonic()
-    try:
-        jars.java_binary()
-        path = ensure()
-    except LabError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"  → {exc.hint}", file=sys.stderr)
-        sys.exit(2)
+    path = jars.setup_step(ensure)
     size = os.path.getsize(path) / 2**20
     print(f"Cassandra's class archive: {path} ({size:.0f} MiB, "
           f"{time.monotonic() - started:.0f} s)")

@@ -20,13 +20,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from labkit.errors import LabError
 
 VERSION = "5.0.9"
 POM = Path(__file__).with_name("pom.xml")
+T = TypeVar("T")
 PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies"
 MARKER = ".complete"  # written last: a lib directory without it is a broken download
 #: native jars built for other machines: dropped, they would only sit in the classpath
@@ -162,16 +165,22 @@ def _java_major(java: Path) -> int | None:
     return None
 
 
-def main() -> None:
-    """`python -m labkit.cassandra.jars`: fetch the jars now (used by `make setup`)."""
+def setup_step(step: Callable[[], T]) -> T:
+    """Run one of `make setup`'s steps once Java is found; a LabError ends the program with its
+    message and its fix (exit status 2)."""
     try:
         java_binary()
-        lib = ensure()
+        return step()
     except LabError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:
             print(f"  → {exc.hint}", file=sys.stderr)
         sys.exit(2)
+
+
+def main() -> None:
+    """`python -m labkit.cassandra.jars`: fetch the jars now (used by `make setup`)."""
+    lib = setup_step(ensure)
     print(f"Cassandra {VERSION}: {len(classpath(lib))} jars in {lib}")
 
 
