@@ -124,7 +124,9 @@ def wait_for_port(host: str, port: int, timeout: float, what: str, log: Path | N
 
     if wait.until(answers, timeout, stop=(lambda: not alive()) if alive else None):
         return
-    raise start_failure(what, f"{host}:{port} did not answer within {timeout:.0f}s", log)
+    why = (f"it exited before {host}:{port} answered" if alive and not alive()
+           else f"{host}:{port} did not answer within {timeout:.0f}s")
+    raise start_failure(what, why, log)
 
 
 def hand_over(path: Path, account: pwd.struct_passwd | None,
@@ -138,12 +140,18 @@ def hand_over(path: Path, account: pwd.struct_passwd | None,
             os.chown(p, account.pw_uid, account.pw_gid, follow_symlinks=False)
 
 
+def log_tail(log: Path | None, lines: int = 15) -> str:
+    """The last lines of a log, each on its own indented line ("" when there is none), to end
+    an error message with."""
+    if log is None or not log.exists():
+        return ""
+    last = log.read_text(errors="replace").splitlines()[-lines:]
+    return "\n    " + "\n    ".join(last) if last else ""
+
+
 def start_failure(what: str, why: str, log: Path | None) -> LabError:
     """A LabError for a service that would not start, carrying the end of its log."""
-    tail = ""
-    if log is not None and log.exists():
-        lines = log.read_text(errors="replace").splitlines()[-15:]
-        tail = "\n    " + "\n    ".join(lines) if lines else ""
+    tail = log_tail(log)
     where = f"its log: {log}" if log else "the service's log"
     return LabError(f"{what} failed to start: {why}{tail}", f"read {where}")
 

@@ -25,7 +25,6 @@ Two diagnostic flags come with it, and why:
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import os
@@ -37,14 +36,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from labkit import templating, wait
+from labkit import templating
 from labkit.cassandra import config, jars
+from labkit.cassandra.launch import no_memory_locking
+from labkit.component import log_tail, wait_for_port
 from labkit.errors import LabError
 
 #: flags every node runs with when the archive exists (the last one names it)
 UNLOCK = ["-XX:+UnlockDiagnosticVMOptions", "-XX:+AllowArchivingWithJavaAgent"]
 BUILD_START_TIMEOUT = 180.0  # s for the throwaway node's CQL port to answer
 BUILD_STOP_TIMEOUT = 60.0  # s for it to write the archive and exit
+#: what to do when the build fails (its directory, and the log in it, are gone by then)
+RETRY = ("nodes start without the archive (only slower); fix the error above and run "
+         "`python -m labkit.cassandra.cds`")
 
 
 def archive(lib: Path | None = None) -> Path:
@@ -105,9 +109,8 @@ def _build(lib: Path, path: Path, progress: bool) -> None:
                   "~10 s)", file=sys.stderr, flush=True)
         _run_once(command, base, cql)
         if not out.exists():
-            raise LabError("the JVM wrote no class archive:\n    " + _tail(base / "jvm.log"),
-                           "nodes start without it (only slower); fix the error above and run "
-                           "`python -m labkit.cassandra.cds`")
+            raise LabError("the JVM wrote no class archive:" + log_tail(base / "jvm.log", 3),
+                           RETRY)
         out.chmod(0o644)
         out.rename(path)  # whole or not at all: a node never maps half an archive
 
@@ -115,38 +118,23 @@ def _build(lib: Path, path: Path, progress: bool) -> None:
 def _run_once(command: list[str], base: Path, cql: int) -> None:
     """Start the throwaway node, wait for CQL, stop it cleanly (SIGTERM: the JVM writes the
     archive on its way out)."""
-    with open(base / "jvm.log", "wb") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=base,
-                                preexec_fn=_no_memory_locking)
+    log = base / "jvm.log"
+    with open(log, "wb") as out:  # no memory pinned: as the lab's own nodes (launch.py)
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=base,
+                                preexec_fn=no_memory_locking)
     try:
-        if not wait.until(lambda: _answers(cql), BUILD_START_TIMEOUT,
-                          every=0.2, stop=lambda: proc.poll() is not None):
-            raise LabError(f"the class archive's throwaway Cassandra did not start:\n    "
-                           f"{_tail(base / 'jvm.log')}", "nodes start without the archive "
-                           "(only slower); fix the error above and run `python -m "
-                           "labkit.cassandra.cds`")
+        try:
+            wait_for_port("127.0.0.1", cql, BUILD_START_TIMEOUT,
+                          "the class archive's throwaway Cassandra", log,
+                          alive=lambda: proc.poll() is None)
+        except LabError as exc:
+            raise LabError(exc.message, RETRY) from None
         proc.send_signal(signal.SIGTERM)
         proc.wait(BUILD_STOP_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-def _no_memory_locking() -> None:
-    """The throwaway node need not pin ~450 MiB (Cassandra calls mlockall when it may; root
-    still can, for the seconds this node lives)."""
-    import resource
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, 0))
-
-
-def _answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
 
 
 def _free_ports(count: int) -> list[int]:
@@ -158,13 +146,6 @@ def _free_ports(count: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
-
-
-def _tail(log: Path, lines: int = 3) -> str:
-    with contextlib.suppress(OSError):
-        text = [x for x in log.read_text(errors="replace").splitlines() if x.strip()]
-        return "\n    ".join(x[:200] for x in text[-lines:])
-    return "(no output)"
 
 
 def main() -> None:

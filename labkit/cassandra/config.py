@@ -13,6 +13,7 @@ import json
 import os
 import pwd
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from labkit import templating
@@ -100,7 +101,7 @@ def conf_dir(layout: Layout, node: str) -> Path:
     return home(layout, node) / "conf"
 
 
-def render(layout: Layout, node: str, share: list[str] = ()) -> Path:
+def render(layout: Layout, node: str, share: Sequence[str] = ()) -> Path:
     """Write the node's conf/ and return the file of java arguments the launcher runs.
     `share`: the flags that map the class archive (cds.flags(), none when it was not built)."""
     base = home(layout, node)

@@ -11,6 +11,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from enum import Enum
 
+from labkit.specs import VrrpSpec
+
 
 class State(str, Enum):
     INIT = "init"
@@ -44,7 +46,7 @@ class Election:
     me: str
     address: str
     priority: int
-    advert_interval: float = 0.2
+    advert_interval: float = VrrpSpec.advert_interval
     preempt: bool = False
     state: State = State.INIT
     master_down_at: float | None = None  # when a backup stops waiting for the master
