@@ -1,7 +1,8 @@
 """`make bench-check`: compare the bench results with the targets in bench/targets.toml.
 
-A target names a figure of bench/results.json (the local backend) or of
-bench/results-soak.json (the false-failover soak and the gap/timer curve, also local), or is a ratio
+A target names a figure of bench/results.json (the local backend), of
+bench/results-soak.json (the false-failover soak and the gap/timer curve, also local) or of
+bench/results-compose.json (the compose backend's figures, named `compose_…`), or is a ratio
 `netns_over_local_<figure>`: the netns backend's `netns_<figure>` (bench/results-netns.json)
 divided by the local `<figure>` (bench/results.json), so the netns mode is held to the
 loopback mode's speed figure by figure.
@@ -70,7 +71,8 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def main(here: Path = HERE) -> int:
-    local = load(here / "results.json") | load(here / "results-soak.json")
+    local = (load(here / "results.json") | load(here / "results-soak.json")
+             | load(here / "results-compose.json"))
     netns = load(here / "results-netns.json")
     targets = tomllib.loads((here / "targets.toml").read_text())
     return 1 if check(local, netns, targets) else 0

@@ -53,7 +53,7 @@ def curve(runs: int = 5, adverts: Iterable[float] = ADVERTS) -> list[Figure]:
             gaps, limits, takeovers, delivered = [], [], [], []
             for _ in range(runs):
                 since = time.time()
-                gap, new = spine.gap_once(lab, "crash")
+                gap, new, _ = spine.gap_once(lab, "crash")
                 gaps.append(gap)
                 limits.append(master_down_interval(advert, PRIORITIES.get(new, 100)))
                 evs = lab.events(since)
@@ -65,8 +65,8 @@ def curve(runs: int = 5, adverts: Iterable[float] = ADVERTS) -> list[Figure]:
         finally:
             lab.down(purge=True)
         how = (f"{runs} runs on a 2-node lab (lb, app; VRRP advert {advert:g} s): crash the VIP "
-               "owner, GET /health through the VIP every 10 ms (in a thread, from before the "
-               "fault) until the other node answers")
+               "owner; from before the fault a new GET /health through the VIP every "
+               "10 ms, each on its own connection, until one is answered by the other node")
         figures += [
             Figure(name("vip_gap_crash_p50", advert), percentile(gaps, 50), "s", how),
             Figure(name("vip_gap_crash_p99", advert), percentile(gaps, 99), "s", how),

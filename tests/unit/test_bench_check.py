@@ -62,3 +62,17 @@ def test_ratio_is_netns_over_local():
     netns = {"netns_lab_pss_total": {"value": 1050.0}}
     assert check.ratio("lab_pss_total", local, netns) == pytest.approx(1.05)
     assert check.ratio("cold_up_total", local, netns) is None
+
+
+def test_compose_figures_are_held_to_their_targets(tmp_path, capsys):
+    """The compose backend's figures (results-compose.json) count: a gap over its target fails
+    the check (it was never read before, so no compose target could fail)."""
+    write_pair(tmp_path, {"cold_up_total": 40.0, "rps_via_vip": 500.0},
+               {"cold_up_total": 40.0, "rps_via_vip": 500.0})
+    (tmp_path / "targets.toml").write_text(TARGETS + "compose_vip_gap_crash_p99 = { max = 1.0 }\n")
+    result = {"when": "2026-12-05T00:00:00Z", "backend": "compose",
+              "figures": {"compose_vip_gap_crash_p99": {"name": "compose_vip_gap_crash_p99",
+                                                        "value": 1.31, "unit": "s", "how": "test"}}}
+    (tmp_path / "results-compose.json").write_text(json.dumps(result))
+    assert check.main(tmp_path) == 1
+    assert "MISSED  compose_vip_gap_crash_p99 = 1.31" in capsys.readouterr().out
