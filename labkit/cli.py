@@ -366,15 +366,15 @@ def main() -> None:
         code = getattr(exc, "exit_code", getattr(exc, "code", 0))
         sys.exit(code or 0)
     except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
+        # typer (0.29 on) raises its own copy of click's exceptions (typer._click), not
+        # click's: known by what they do (show themselves, carry an exit code), whichever
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None),
+                                                                int):
             exc.show()
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, typer.Abort) or type(exc).__name__ == "Abort":
             sys.exit(130)
         raise
-
 
 if __name__ == "__main__":
     main()

@@ -42,3 +42,17 @@ def test_a_chaos_run_that_means_nothing_exits_2_before_touching_a_lab(monkeypatc
         cli.main()
     assert exited.value.code == 2
     assert words in capsys.readouterr().err.replace("\n", " ")
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["list"], "No such command 'list'"),
+    (["status", "--no-such-option"], "No such option: --no-such-option")])
+def test_a_usage_error_is_one_message_and_exit_2_not_a_traceback(monkeypatch, capsys, args,
+                                                                  words):
+    """typer 0.29 raises its own copy of click's UsageError: it once escaped as a traceback."""
+    monkeypatch.setattr(sys, "argv", ["labkit", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
