@@ -11,8 +11,8 @@ in the spirit of a Containerlab topology file. It loads from YAML or is built in
     vrrp: {advert_interval: 0.2, preempt: false}
     lb: {health_check_interval: 0.2, member_timeout: 1, slow_timeout: 5, retry: 1,
          fail_on_timeout: false}      # Apache's balancer timers (seconds)
-    mysql: {semi_sync: true, failover_after: 3.0, alone_after: 3.0}  # semi_sync false: unsafe
-    postgres: {synchronous: true, failover_after: 3.0}  # synchronous false: unsafe on purpose
+    mysql: {semi_sync: true, failover_after: 1.0, alone_after: 3.0}  # semi_sync false: unsafe
+    postgres: {synchronous: true, failover_after: 1.0}  # synchronous false: unsafe on purpose
     cassandra: {commitlog_sync: periodic}  # batch: fsync before every acknowledgement
     links:                            # faults on links from the start (netns backend only)
       - {endpoints: [node1, node3], loss: 5%}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from labkit.lb.election import master_down_interval as _master_down
-from labkit.topology import MysqlSpec, Topology, VrrpSpec
+from labkit.topology import Topology, VrrpSpec
 
 #: how much longer than the master-down interval a client may see no answer and the prediction
 #: still counts: the new master's Apache taking the traffic, the health check dropping the
@@ -93,10 +93,11 @@ def failover_after(answer: Any, lab: Any) -> str | None:
         if abs(answer - lab.layout.topology.mysql.failover_after) <= 0.05:
             return ("that is the small lab's own timer, the one the pause above is meant to "
                     "fail over")
-        if abs(answer - MysqlSpec().failover_after) <= 0.05:
-            return (f"the main lab's {answer:g} s may sit out a {pause:.1f} s pause, but only "
-                    "because of where the watcher's looks fall, not by a margin: a pause a "
-                    "second longer fails it over")
+        if pause - watcher.POLL - watcher.PROBE_TIMEOUT < answer < pause - 0.05:
+            return (f"{answer:g} s may sit out a {pause:.1f} s pause, but only because of "
+                    "where the watcher's looks fall (each silent look waits its question's "
+                    f"{watcher.PROBE_TIMEOUT:g} s), not by a margin: a pause a second longer "
+                    "fails it over")
         return (f"no longer than the pause you measured ({pause:.2f} s): the standby would hear "
                 "more silence than its timer allows, and take over")
     if answer < pause + MARGIN - 0.05:

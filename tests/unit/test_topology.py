@@ -250,15 +250,15 @@ def test_the_database_silence_timers_live_in_the_topology_and_reach_the_watchers
              "node2": {"roles": ["lb", "app", "mysql", "postgres"]}}
     default = Topology.from_dict({"nodes": nodes})
     assert (default.mysql.failover_after, default.mysql.alone_after,
-            default.postgres.failover_after) == (3.0, 3.0, 3.0)
+            default.postgres.failover_after) == (1.0, 3.0, 1.0)
     quick = Topology.from_dict({"nodes": nodes, "mysql": {"failover_after": 1.5, "alone_after": 2},
-                                "postgres": {"failover_after": 1}})
+                                "postgres": {"failover_after": 2.5}})
     assert Topology.from_dict(json.loads(json.dumps(quick.to_dict()))) == quick
     monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
     layout = Layout(lab="timers", topology=quick, prefix="127.0.9")
     my = mysql_watch.MysqlWatcher(layout, "node2")
     assert (my.failover_after, my.alone_after) == (1.5, 2.0)
-    assert pg_watch.PgWatcher(layout, "node2").failover_after == 1.0
+    assert pg_watch.PgWatcher(layout, "node2").failover_after == 2.5
     with pytest.raises(LabError, match=r"mysql\.failover_after: .*1") as err:
         Topology.from_dict({"nodes": nodes, "mysql": {"failover_after": 0.2}})
     assert "from 1.0 to 60" in str(err.value.hint)
