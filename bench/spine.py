@@ -78,6 +78,8 @@ def gap_once(lab: Cluster, mode: str, timeout: float = 60) -> Gap:
         probes.done.wait(timeout)
     finally:
         probes.stop()
+    lab.recover(owner)  # first: a failed measurement leaves the lab whole
+    lab.wait_vip()
     if probes.answered is None:
         raise LabError(f"the VIP did not answer from another LB node within {timeout:g} s of "
                        f"the {mode} of {owner}")
@@ -85,8 +87,6 @@ def gap_once(lab: Cluster, mode: str, timeout: float = 60) -> Gap:
     if probes.one_client is None:
         raise LabError(f"one client did not get an answer from {new} within "
                        f"{10 * ONE_CLIENT_WAIT:g} s of the many clients")
-    lab.recover(owner)
-    lab.wait_vip()
     return Gap(done - t0, new, probes.one_client - t0)
 
 
@@ -126,9 +126,10 @@ class _Probes:
                 asked.add(task)
                 task.add_done_callback(asked.discard)
                 await asyncio.sleep(0.01)
-            for task in asked:
+            pending = list(asked)  # the rest wait on the old owner: not needed any more
+            for task in pending:
                 task.cancel()
-            await asyncio.gather(*asked, return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
             with contextlib.suppress(asyncio.TimeoutError):  # it may wait out a timeout or two
                 await asyncio.wait_for(alone, 10 * ONE_CLIENT_WAIT)
             self.done.set()
