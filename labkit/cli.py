@@ -376,5 +376,6 @@ def main() -> None:
             sys.exit(130)
         raise
 
+
 if __name__ == "__main__":
     main()
