@@ -54,17 +54,9 @@ def vip_gap(lab: Cluster, runs: int) -> list[Figure]:
                        and e.get("state") == "master"]
             if masters:
                 detect.append(masters[0] - since)
-        how = (f"{runs} runs: {mode} (docker {'kill' if mode == 'crash' else 'pause'}) the "
-               "keepalived master's container; from before the fault a new GET /health through "
-               "the VIP every 10 ms, each on its own connection, until one is answered by the "
-               "other LB node's Apache")
-        one_how = (f"{runs} runs, the same faults: one client asking again 10 ms after each "
-                   f"answer or {spine.ONE_CLIENT_WAIT:g} s timeout")
-        many, one = [g.gap for g in gaps], [g.one_client for g in gaps]
-        figures += [Figure(f"compose_vip_gap_{mode}_p50", percentile(many, 50), "s", how),
-                    Figure(f"compose_vip_gap_{mode}_p99", percentile(many, 99), "s", how),
-                    Figure(f"compose_vip_gap_{mode}_one_client_p99", percentile(one, 99), "s",
-                           one_how),
+        fault = (f"{mode} (docker {'kill' if mode == 'crash' else 'pause'}) the keepalived "
+                 "master's container")
+        figures += [*spine.gap_figures("compose_", mode, gaps, fault),
                     Figure(f"compose_vrrp_takeover_{mode}_p50", percentile(detect, 50), "s",
                            f"{runs} runs: from the fault to keepalived's MASTER notify on the "
                            "backup (advert 0.2 s: master-down interval 3 x 0.2 s + skew)")]

@@ -25,18 +25,24 @@ def vip_gap(lab: Cluster, runs: int = 20,
     figures = []
     for mode in modes:
         gaps = [gap_once(lab, mode) for _ in range(runs)]
-        many, one = [g.gap for g in gaps], [g.one_client for g in gaps]
-        how = (f"{runs} runs: {mode} the VIP owner; from before the fault a new GET /health "
-               "through the VIP every 10 ms, each on a connection of its own and waiting up to "
-               f"{PROBE_WAIT:g} s, until one is answered by the other LB node")
-        one_how = (f"{runs} runs, the same faults: one client asking GET /health again 10 ms "
-                   f"after each answer or {ONE_CLIENT_WAIT:g} s timeout; a request it sent to "
-                   "the frozen node before the VIP moved costs it its whole timeout")
-        figures += [Figure(f"vip_gap_{mode}_p50", percentile(many, 50), "s", how),
-                    Figure(f"vip_gap_{mode}_p99", percentile(many, 99), "s", how),
-                    Figure(f"vip_gap_{mode}_one_client_p99", percentile(one, 99), "s",
-                           one_how)]
+        figures += gap_figures("", mode, gaps, f"{mode} the VIP owner")
     return figures
+
+
+def gap_figures(prefix: str, mode: str, gaps: list[Gap], fault: str) -> list[Figure]:
+    """`<prefix>vip_gap_<mode>_p50/_p99` (the many clients) and `…_one_client_p99` of
+    `gap_once`'s results, `fault` saying what was done to the VIP owner."""
+    many, one = [g.gap for g in gaps], [g.one_client for g in gaps]
+    how = (f"{len(gaps)} runs: {fault}; from before the fault a new GET /health through the VIP "
+           f"every 10 ms, each on a connection of its own and waiting up to {PROBE_WAIT:g} s, "
+           "until one is answered by the other LB node")
+    one_how = (f"{len(gaps)} runs, the same faults: one client asking GET /health again 10 ms "
+               f"after each answer or {ONE_CLIENT_WAIT:g} s timeout; a request it sent to the "
+               "old owner just before the VIP moved costs it its whole timeout")
+    name = f"{prefix}vip_gap_{mode}"
+    return [Figure(f"{name}_p50", percentile(many, 50), "s", how),
+            Figure(f"{name}_p99", percentile(many, 99), "s", how),
+            Figure(f"{name}_one_client_p99", percentile(one, 99), "s", one_how)]
 
 
 #: how long each request of the many clients waits (a frozen node never answers; longer than any
