@@ -155,6 +155,11 @@ class RunDir:
     def fleet(self) -> Path:
         return self.lab_services / "fleet"
 
+    @property
+    def forkserver(self) -> Path:
+        """The socket of the process the lab's Python daemons are forked from (`forkserver`)."""
+        return self.lab_services / "forkserver.sock"
+
     # -- one node -----------------------------------------------------------------------------
     def node(self, node: str) -> Path:
         return self.root / "nodes" / node

@@ -13,14 +13,14 @@ import os
 import subprocess
 import sys
 import xmlrpc.client
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from labkit import templating, wait
+from labkit import forkserver, templating, wait
 from labkit.errors import LabError
 from labkit.layout import RunDir
 
@@ -47,17 +47,21 @@ class Program:
 class Supervisor:
     """The supervisord of one node (or of the lab's own shared infrastructure)."""
 
-    def __init__(self, name: str, home: Path, log_dir: Path) -> None:
+    def __init__(self, name: str, home: Path, log_dir: Path,
+                 forkserver: Path | None = None) -> None:
         self.name = name
         self.home = home
         self.log_dir = log_dir
+        #: a node's: the socket of the process to fork supervisord from (labkit.forkserver);
+        #: the lab's (None): it preloads what the lab's daemons import, and they fork from it
+        self.forkserver = forkserver
 
     @classmethod
     def of(cls, paths: RunDir, name: str) -> Supervisor:
         """The supervisor of node `name`, or of the lab-wide programs (`LAB_SUPERVISOR`)."""
         if name == LAB_SUPERVISOR:
             return cls(LAB_SUPERVISOR, paths.lab_services, paths.lab_services / "log")
-        return cls(name, paths.node(name), paths.logs(name))
+        return cls(name, paths.node(name), paths.logs(name), forkserver=paths.forkserver)
 
     @property
     def conf(self) -> Path:
@@ -87,17 +91,28 @@ class Supervisor:
         """Start supervisord detached (its own session, so faults can target it); return its pid.
 
         `through` is a command that execs supervisord in place (`ip netns exec NAME`: the node's
-        network namespace), so the pid is still supervisord's own."""
+        network namespace), so the pid is still supervisord's own. A node's supervisord is
+        forked from the lab's forkserver where one answers (its Python daemons then share their
+        imports' memory), else started as a program of its own."""
         if self.pid() is not None:
             return self.pid()  # type: ignore[return-value]
         self.sock.unlink(missing_ok=True)
-        out = open(self.log_dir / "supervisord.out", "ab")  # noqa: SIM115 - handed to the child
-        proc = subprocess.Popen(
-            [*through, sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        out.close()
+        argv = [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        log = self.log_dir / "supervisord.out"
+        forked = forkserver.spawn(self.forkserver, argv, through, log, env) \
+            if self.forkserver else None
+        if forked is not None:
+            return self._started(forked, lambda: not _alive(forked))
+        if self.forkserver is None:  # the lab's: the root every forked daemon shares
+            argv[2:3] = ["labkit.forkserver", "supervisord"]
+        with open(log, "ab") as out:
+            proc = subprocess.Popen([*through, *argv], stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=out, start_new_session=True, env=env)
+        return self._started(proc.pid, lambda: proc.poll() is not None)
+
+    def _started(self, pid: int, exited: Callable[[], bool]) -> int:
+        """Wait for the supervisord just started (`pid`) to answer; note its pid."""
         def answers() -> bool:
             if not self.sock.exists():
                 return False
@@ -107,10 +122,10 @@ class Supervisor:
             except (OSError, xmlrpc.client.Fault):
                 return False
 
-        if wait.until(answers, 20, every=0.05, stop=lambda: proc.poll() is not None):
-            self.pidfile.write_text(str(proc.pid))
-            return proc.pid
-        if proc.poll() is not None:
+        if wait.until(answers, 20, every=0.05, stop=exited):
+            self.pidfile.write_text(str(pid))
+            return pid
+        if exited():
             tail = (self.log_dir / "supervisord.out").read_text(errors="replace")[-1500:]
             raise LabError(f"the supervisor of {self.name} exited at start:\n{tail}",
                            f"see {self.log_dir / 'supervisord.out'}")
@@ -152,6 +167,15 @@ class Supervisor:
             self.rpc(timeout=timeout).shutdown()
         wait.until(lambda: self.pid() is None, timeout)
         self.pidfile.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie does not: it has exited, only its parent has not looked)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
 
 
 def _quote(arg: str) -> str:

@@ -1,6 +1,8 @@
 """One Cassandra node's files: cassandra.yaml, the JVM's arguments, logging, its rack.
 
-Sized for a laptop: a 128 MiB heap, C1-only JIT, serial GC, small caches and thread pools, JMX off
+Sized for a laptop: a heap of 48 MiB that grows to 128 MiB under load and is given back after a
+full collection (the ring at rest holds ~45 MiB live), C1-only JIT, serial GC, small caches,
+buffer pools and thread pools, JMX off
 (two JVMs on one host would fight over port 7199) and every directory under the node's own run
 directory. The ring starts fast: every node is a seed with a fixed token, so no node bootstraps
 or waits for gossip to settle. Settings follow Cassandra 5.0's cassandra.yaml (the files are
@@ -24,7 +26,10 @@ from labkit.layout import Layout
 
 USER = "cassandra"  #: the system user Cassandra runs as when the lab is root
 
-HEAP = "128M"
+HEAP = "128M"  #: the most the heap may grow to
+#: where it starts and what a full collection shrinks it back towards (MaxHeapFreeRatio): at a
+#: fixed 128 MiB each node kept ~100 MiB resident at rest, twice what it holds live
+HEAP_START = "48M"
 DC, RACK = "dc1", "rack1"
 KEYSPACE = "labkit_files"
 
@@ -148,7 +153,8 @@ def jvm_command(base: Path, rf: str, share: list[str]) -> list[str]:
     return [
         jars.java_binary(),
         *share,
-        f"-Xms{HEAP}", f"-Xmx{HEAP}", "-Xss256k", "-XX:+UseSerialGC",
+        f"-Xms{HEAP_START}", f"-Xmx{HEAP}", "-XX:MinHeapFreeRatio=10",
+        "-XX:MaxHeapFreeRatio=30", "-Xss256k", "-XX:+UseSerialGC",
         "-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=48m",
         "-XX:MaxDirectMemorySize=128m", "-XX:+ExitOnOutOfMemoryError",
         "-XX:+PerfDisableSharedMem", "-Djava.net.preferIPv4Stack=true",
@@ -156,7 +162,9 @@ def jvm_command(base: Path, rf: str, share: list[str]) -> list[str]:
         *(f"-javaagent:{p}" for p in jamm[:1]),
         *JPMS,
         "-Dio.netty.tryReflectionSetAccessible=true",
-        "-Dio.netty.allocator.numDirectArenas=2",
+        # one pooled arena of 1 MiB chunks (8 KiB << 7) for the few client connections of a
+        # lab, not one per core of 4 MiB each
+        "-Dio.netty.allocator.numDirectArenas=1", "-Dio.netty.allocator.maxOrder=7",
         f"-Dcassandra.config=file://{conf / 'cassandra.yaml'}",
         f"-Dlogback.configurationFile={conf / 'logback.xml'}",
         f"-Dcassandra.storagedir={base}",

@@ -73,6 +73,14 @@ def probes(lab) -> dict[str, str]:
             s = socket.socket(socket.AF_UNIX)
             try: s.connect({str(pg_socket)!r}); print("in")
             except PermissionError: print("refused")""",
+        "ask the forkserver for a process": f"""
+            import socket
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect({str(paths.forkserver)!r}); s.sendall(b"{{}}\\n")
+                answer = s.recv(200)
+                print("in" if b'"ok"' in answer else "refused: " + answer.decode())
+            except PermissionError: print("refused")""",
         "call the NBI without a password": f"""
             import urllib.request, urllib.error
             try: urllib.request.urlopen({url + '/api/notes'!r}, timeout=10); print("in")

@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 
-from labkit import atomic
+from labkit import atomic, forkserver, wait
 from labkit.backends.base import Backend, Progress, lab_wide_programs, node_programs
 from labkit.backends.local import firewall, processes
 from labkit.component import Program
@@ -45,7 +45,16 @@ class LocalBackend(Backend):
         return node_programs(self.layout, node, self.name)
 
     def lab_programs(self) -> list[Program]:
-        return self.network_programs() + lab_wide_programs(self.layout, self.name)
+        return [self.forkserver_program(), *self.network_programs(),
+                *lab_wide_programs(self.layout, self.name)]
+
+    def forkserver_program(self) -> Program:
+        """The process every node's supervisord is forked from (labkit.forkserver): first, so
+        it answers before the nodes start."""
+        import sys
+
+        return Program("forkserver", [sys.executable, "-m", "labkit.forkserver",
+                                      "--lab", self.layout.lab], priority=1, stopwaitsecs=3)
 
     def network_programs(self) -> list[Program]:
         """The lab's network as programs: on loopback, the segment that carries the VIP."""
@@ -125,6 +134,11 @@ class LocalBackend(Backend):
         progress("starting the lab-wide supervisor")
         lab_sup.write_config(self.lab_programs())
         lab_sup.start()
+        sock = self.layout.paths.forkserver
+        if "forkserver" in lab_sup.programs() and \
+                not wait.until(lambda: forkserver.answers(sock), 30, every=0.1):
+            progress("the forkserver did not answer: each node's daemons start as programs "
+                     "of their own (more memory)")
         for n in self.layout.nodes:
             if self.faults().get(n.name):
                 continue  # a node a learner broke stays broken until `recover`
