@@ -9,6 +9,7 @@ import time
 
 from bench.figures import Figure, percentile
 from labkit import Cluster
+from labkit.devices import jobs
 from labkit.topology import DevicesSpec
 
 VICTIM = "node3"  # an app-only node: its crash moves devices and nothing else
@@ -61,7 +62,7 @@ def resync_speedup(lab: Cluster, latency_ms: int = 100) -> list[Figure]:
     finally:
         lab.devices.set_latency(lab.layout.topology.devices.latency_ms)
     how = (f"resync of 100 devices answering in {latency_ms} ms, job creation to last record; "
-           "all devices on node1 versus 25 on each of 4 nodes (4 workers per node)")
+           f"all devices on node1 versus 25 on each of 4 nodes ({jobs.WORKERS} workers per node)")
     return [Figure("resync_100_one_node", one, "s", how),
             Figure("resync_100_four_nodes", four, "s", how),
             Figure("resync_speedup_1_to_4", one / four, "ratio", how)]

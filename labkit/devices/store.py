@@ -256,20 +256,28 @@ class Store:
             cur.execute("SELECT device FROM device_resyncs WHERE job_id = %s", (job_id,))
             return {r["device"] for r in cur.fetchall()}
 
-    def record_resync(self, job_id: int, subjob_id: int, node: str, device: str,
-                      digest: str) -> bool:
-        """False if this device was already resynchronized in this job (nothing written)."""
+    def record_resyncs(self, job_id: int, subjob_id: int, node: str,
+                       done: list[tuple[str, str]]) -> list[str]:
+        """Record finished devices (device, config digest) of a job, with each device's new
+        hash, in one transaction: one commit (one wait for the standby's acknowledgement) for
+        the lot. Returns the devices this job had already recorded (nothing written for them:
+        the duplicate row's INSERT alone fails, the rest of the transaction goes on)."""
         now = time.time()
+        already = []
         with self.cursor() as cur:
-            try:
-                cur.execute("INSERT INTO device_resyncs (job_id, device, node, subjob_id, at, "
-                            "config_hash) VALUES (%s, %s, %s, %s, %s, %s)",
-                            (job_id, device, node, subjob_id, now, digest))
-            except pymysql.IntegrityError:
-                return False
-            cur.execute("UPDATE devices SET config_hash = %s, resynced = %s WHERE name = %s",
-                        (digest, now, device))
-        return True
+            cur.execute("BEGIN")
+            for device, digest in done:
+                try:
+                    cur.execute("INSERT INTO device_resyncs (job_id, device, node, subjob_id, "
+                                "at, config_hash) VALUES (%s, %s, %s, %s, %s, %s)",
+                                (job_id, device, node, subjob_id, now, digest))
+                except pymysql.IntegrityError:
+                    already.append(device)
+                    continue
+                cur.execute("UPDATE devices SET config_hash = %s, resynced = %s WHERE name = %s",
+                            (digest, now, device))
+            cur.execute("COMMIT")
+        return already
 
     def finish_subjob(self, subjob: dict[str, Any], leftover: list[str], note: str,
                       assignments: dict[str, str | None], max_attempts: int = 3) -> None:

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from labkit.devices.jobs import WORKERS
 from labkit.topology import Topology
 from labkit.ui.course import Prediction, Progress, check
 
@@ -378,8 +379,8 @@ def _empty_too(devices, assignments):
     ("resync_seconds", lambda d, n, lat: d * lat, "one device after the other"),
     ("resync_seconds", lambda d, n, lat: d / n * lat, "its worker pool"),
     ("resync_seconds", lambda d, n, lat: -(-d // n) * lat, "its worker pool"),
-    ("resync_seconds", lambda d, n, lat: d / n / 4 * lat, "round up"),
-    ("resync_seconds", lambda d, n, lat: -(-d // 4) * lat, "one node doing everything"),
+    ("resync_seconds", lambda d, n, lat: d / n / WORKERS * lat, "round up"),
+    ("resync_seconds", lambda d, n, lat: -(-d // WORKERS) * lat, "one node doing everything"),
     ("resync_seconds", lambda d, n, lat: 1.0, "the biggest share"),
     ("resync_seconds", lambda d, n, lat: "soon", "return a number"),
 ])
