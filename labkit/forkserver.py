@@ -107,15 +107,22 @@ def spawn(sock: Path, argv: Sequence[str], through: Sequence[str], log: Path,
 
 
 def answers(sock: Path) -> bool:
-    """Whether the forkserver answers (an empty request gets `{"ok": true}`)."""
+    """Whether the forkserver answers and forks (an empty request gets `{"ok": true}`)."""
+    return state(sock) is True
+
+
+def state(sock: Path) -> bool | None:
+    """True: the forkserver forks; False: it answers that it cannot (its imports started a
+    thread, so every program is exec'd); None: no answer (yet)."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(1.0)
             s.connect(str(sock))
             s.sendall(b"{}\n")
-            return json.loads(_read_line(s) or b"{}").get("ok") is True
+            ok = json.loads(_read_line(s) or b"{}").get("ok")
     except (OSError, ValueError):
-        return False
+        return None
+    return ok if isinstance(ok, bool) else None
 
 
 def _read_line(s: socket.socket) -> bytes:
@@ -159,7 +166,8 @@ def preload() -> list[str]:
 
 def serve(sock: Path, rundir: Path) -> None:
     """Answer requests on `sock` for ever. Each one is a JSON line: `{"argv": [...], "netns":
-    NAME|null, "log": PATH, "env": {...}}`; the answer is `{"pid": N}` or `{"error": TEXT}`.
+    NAME|null, "log": PATH, "env": {...}}`; the answer is `{"pid": N}` or `{"error": TEXT}`
+    (an empty request: `{"ok": PRELOADED}`).
     Only supervisord with a config file inside `rundir` may be asked for, and only by this
     process's own user (or root)."""
     sock.unlink(missing_ok=True)
@@ -189,7 +197,9 @@ def _answer(conn: socket.socket, listener: socket.socket, rundir: Path) -> dict[
         return {"error": f"uid {uid} may not start this lab's processes"}
     request = json.loads(_read_line(conn) or b"{}")
     if "argv" not in request:
-        return {"ok": True}
+        return {"ok": PRELOADED}
+    if not PRELOADED:
+        return {"error": "not preloaded: a forked daemon would share nothing"}
     refused = refusal(request, rundir)
     if refused:
         return {"error": refused}
@@ -405,9 +415,8 @@ def main() -> None:
     parser.add_argument("--lab", required=True)
     layout = Layout.load(parser.parse_args().lab)
     _preload_or_say()
-    if not PRELOADED:  # then nodes start the usual way: no socket, no answer
-        print("forkserver: not serving", flush=True)
-        signal.pause()
+    if not PRELOADED:  # it still answers, that it forks nothing: nodes start the usual way
+        print("forkserver: not forking", flush=True)
     serve(layout.paths.forkserver, layout.paths.root)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 from supervisor.xmlrpc import SupervisorTransport
 
 from labkit import forkserver, templating, wait
@@ -52,8 +53,7 @@ class Supervisor:
         self.name = name
         self.home = home
         self.log_dir = log_dir
-        #: a node's: the socket of the process to fork supervisord from (labkit.forkserver);
-        #: the lab's (None): it preloads what the lab's daemons import, and they fork from it
+        #: a node's: the socket of the process to fork supervisord from (labkit.forkserver)
         self.forkserver = forkserver
 
     @classmethod
@@ -104,7 +104,7 @@ class Supervisor:
             if self.forkserver else None
         if forked is not None:
             return self._started(forked, lambda: not _alive(forked))
-        if self.forkserver is None:  # the lab's: the root every forked daemon shares
+        if self.name == LAB_SUPERVISOR:  # preloads what the lab's daemons import: they fork from it
             argv[2:3] = ["labkit.forkserver", "supervisord"]
         with open(log, "ab") as out:
             proc = subprocess.Popen([*through, *argv], stdin=subprocess.DEVNULL, stdout=out,
@@ -172,9 +172,8 @@ class Supervisor:
 def _alive(pid: int) -> bool:
     """Whether `pid` runs (a zombie does not: it has exited, only its parent has not looked)."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
 
 

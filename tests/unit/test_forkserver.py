@@ -57,6 +57,30 @@ def server(tmp_path: Path):
         proc.wait()
 
 
+def test_a_forkserver_that_could_not_preload_says_so_and_forks_nothing(tmp_path):
+    """Its imports started a thread (or it never preloaded): it answers no at once, so `up`
+    does not wait for it, and a node's supervisord is then started as a program of its own."""
+    rundir = tmp_path / "lab"
+    rundir.mkdir()
+    sock = rundir / "forkserver.sock"
+    code = (f"from pathlib import Path\nfrom labkit import forkserver\n"
+            f"forkserver.serve(Path({str(sock)!r}), Path({str(rundir)!r}))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL)
+    try:
+        assert wait.until(lambda: forkserver.state(sock) is not None, 60, every=0.1)
+        assert forkserver.state(sock) is False and not forkserver.answers(sock)
+        out = tmp_path / "seen.json"
+        sup = Supervisor("node1", rundir / "node1", rundir / "node1" / "log", forkserver=sock)
+        sup.write_config([Program("probe", [sys.executable, "-c", "import time; "
+                                            "time.sleep(60)"])])
+        argv = [sys.executable, "-m", "supervisor.supervisord", "-c", str(sup.conf)]
+        assert forkserver.spawn(sock, argv, [], out, {}) is None
+    finally:
+        proc.kill()
+        proc.wait()
+    assert forkserver.state(sock) is None  # nobody answers: not a no
+
+
 def node_supervisor(rundir: Path, sock: Path, out: Path) -> Supervisor:
     sup = Supervisor("node1", rundir / "node1", rundir / "node1" / "log", forkserver=sock)
     sup.write_config([Program("probe", [sys.executable, "-m", "fs_probe", str(out)])])

@@ -123,6 +123,13 @@ class LocalBackend(Backend):
                                        "with other ports") from None
                     raise
 
+    def _forkserver_serves(self) -> bool:
+        """Wait (up to 30 s) for the forkserver to answer; whether it forks (it answers no
+        when its imports started a thread: a fork would copy a lock another thread holds)."""
+        sock = self.layout.paths.forkserver
+        wait.until(lambda: forkserver.state(sock) is not None, 30, every=0.1)
+        return forkserver.state(sock) is True
+
     def up(self, progress: Progress) -> None:
         lab_sup = self.supervisor(LAB_SUPERVISOR)
         fresh = not self.is_running()
@@ -134,9 +141,7 @@ class LocalBackend(Backend):
         progress("starting the lab-wide supervisor")
         lab_sup.write_config(self.lab_programs())
         lab_sup.start()
-        sock = self.layout.paths.forkserver
-        if "forkserver" in lab_sup.programs() and \
-                not wait.until(lambda: forkserver.answers(sock), 30, every=0.1):
+        if "forkserver" in lab_sup.programs() and not self._forkserver_serves():
             progress("the forkserver did not answer: each node's daemons start as programs "
                      "of their own (more memory)")
         for n in self.layout.nodes:
