@@ -217,7 +217,7 @@ def link(a: str = typer.Argument(..., help="One node, e.g. node1."),
          loss: str | None = typer.Option(None, help="Share of frames dropped, e.g. 5%."),
          rate: str | None = typer.Option(None, help="Most bits per second, e.g. 1mbit."),
          delay: str | None = typer.Option(None, help="How late each frame arrives, e.g. 50ms "
-                                          "(netns)."),
+                                          "(netns, compose)."),
          jitter: str | None = typer.Option(None, help="Give or take, with --delay, e.g. 10ms."),
          flap: str | None = typer.Option(None, help="Cut half of each period, up the other "
                                          "half, e.g. 10s."),

@@ -9,9 +9,10 @@ container), one that has not refuses and says why.
 
 Loss and rate are what nftables can do on a bridge: `numgen random` drops that share of the
 frames, `limit rate over` drops what exceeds the rate. Delay and jitter would be tc's netem, which
-this machine's kernel lacks; the netns backend delays with the kernel's NFQUEUE instead (the
-switch queues each IPv4 frame of the link and the lab's delayer releases it when its time has come,
-labkit.backends.netns.delayer). Backends that cannot delay refuse plainly.
+this machine's kernel lacks; the netns and compose backends delay with the kernel's NFQUEUE
+instead (the switch, or the receiving container, queues each IPv4 frame of the link and the lab's
+delayer releases it when its time has come, labkit.backends.delayer). Backends that cannot delay
+refuse plainly.
 
 A flapping link (`flap`, a period in seconds) is cut for the first half of each period and
 carries for the second, over and over, on the wall clock: `in_force(faults, now)` is the set of
@@ -20,9 +21,12 @@ rules that must hold at `now`, and the backend's flapper rewrites them at each `
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -66,6 +70,15 @@ class LinkFault:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"what": self.describe()}
+
+
+@contextlib.contextmanager
+def locked(lock: Path) -> Iterator[None]:
+    """Hold the lab's link lock (every change of the rules or the record, from the host or from
+    a container sharing the run directory, takes it: flock works across them, one kernel)."""
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 def read(path: Path) -> list[LinkFault]:

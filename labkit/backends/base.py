@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -271,11 +270,8 @@ class Backend(ABC):
         with self._links_locked():
             self._apply_links(link_faults.in_force(self.links(), time.time()))
 
-    @contextlib.contextmanager
-    def _links_locked(self) -> Iterator[None]:
-        with open(self.layout.paths.links_lock, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+    def _links_locked(self) -> contextlib.AbstractContextManager[None]:
+        return link_faults.locked(self.layout.paths.links_lock)
 
     def _apply_links(self, faults: list[LinkFault]) -> None:
         raise LabError(f"the {self.name} backend cannot put faults on links")

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import re
+import statistics
 import subprocess
 import sys
 import threading
@@ -67,26 +68,54 @@ except OSError as exc:
 """
 
 
-def udp_delivered(lab, src: str, dst: str, n: int = 100, size: int = 64) -> int:
-    """How many of `n` UDP datagrams sent from src's container reach a socket in dst's."""
+STAMPED = r"""
+import socket, sys, time
+addr, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(n):
+    s.sendto(repr(time.time()).encode(), (addr, port))
+    time.sleep(0.01)
+"""
+
+#: RECEIVE, printing how late each datagram arrived instead of how many did (ms from the time it
+#: carries: the containers share this machine's clock)
+LATENESS = RECEIVE.replace("s.recv(4096)", "stamp = float(s.recv(4096))\n"
+                           "        late.append((time.time() - stamp) * 1000)").replace(
+    "n, quiet, deadline = 0,", "late, n, quiet, deadline = [], 0,").replace(
+    "print(n)", 'print(" ".join(f"{ms:.1f}" for ms in late))')
+
+
+def _over_udp(lab, src: str, dst: str, receiver: str, sender: list[str]) -> str:
+    """What `receiver` (a script run in dst's container, given a port and its ready and done
+    files) printed once `sender` (run in src's, given dst's address and the port) had sent."""
     rx, tx = lab.backend.container(dst), lab.backend.container(src)
     tag = uuid.uuid4().hex[:8]
     ready, done, port = f"/tmp/lk-ready-{tag}", f"/tmp/lk-done-{tag}", random.randint(20000, 29999)
     got: dict = {}
-    receiver = threading.Thread(target=lambda: got.update(
-        res=rx.exec_run(["python", "-c", RECEIVE, str(port), ready, done])))
-    receiver.start()
+    receiving = threading.Thread(target=lambda: got.update(
+        res=rx.exec_run(["python", "-c", receiver, str(port), ready, done])))
+    receiving.start()
     try:
         wait_until(lambda: rx.exec_run(["test", "-e", ready]).exit_code == 0, 30,
                    f"a UDP receiver in {dst}")
-        sent = tx.exec_run(["python", "-c", SEND, lab.layout.address(dst), str(port), str(n),
-                            str(size)])
+        sent = tx.exec_run(["python", "-c", sender[0], lab.layout.address(dst), str(port),
+                            *sender[1:]])
         assert sent.exit_code == 0, sent.output
     finally:
         rx.exec_run(["touch", done])
-        receiver.join(60)
+        receiving.join(60)
     assert got["res"].exit_code == 0, got["res"].output
-    return int(got["res"].output.decode().split()[-1])
+    return got["res"].output.decode()
+
+
+def udp_delivered(lab, src: str, dst: str, n: int = 100, size: int = 64) -> int:
+    """How many of `n` UDP datagrams sent from src's container reach a socket in dst's."""
+    return int(_over_udp(lab, src, dst, RECEIVE, [SEND, str(n), str(size)]).split()[-1])
+
+
+def lateness(lab, src: str, dst: str, n: int = 40) -> list[float]:
+    """How late (ms) each of `n` UDP datagrams sent from src's container arrived in dst's."""
+    return [float(ms) for ms in _over_udp(lab, src, dst, LATENESS, [STAMPED, str(n)]).split()]
 
 
 def tcp_connects(lab, src: str, dst: str) -> bool:
@@ -191,14 +220,60 @@ def test_a_bad_link_fault_is_one_clear_error_and_changes_nothing(lab):
                           (lambda: lab.partition("node1 / node1,node2"), "on two sides")]:
             with pytest.raises(LabError, match=says):
                 bad()
-        refused = labkit_cli(lab, "link", "node3", "node4", "--delay", "10ms")
-        assert refused.returncode != 0 and "cannot delay links" in refused.stdout
+        refused = labkit_cli(lab, "link", "node3", "node4", "--delay", "soon")
+        assert refused.returncode != 0 and "not a time" in refused.stdout
         assert lab.links() == before_links
         assert {n: table(lab, n) for n in ("node3", "node4")} == before_tables
         assert udp_delivered(lab, "node4", "node3") == 100  # the direction left alone
         assert udp_delivered(lab, "node3", "node4") == 0  # the one cut before, still cut
     finally:
         lab.heal()
+
+
+def delay_chain(lab, node: str) -> str:
+    """The node container's late-link chain as iptables lists it ('' if there is none)."""
+    res = lab.backend.container(node).exec_run(["iptables", "-S", "LABKIT-DELAY"])
+    return res.output.decode() if res.exit_code == 0 else ""
+
+
+def test_a_late_link_holds_each_frame_back_in_the_receiver_one_way_and_heal_ends_it(lab):
+    on_time = lateness(lab, "node3", "node4")
+    assert len(on_time) == 40 and statistics.median(on_time) < 50, on_time
+    lab.impair("node3", "node4", delay="100ms", jitter="20ms", one_way=True)
+    try:
+        assert "held back in the receiving container by its delayer" in \
+            lab.events()[-1]["message"]
+        assert "NFQUEUE" in delay_chain(lab, "node4") and "NFQUEUE" not in delay_chain(
+            lab, "node3")
+        late = lateness(lab, "node3", "node4")  # the first sent as soon as impair returned
+        assert len(late) == 40, "a late link loses nothing"
+        assert min(late) >= 80, late  # no datagram before delay − jitter, not even the first
+        assert max(late) - min(late) >= 10, late  # the jitter spreads them
+        assert statistics.median(late) < 100 + 150, late  # the delayer adds little of its own
+        back = lateness(lab, "node4", "node3")
+        assert statistics.median(back) < 50, back  # the other direction is on time
+        assert tcp_connects(lab, "node3", "node4")  # TCP still works, only later
+        since = time.time()
+        lab.fail("node4", "crash")
+        lab.recover("node4")  # a new network namespace: the entry point queues them again
+        assert [e["ok"] for e in lab.events(since) if e["kind"] == "link_restore"] == [True]
+        assert min(lateness(lab, "node3", "node4", n=20)) >= 80
+    finally:
+        lab.heal()
+    assert "NFQUEUE" not in delay_chain(lab, "node4")
+    assert statistics.median(lateness(lab, "node3", "node4")) < 50
+
+
+def test_a_flapping_link_carries_about_half_the_time_and_heal_ends_it(lab):
+    lab.impair("node3", "node4", flap="1s", one_way=True)  # cut 0.5 s, up 0.5 s, ...
+    try:
+        # node4's own `links` program switches its rule: about 2 s of sending, some four
+        # switches; never switched would deliver 0 or 1000
+        got = udp_delivered(lab, "node3", "node4", n=1000)
+        assert 100 <= got <= 900, got
+    finally:
+        lab.heal()
+    assert udp_delivered(lab, "node3", "node4") == 100
 
 
 def test_a_restarted_container_gets_its_link_rules_back(lab):

@@ -85,9 +85,66 @@ def test_a_partition_gives_each_node_the_other_sides_addresses(layout):
 
 
 def test_the_script_reaches_nft_as_one_argument_of_sh(layout):
-    script = link_rules.script(layout, "node1", links.both_ways("node1", "node2", cut=True))
-    cmd = link_rules.command(script)
-    assert cmd[:3] == ["sh", "-c", 'printf "%s" "$1" | nft -f -'] and cmd[-1] == script
+    faults = links.both_ways("node1", "node2", cut=True)
+    cmd = link_rules.command(layout, "node1", faults)
+    assert cmd[:2] == ["sh", "-c"] and cmd[4] == link_rules.script(layout, "node1", faults)
+    assert cmd[5] == link_rules.delay_script(layout, "node1", faults) and cmd[6] == "0"
+
+
+def test_a_late_direction_is_queued_in_its_receiver_on_its_own_queue(layout):
+    from labkit.backends.delayer import queue_of
+
+    faults = [LinkFault("node1", "node3", delay=0.1, jitter=0.02, loss=5.0),
+              LinkFault("node2", "node3", loss=50.0)]
+    assert link_rules.delays(layout, "node3", faults) == [
+        f"-A LABKIT-DELAY -s 172.31.240.11/32 -j NFQUEUE --queue-num "
+        f"{queue_of(layout, 'node1', 'node3')} --queue-bypass"]
+    assert link_rules.delays(layout, "node1", faults) == []  # one way: node3 → node1 on time
+    # the loss of the late link stays nftables': dropped or held, never counted twice
+    assert len(link_rules.rules(layout, "node3", faults)) == 2
+    assert link_rules.command(layout, "node3", faults)[6] == "1"
+
+
+STUB = """#!/bin/sh
+echo "$(basename "$0") $*" >> {log}
+case "$(basename "$0") $1" in
+  "nft -f"|"iptables-restore --noflush") cat >> {log} ;;
+  "iptables -S") [ -e {chain} ] ;;
+  "iptables -C") [ -e {hooked} ] ;;
+  "iptables -I") touch {hooked} ;;
+esac
+"""
+
+
+@pytest.mark.parametrize("late, chain, restored", [(True, False, True), (False, False, False),
+                                                   (False, True, True)])
+def test_the_shell_writes_the_delay_chain_only_when_a_link_is_or_was_late(
+        layout, tmp_path, late, chain, restored):
+    """The command as a container's sh runs it, with nft and iptables stood in for by stubs
+    that log what they were given: the chain is written for a late link, emptied when one was
+    late before (the chain exists), left alone otherwise, and hooked into INPUT once."""
+    import os
+    import subprocess
+
+    log, bin_ = tmp_path / "log", tmp_path / "bin"
+    bin_.mkdir()
+    for name in ("nft", "iptables", "iptables-restore"):
+        stub = bin_ / name
+        stub.write_text(STUB.format(log=log, chain=tmp_path / "chain",
+                                    hooked=tmp_path / "hooked"))
+        stub.chmod(0o755)
+    if chain:
+        (tmp_path / "chain").touch()
+    faults = [LinkFault("node1", "node3", delay=0.05)] if late else []
+    for _ in range(2):
+        res = subprocess.run(link_rules.command(layout, "node3", faults), capture_output=True,
+                             text=True, env={**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}"})
+        assert res.returncode == 0, res.stderr
+    said = log.read_text()
+    assert said.count("nft -f -") == 2
+    assert (said.count("iptables-restore --noflush") == 2) is restored
+    assert ("--queue-num" in said) is late
+    assert said.count("iptables -I INPUT -j LABKIT-DELAY") == (1 if restored else 0)
 
 
 # -- the backend, on fake containers --------------------------------------------------------------
@@ -103,7 +160,7 @@ class FakeContainer:
         assert self.status == "running", "Docker refuses exec in a paused container"
         if self.refuse:
             return SimpleNamespace(exit_code=1, output=b"Error: Could not process rule")
-        self.scripts.append(cmd[-1])
+        self.scripts.append(cmd[4])  # link_rules.command: the nftables script
         return SimpleNamespace(exit_code=0, output=b"")
 
 
@@ -116,7 +173,7 @@ class FakeEngine:
     def run(self, image, command, **kw):
         self.runs.append({"image": image, "command": command, **kw})
         target = self.by_id[kw["network_mode"].removeprefix("container:")]
-        target.scripts.append(command[-1])
+        target.scripts.append([*kw["entrypoint"], *command][4])
         return b""
 
 
@@ -151,7 +208,7 @@ def test_a_container_refusing_its_rules_leaves_the_old_set_everywhere(layout):
     backend = backend_with(layout, cs)
     old = [LinkFault("node2", "node1", loss=5)]
     layout.paths.links.write_text(json.dumps([asdict(f) for f in old]))
-    with pytest.raises(LabError, match="nftables in node3's container refused") as err:
+    with pytest.raises(LabError, match="node3's container refused the link rules") as err:
         backend.fault_links(links.both_ways("node1", "node3", cut=True), "cut")
     assert "nothing changed" in err.value.hint
     assert backend.links() == old
@@ -181,9 +238,9 @@ def test_a_restarted_container_puts_its_rules_back_and_says_so(layout, monkeypat
     layout.paths.links.write_text(json.dumps([asdict(f) for f in faults]))
     fed: list[str] = []
 
-    def nft(cmd, input, **_kw):
-        assert cmd == ["nft", "-f", "-"]
-        fed.append(input)
+    def nft(cmd, **_kw):
+        assert cmd == link_rules.command(layout, "node2", faults)
+        fed.append(cmd[4])
         return SimpleNamespace(returncode=0, stderr="")
     monkeypatch.setattr(link_rules.subprocess, "run", nft)
     msg = entry.restore_links(layout, "node2")
@@ -207,3 +264,30 @@ def test_a_restarted_container_that_cannot_restore_its_rules_says_they_are_gone(
 def test_no_link_fault_in_force_runs_no_nft(layout, monkeypatch):
     monkeypatch.setattr(link_rules.subprocess, "run", lambda *a, **k: pytest.fail("ran nft"))
     assert entry.restore_links(layout, "node1") is None
+
+
+def test_a_container_switches_its_own_flapping_links_at_each_half(layout, monkeypatch):
+    """Each container's `links` program puts its own rules in force as the flap stands now:
+    the cut half gives its input rule, the up half none; another container's link is not its."""
+    from labkit.backends.compose import delayer
+
+    flap = LinkFault("node1", "node2", flap=10.0)
+    layout.paths.links.write_text(json.dumps([asdict(flap)]))
+    applied: list[tuple[str, list[LinkFault]]] = []
+    monkeypatch.setattr(link_rules, "apply_here",
+                        lambda lay, node, faults: applied.append((node, faults)))
+    clock = [1000.0]  # a half-period boundary: the cut half runs 1000 → 1005
+    monkeypatch.setattr(delayer.time, "time", lambda: clock[0])
+    delayer.switch(layout, "node2")
+    assert link_rules.rules(layout, "node2", applied[-1][1]) == [
+        'ip saddr 172.31.240.11 counter drop comment "node1>node2 cut"']
+    clock[0] = 1006.0
+    delayer.switch(layout, "node2")
+    assert link_rules.rules(layout, "node2", applied[-1][1]) == []
+    clock[0] = 1001.0
+    delayer.switch(layout, "node1")
+    assert link_rules.rules(layout, "node1", applied[-1][1]) == []  # node1 → node2: node2's
+
+
+def test_compose_has_a_flapper_and_a_delayer():
+    assert ComposeBackend.has_flapper and ComposeBackend.links_delayed

@@ -11,8 +11,7 @@ import struct
 import pytest
 
 from labkit import links
-from labkit.backends import check_topology
-from labkit.backends.netns import delayer, network, nfqueue
+from labkit.backends import check_topology, delayer, nfqueue
 from labkit.errors import LabError
 from labkit.layout import Layout
 from labkit.topology import Topology
@@ -36,25 +35,45 @@ def test_a_late_link_is_described_as_what_it_does():
     assert links.LinkFault("node1", "node2", delay=1.5).describe() == "node1 → node2: 1.5 s late"
 
 
-def test_the_loopback_and_compose_backends_refuse_a_declared_delay_before_anything_starts():
+def test_the_loopback_backend_refuses_a_declared_delay_before_anything_starts():
     topo = Topology.from_dict({"nodes": {"node1": {"roles": ["lb", "app"]},
                                          "node2": {"roles": ["lb", "app"]}},
                                "links": [{"endpoints": ["node1", "node2"], "delay": "50ms"}]})
     with pytest.raises(LabError, match="cannot apply: its nodes share"):
         check_topology("local", topo)
-    with pytest.raises(LabError, match="cannot make: the containers share"):
-        check_topology("compose", topo)
+    check_topology("compose", topo)  # each container's delayer holds them back
+    check_topology("netns", topo)  # the switch's
     assert [f.delay for f in topo.link_faults()] == [0.05, 0.05]
+
+
+def test_a_compose_container_binds_the_queues_of_every_direction_arriving_at_it(
+        tmp_path, monkeypatch):
+    import json
+    from dataclasses import asdict
+
+    from labkit.backends.compose import delayer as compose_delayer
+
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
+    lay = Layout(lab="unit", topology=Topology.default(), prefix="172.31.240",
+                 secrets=Layout.new_secrets(), backend="compose")
+    lay.save()
+    assert compose_delayer.incoming(lay, "node3") == sorted(
+        delayer.queue_of(lay, n, "node3") for n in ("node1", "node2", "node4"))
+    lay.paths.links.write_text(json.dumps([asdict(links.LinkFault("node1", "node3", delay=0.1,
+                                                                  jitter=0.02)),
+                                           asdict(links.LinkFault("node3", "node1", delay=0.3))]))
+    assert compose_delayer.lateness(lay, "node3") == {
+        delayer.queue_of(lay, "node1", "node3"): (0.1, 0.02)}  # node3 → node1 is node1's
 
 
 def test_each_direction_of_each_link_has_its_own_queue(tmp_path, monkeypatch):
     monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
     lay = Layout(lab="unit", topology=Topology.default(), prefix="10.213.7",
                  secrets=Layout.new_secrets(), backend="netns")
-    queues = network.link_queues(lay)
+    queues = delayer.link_queues(lay)
     assert len(queues) == 4 * 3 and len(set(queues)) == 12
-    assert queues[network.queue_of(lay, "node2", "node1")] == ("node2", "node1")
-    assert network.queue_of(lay, "node1", "node2") != network.queue_of(lay, "node2", "node1")
+    assert queues[delayer.queue_of(lay, "node2", "node1")] == ("node2", "node1")
+    assert delayer.queue_of(lay, "node1", "node2") != delayer.queue_of(lay, "node2", "node1")
 
 
 # -- the netlink messages -----------------------------------------------------------------------
@@ -174,8 +193,12 @@ def test_a_bad_impairment_is_one_clear_error_and_changes_nothing(saved_layout, a
 def test_a_backend_that_cannot_delay_refuses_a_late_link_and_changes_nothing(saved_layout):
     from labkit.backends.compose.backend import ComposeBackend
 
-    backend = ComposeBackend.__new__(ComposeBackend)
+    class Undelayed(ComposeBackend):  # a backend with link faults, but no delayer
+        links_delayed = None
+        no_delay = "nothing here holds frames back"
+
+    backend = Undelayed.__new__(Undelayed)
     backend.layout = saved_layout
-    with pytest.raises(LabError, match="cannot delay links: the containers share"):
+    with pytest.raises(LabError, match="cannot delay links: nothing here holds frames back"):
         backend.fault_links(links.both_ways("node1", "node2", delay=0.05), "late")
     assert not saved_layout.paths.links.exists()

@@ -190,7 +190,7 @@ def test_the_links_keeper_switches_a_flapping_link_when_its_half_ends(saved_layo
     monkeypatch.setattr("labkit.backends.base.time.time", lambda: clock[0])
     monkeypatch.setattr("labkit.backends.flapper.time.time", lambda: clock[0])
     lab.backend.fault_links([FLAP], "flap")
-    flapper = Flapper(lab.backend)
+    flapper = Flapper(lab.backend.links, lab.backend.keep_flapping)
     assert flapper.tick() == 5.0  # the cut half ends at 1005
     applied = len(lab.applied)
     clock[0] = 1004.0

@@ -78,8 +78,9 @@ class ComposeBackend(Backend):
     no_link_faults = None  #: each container's own nftables input rules cut or thin its links
     link_rules = "real (nftables input rules in each receiving container)"
     links_dropped = "by the receiving container"
-    no_delay = ("the containers share this machine's kernel, which has no netem, and no "
-                "delayer runs in them yet (the netns backend has one)")
+    has_flapper = True  #: each container's `links` program switches its own (compose/delayer.py)
+    links_delayed = ("held back in the receiving container by its delayer (NFQUEUE; ARP is not "
+                     "delayed)")
     network = "compose bridge"
 
     def __init__(self, layout: Any) -> None:
@@ -275,25 +276,25 @@ class ComposeBackend(Backend):
             if c.status not in ("running", "paused"):
                 continue
             try:
-                self._nft(n.name, c, link_rules.script(self.layout, n.name, faults))
+                self._rules(n.name, c, link_rules.command(self.layout, n.name, faults))
             except LabError:
                 for name, changed in done:
                     with contextlib.suppress(LabError):
-                        self._nft(name, changed, link_rules.script(self.layout, name, before))
+                        self._rules(name, changed, link_rules.command(self.layout, name, before))
                 raise
             done.append((n.name, c))
 
-    def _nft(self, node: str, container: Any, script: str) -> None:
-        """Run an nftables script in the container's network namespace: `docker exec`, or, in a
-        paused container (which takes no exec, while its kernel still answers), a helper
-        container of the same image that joins its network namespace for the one command."""
+    def _rules(self, node: str, container: Any, cmd: list[str]) -> None:
+        """Run a link rules command (link_rules.command) in the container's network namespace:
+        `docker exec`, or, in a paused container (which takes no exec, while its kernel still
+        answers), a helper container of the same image that joins its network namespace for
+        the one command."""
         import docker.errors
 
-        cmd = link_rules.command(script)
         if container.status == "paused":
             try:
                 self.engine.containers.run(
-                    images.NODE_IMAGE, cmd[-1:], entrypoint=cmd[:-1], remove=True,
+                    images.NODE_IMAGE, cmd[1:], entrypoint=cmd[:1], remove=True,
                     network_mode=f"container:{container.id}", cap_add=["NET_ADMIN"],
                     labels={HELPER_LABEL: str(self.layout.rundir)})
                 return
@@ -306,7 +307,7 @@ class ComposeBackend(Backend):
             if res.exit_code == 0:
                 return
             said = (res.output or b"").decode(errors="replace").strip()
-        raise LabError(f"nftables in {node}'s container refused the link rules: {said}",
+        raise LabError(f"{node}'s container refused the link rules: {said}",
                        "nothing changed; see `docker logs` of the container")
 
     def _mend(self, node: str, state: str) -> None:

@@ -22,6 +22,13 @@ any server starts. A paused (frozen) container takes no `docker exec`, but its k
 answers (a TCP handshake completes in a frozen listener's backlog), so its table is written by a
 short-lived helper container that joins its network namespace.
 
+Late links (`--delay`, `--jitter`) are held back in the same place: iptables' NFQUEUE target
+(this kernel has no netem, and nftables' own `queue` is not built in: the iptables target is)
+queues each frame of a late direction in the receiver's INPUT chain, chain `LABKIT-DELAY`, and
+the container's `links` program (labkit.backends.compose.delayer) gives each its verdict when its
+time has come. Loss and rate are still the nftables table's, so a frame is dropped or held, never
+counted twice.
+
 Limits: the match is on source addresses, so a reply a VRRP master sends from the VIP (to a node
 that connected to the VIP) is not matched by a cut from that master; ARP still resolves across a
 cut (an IP filter, not an unplugged cable). Traffic from the host and the device fleet is never
@@ -32,13 +39,19 @@ from __future__ import annotations
 
 import subprocess
 
+from labkit.backends.delayer import DELAY_CHAIN, queue_of
 from labkit.layout import Layout
 from labkit.links import LinkFault, nft_rules
 
 TABLE = "links"
-#: run by `sh -c` inside a container: the script is the argument, fed to `nft -f -` (one
-#: transaction); the Docker SDK's exec has no stdin
-SHELL = 'printf "%s" "$1" | nft -f -'
+#: run by `sh -c` inside a container: the nftables script ($1), fed to `nft -f -` (one
+#: transaction), then the late links' iptables chain ($2), written when a link is late ($3 = 1)
+#: or was (the chain exists), and hooked into INPUT once; the Docker SDK's exec has no stdin
+SHELL = ('printf "%s" "$1" | nft -f - || exit 1\n'
+         f'if [ "$3" = 1 ] || iptables -S {DELAY_CHAIN} >/dev/null 2>&1; then\n'
+         '  printf "%s" "$2" | iptables-restore --noflush || exit 1\n'
+         f'  iptables -C INPUT -j {DELAY_CHAIN} 2>/dev/null || iptables -I INPUT -j {DELAY_CHAIN}\n'
+         'fi')
 
 
 def rules(layout: Layout, node: str, faults: list[LinkFault]) -> list[str]:
@@ -66,14 +79,31 @@ def script(layout: Layout, node: str, faults: list[LinkFault]) -> str:
 """
 
 
-def command(nft_script: str) -> list[str]:
-    """The command that runs `nft_script` inside a container (exec, or a helper's command)."""
-    return ["sh", "-c", SHELL, "nft", nft_script]
+def delays(layout: Layout, node: str, faults: list[LinkFault]) -> list[str]:
+    """The iptables rules that queue each late direction arriving at `node` (on its own queue,
+    `--queue-bypass`: with no delayer running the frames pass on time rather than vanish)."""
+    return [f"-A {DELAY_CHAIN} -s {layout.address(f.src)}/32 -j NFQUEUE --queue-num "
+            f"{queue_of(layout, f.src, f.dst)} --queue-bypass"
+            for f in faults if f.dst == node and f.delay]
+
+
+def delay_script(layout: Layout, node: str, faults: list[LinkFault]) -> str:
+    """iptables-restore's input that makes the chain exactly the late links' rules (one
+    transaction: the chain flushed and filled at once)."""
+    return "\n".join(["*filter", f":{DELAY_CHAIN} - [0:0]", f"-F {DELAY_CHAIN}",
+                      *delays(layout, node, faults), "COMMIT", ""])
+
+
+def command(layout: Layout, node: str, faults: list[LinkFault]) -> list[str]:
+    """The command that puts `node`'s rules for `faults` in force inside its container (exec,
+    a helper's command, or the entry point's)."""
+    late = "1" if delays(layout, node, faults) else "0"
+    return ["sh", "-c", SHELL, "links", script(layout, node, faults),
+            delay_script(layout, node, faults), late]
 
 
 def apply_here(layout: Layout, node: str, faults: list[LinkFault]) -> str | None:
     """Inside the node's own container (its entry point): put its rules in force; returns
-    nftables' complaint, or None."""
-    res = subprocess.run(["nft", "-f", "-"], input=script(layout, node, faults),
-                         capture_output=True, text=True)
-    return None if res.returncode == 0 else (res.stderr.strip() or f"nft exit {res.returncode}")
+    nftables' or iptables' complaint, or None."""
+    res = subprocess.run(command(layout, node, faults), capture_output=True, text=True)
+    return None if res.returncode == 0 else (res.stderr.strip() or f"exit {res.returncode}")

@@ -5,7 +5,8 @@
     --node NODE     put back NODE's link rules if link faults are in force (a restarted
                     container has a new network namespace), configure NODE's components for the
                     roles layout.json gives it, then become its supervisord (the same programs
-                    the local backend runs, one supervisor)
+                    the local backend runs, one supervisor, and `links`, the delayer of the
+                    late links arriving at NODE)
     --fleet         the lab-wide programs other than the VIP segment (the device fleet)
     --jupyter       wait until the cluster is ready (the same waits as `labkit up`), then run
                     JupyterLab on the lessons
@@ -19,11 +20,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from labkit import events, links
 from labkit.backends.base import lab_wide_programs, node_programs
-from labkit.backends.compose import link_rules
+from labkit.backends.compose import delayer, link_rules
 from labkit.backends.compose.network import JUPYTER_HOST
 from labkit.component import Program
 from labkit.errors import LabError
@@ -85,8 +87,9 @@ def restore_links(layout: Layout, node: str) -> str | None:
     faults = links.read(layout.paths.links)
     if not faults:
         return None
-    mine = link_rules.rules(layout, node, faults)
-    refused = link_rules.apply_here(layout, node, faults)
+    now = links.in_force(faults, time.time())  # a flapping link: as it is at this moment
+    mine = link_rules.rules(layout, node, now)
+    refused = link_rules.apply_here(layout, node, now)
     if refused:
         msg = (f"{node} started WITHOUT its link rules (nftables refused them: {refused}): "
                f"its links carry everything until `labkit heal` or the next link fault")
@@ -140,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             sup = supervisor(layout, args.node)
             restore_links(layout, args.node)
             clear_stale_pidfiles(sup.home)
-            become_supervisor(sup, node_programs(layout, args.node, BACKEND))
+            become_supervisor(sup, [delayer.program(args.node),
+                                    *node_programs(layout, args.node, BACKEND)])
         elif args.fleet:
             sup = supervisor(layout, LAB_SUPERVISOR)
             clear_stale_pidfiles(sup.home)

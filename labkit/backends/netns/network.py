@@ -31,6 +31,7 @@ import psutil
 
 from labkit import wait
 from labkit.backends.compose.network import keep_on_this_machine
+from labkit.backends.delayer import DELAY_CHAIN, queue_of
 from labkit.backends.local import network as claims
 from labkit.errors import LabError
 from labkit.layout import Layout
@@ -287,23 +288,6 @@ table bridge {LINKS_TABLE} {{
 
 
 # -- late links -----------------------------------------------------------------------------------
-DELAY_CHAIN = "LABKIT-DELAY"
-QUEUE_BASE = 1000  #: NFQUEUE numbers of a lab's links: QUEUE_BASE + 64 × src index + dst index
-
-
-def queue_of(layout: Layout, src: str, dst: str) -> int:
-    """The NFQUEUE that holds the frames from `src` to `dst` (one per direction of each link,
-    so the delayer knows a frame's link from its queue alone)."""
-    names = [n.name for n in layout.nodes]
-    return QUEUE_BASE + 64 * names.index(src) + names.index(dst)
-
-
-def link_queues(layout: Layout) -> dict[int, tuple[str, str]]:
-    """Every direction of every link, by its queue number."""
-    names = [n.name for n in layout.nodes]
-    return {queue_of(layout, a, b): (a, b) for a in names for b in names if a != b}
-
-
 def apply_delays(layout: Layout, faults: list[LinkFault]) -> None:
     """Queue the IPv4 frames of each late link at the switch (iptables' NFQUEUE target, with the
     bridge's frames passing iptables through br_netfilter), where the delayer holds each back.
