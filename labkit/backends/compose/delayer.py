@@ -54,7 +54,7 @@ def switch(layout: Layout, node: str) -> None:
         refused = link_rules.apply_here(layout, node, in_force(read(layout.paths.links),
                                                                 time.time()))
     if refused:
-        print(f"{node}: nftables refused the flapping link's rules: {refused}", file=sys.stderr,
+        print(f"{node}: the flapping link's rules were refused: {refused}", file=sys.stderr,
               flush=True)
 
 
