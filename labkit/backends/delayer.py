@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from labkit.backends.nfqueue import Queues
 from labkit.layout import Layout
+from labkit.links import LinkFault
 
 LOOK = 0.5  #: seconds between looks at the recorded link faults
 #: a frame on a queue the record does not call late yet: the rule came first (the record is
@@ -41,6 +42,20 @@ def queue_of(layout: Layout, src: str, dst: str) -> int:
     so the delayer knows a frame's link from its queue alone)."""
     names = [n.name for n in layout.nodes]
     return QUEUE_BASE + 64 * names.index(src) + names.index(dst)
+
+
+def queue_rule(layout: Layout, fault: LinkFault, match: str) -> str:
+    """The iptables rule that queues a late direction's frames, picked out by `match` (a
+    switch's ports on netns, the sender's address in a container on compose), on its own queue.
+    `--queue-bypass`: were the delayer not running, the frames would pass on time, not vanish."""
+    return (f"-A {DELAY_CHAIN} {match} -j NFQUEUE --queue-num "
+            f"{queue_of(layout, fault.src, fault.dst)} --queue-bypass")
+
+
+def restore_script(lines: list[str]) -> str:
+    """iptables-restore's input (with --noflush) that declares the chain and applies `lines` in
+    one transaction."""
+    return "\n".join(["*filter", f":{DELAY_CHAIN} - [0:0]", *lines, "COMMIT", ""])
 
 
 def link_queues(layout: Layout) -> dict[int, tuple[str, str]]:

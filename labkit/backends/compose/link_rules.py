@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import subprocess
 
-from labkit.backends.delayer import DELAY_CHAIN, queue_of
+from labkit.backends.delayer import DELAY_CHAIN, queue_rule, restore_script
 from labkit.layout import Layout
 from labkit.links import LinkFault, nft_rules
 
@@ -80,18 +80,16 @@ def script(layout: Layout, node: str, faults: list[LinkFault]) -> str:
 
 
 def delays(layout: Layout, node: str, faults: list[LinkFault]) -> list[str]:
-    """The iptables rules that queue each late direction arriving at `node` (on its own queue,
-    `--queue-bypass`: with no delayer running the frames pass on time rather than vanish)."""
-    return [f"-A {DELAY_CHAIN} -s {layout.address(f.src)}/32 -j NFQUEUE --queue-num "
-            f"{queue_of(layout, f.src, f.dst)} --queue-bypass"
+    """The iptables rules that queue each late direction arriving at `node`, each on its own
+    queue."""
+    return [queue_rule(layout, f, f"-s {layout.address(f.src)}/32")
             for f in faults if f.dst == node and f.delay]
 
 
 def delay_script(layout: Layout, node: str, faults: list[LinkFault]) -> str:
     """iptables-restore's input that makes the chain exactly the late links' rules (one
     transaction: the chain flushed and filled at once)."""
-    return "\n".join(["*filter", f":{DELAY_CHAIN} - [0:0]", f"-F {DELAY_CHAIN}",
-                      *delays(layout, node, faults), "COMMIT", ""])
+    return restore_script([f"-F {DELAY_CHAIN}", *delays(layout, node, faults)])
 
 
 def command(layout: Layout, node: str, faults: list[LinkFault]) -> list[str]:

@@ -31,7 +31,7 @@ import psutil
 
 from labkit import wait
 from labkit.backends.compose.network import keep_on_this_machine
-from labkit.backends.delayer import DELAY_CHAIN, queue_of
+from labkit.backends.delayer import DELAY_CHAIN, queue_rule, restore_script
 from labkit.backends.local import network as claims
 from labkit.errors import LabError
 from labkit.layout import Layout
@@ -290,11 +290,9 @@ table bridge {LINKS_TABLE} {{
 # -- late links -----------------------------------------------------------------------------------
 def apply_delays(layout: Layout, faults: list[LinkFault]) -> None:
     """Queue the IPv4 frames of each late link at the switch (iptables' NFQUEUE target, with the
-    bridge's frames passing iptables through br_netfilter), where the delayer holds each back.
-    `--queue-bypass`: were the delayer not running, the frames would pass on time, not vanish."""
-    rules = [f"-A {DELAY_CHAIN} -m physdev --physdev-in {port(layout, f.src)} "
-             f"--physdev-out {port(layout, f.dst)} -j NFQUEUE "
-             f"--queue-num {queue_of(layout, f.src, f.dst)} --queue-bypass"
+    bridge's frames passing iptables through br_netfilter), where the delayer holds each back."""
+    rules = [queue_rule(layout, f, f"-m physdev --physdev-in {port(layout, f.src)} "
+                                   f"--physdev-out {port(layout, f.dst)}")
              for f in faults if f.delay]
     sw = in_switch(layout)
     if not rules and subprocess.run([*sw, "iptables", "-S", DELAY_CHAIN],
@@ -309,8 +307,7 @@ def apply_delays(layout: Layout, faults: list[LinkFault]) -> None:
 
 
 def _iptables_restore(sw: list[str], lines: list[str]) -> None:
-    script = "\n".join(["*filter", f":{DELAY_CHAIN} - [0:0]", *lines, "COMMIT", ""])
-    res = subprocess.run([*sw, "iptables-restore", "--noflush"], input=script,
+    res = subprocess.run([*sw, "iptables-restore", "--noflush"], input=restore_script(lines),
                          capture_output=True, text=True)
     if res.returncode != 0:
         raise LabError(f"iptables refused the late links' queue rules: {res.stderr.strip()}")
