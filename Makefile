@@ -23,6 +23,7 @@ lab: setup
 test: setup compose-setup classroom-setup
 	$(BIN)/ruff check labkit tests scripts classroom
 	$(BIN)/pytest --durations=30 tests
+	bash scripts/test-rootless
 
 setup: system venv cassandra
 

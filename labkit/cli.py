@@ -38,8 +38,9 @@ def up(nodes: int | None = typer.Option(None, help="Number of nodes (default 4).
        topology: Path | None = typer.Option(None, help="A YAML topology file."),
        backend: str = typer.Option("auto", help="auto (the default: a running lab's own "
                                    "backend; else netns where this machine can run it, local "
-                                   "where it cannot, saying why), netns (as root: a network "
-                                   "namespace per node, keepalived VRRP), local (plain processes "
+                                   "where it cannot, saying why), netns (a network namespace "
+                                   "per node, keepalived VRRP; as root, or rootless in a user "
+                                   "namespace of the lab's own), local (plain processes "
                                    "on loopback) or compose (Docker containers)."),
        lab: str | None = LabOpt) -> None:
     """Start the lab (idempotent) and return once it answers through its VIP."""

@@ -152,6 +152,21 @@ class RunDir:
         return self.root / "lab"
 
     @property
+    def holder(self) -> Path:
+        """The pid of a rootless netns lab's holder, the process whose user, network and mount
+        namespaces the lab lives in (labkit.backends.netns.holder)."""
+        return self.lab_services / "holder.pid"
+
+    @property
+    def holder_ready(self) -> Path:
+        """Written by the holder once the lab's namespaces and its forwarder are up."""
+        return self.lab_services / "holder.ready"
+
+    @property
+    def holder_log(self) -> Path:
+        return self.lab_services / "holder.log"
+
+    @property
     def fleet(self) -> Path:
         return self.lab_services / "fleet"
 

@@ -87,13 +87,15 @@ class Supervisor:
             pidfile=self.pidfile, log_dir=self.log_dir, programs=lines))
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self, through: Sequence[str] = ()) -> int:
+    def start(self, through: Sequence[str] = (), outside: Sequence[str] = ()) -> int:
         """Start supervisord detached (its own session, so faults can target it); return its pid.
 
         `through` is a command that execs supervisord in place (`ip netns exec NAME`: the node's
         network namespace), so the pid is still supervisord's own. A node's supervisord is
         forked from the lab's forkserver where one answers (its Python daemons then share their
-        imports' memory), else started as a program of its own."""
+        imports' memory), else started as a program of its own, through `outside` first when
+        the lab lives in namespaces this process is not in (a rootless netns lab: the
+        forkserver is inside them already)."""
         if self.pid() is not None:
             return self.pid()  # type: ignore[return-value]
         self.sock.unlink(missing_ok=True)
@@ -107,8 +109,8 @@ class Supervisor:
         if self.name == LAB_SUPERVISOR:  # preloads what the lab's daemons import: they fork from it
             argv[2:3] = ["labkit.forkserver", "supervisord"]
         with open(log, "ab") as out:
-            proc = subprocess.Popen([*through, *argv], stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=out, start_new_session=True, env=env)
+            proc = subprocess.Popen([*outside, *through, *argv], stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=out, start_new_session=True, env=env)
         return self._started(proc.pid, lambda: proc.poll() is not None)
 
     def _started(self, pid: int, exited: Callable[[], bool]) -> int:

@@ -17,10 +17,12 @@ def labkit_home() -> str:
     return _HOME
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001, ARG001
     """Every lab of the session is down by now (their fixtures tore them down): delete their
     throwaway home, or each run would leave gigabytes of databases and logs in /tmp (a CI run
-    on a full disk found this)."""
+    on a full disk found this). Last: a session stopped early (`-x`) tears its fixtures down
+    in pytest's own sessionfinish, and a home deleted before that left a lab running."""
     import shutil
 
     shutil.rmtree(_HOME, ignore_errors=True)

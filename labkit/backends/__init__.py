@@ -1,5 +1,6 @@
 """Backends start a topology somewhere: `local` (plain processes on loopback), `compose`
-(containers) or `netns` (as root: processes in network namespaces on a bridge)."""
+(containers) or `netns` (processes in network namespaces on a bridge: as root, or rootless in
+a user namespace of the lab's own)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def resolve_backend(name: str, existing: Layout | None,
 
 def check_topology(backend: str, topology: Topology | None) -> None:
     """Refuse, before anything is written, a topology this backend cannot start (or, for netns,
-    a machine it cannot run on: it needs root)."""
+    a machine it cannot run on: root, or user namespaces for a rootless lab)."""
     if backend == "netns":
         from labkit.backends.netns import network as netns_network
 
@@ -57,12 +58,12 @@ def check_topology(backend: str, topology: Topology | None) -> None:
         raise LabError(f"the topology declares {len(topology.links)} faulty link(s) under "
                        f"`links:`, which the {backend} backend cannot apply: "
                        f"{kind.no_link_faults}",
-                       "start it with `--backend netns` (as root) or `--backend compose`, "
+                       "start it with `--backend netns` or `--backend compose`, "
                        "or leave `links:` out")
     if any(ln.delay for ln in topology.links) and kind.links_delayed is None:
         raise LabError(f"the topology declares late links (`delay:` under `links:`), which the "
                        f"{backend} backend cannot make: {kind.no_delay}",
-                       "start it on netns (`labkit up` as root), or leave the delays out")
+                       "start it on netns (`labkit up --backend netns`), or leave the delays out")
 
 
 def _backend_class(name: str) -> type[Backend]:

@@ -43,7 +43,7 @@ def lab_wide_programs(layout: Layout, backend: str) -> list[Program]:
 
 class Backend(ABC):
     name: str
-    #: how the nodes are networked, for `status` ("loopback", "compose bridge", "netns (root)")
+    #: how the nodes are networked, for `status` ("loopback", "compose bridge", "netns (root)", ...)
     network: str
 
     def __init__(self, layout: Layout) -> None:
@@ -113,6 +113,11 @@ class Backend(ABC):
         except httpx.HTTPError:
             return None
         return r.headers.get("x-labkit-lb")
+
+    def daemons(self) -> list[int]:
+        """The lab's own processes that no supervisor of it owns (a rootless netns lab's
+        holder), so that checks for orphans know them."""
+        return []
 
     def resources(self, kind: str = "rss") -> dict[str, dict[str, int]]:
         """node → {service: resident bytes} (`rss`, or `pss`: shared pages shared out);
@@ -235,13 +240,13 @@ class Backend(ABC):
         if self.no_link_faults:
             raise LabError(f"the {self.name} backend cannot put faults on links: "
                            f"{self.no_link_faults}",
-                           "start the lab with `labkit up --backend netns` (as root) or "
+                           "start the lab with `labkit up --backend netns` or "
                            "`--backend compose` for real link faults; `labkit fail NODE --mode "
                            "isolate` works here")
         if any(f.delay for f in faults) and self.links_delayed is None:
             raise LabError(f"the {self.name} backend cannot delay links: {self.no_delay}",
-                           "use --loss or --rate here, or a netns lab (`labkit up` as root) "
-                           "for --delay")
+                           "use --loss or --rate here, or a netns lab (`labkit up --backend "
+                           "netns`) for --delay")
         if not self.is_running():
             raise LabError("the lab is not running", "start it with `labkit up`")
         kept = [f for f in self.links() if (f.src, f.dst) not in {(n.src, n.dst) for n in faults}]

@@ -167,7 +167,7 @@ def make_plan(topology: Topology, services: dict[str, list[str]], duration: floa
                        "start the lab with `labkit up --backend netns` (or compose)")
     if name in DELAY_PLANS and not delays:
         raise LabError(f"the {name!r} plan needs late links, which this backend cannot make",
-                       "start the lab with `labkit up --backend netns` (as root)")
+                       "start the lab with `labkit up --backend netns`")
     lab, rng = _lab(topology, services, links), random.Random(f"{name}:{seed}")
     make = _STEPS[name]
     plan: list[Fault] = []

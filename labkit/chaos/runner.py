@@ -530,7 +530,7 @@ def orphan_processes(lab: Cluster) -> list[str]:
     no supervisor owns. The `labkit` commands a learner runs against the lab (this chaos run,
     `labkit events --follow --lab X`) are clients, not lab programs."""
     me = psutil.Process()
-    owned: set[int] = {me.pid, *(p.pid for p in me.parents())}
+    owned: set[int] = {me.pid, *(p.pid for p in me.parents()), *lab.backend.daemons()}
     for name in ["lab", *(n.name for n in lab.layout.nodes)]:
         pid = lab.backend.supervisor(name).pid()  # type: ignore[attr-defined]
         if pid:

@@ -243,6 +243,18 @@ def test_each_vip_answers_only_its_own_lab(class_up: Hub):
         assert httpx.get(vip + "/api/node", auth=theirs, timeout=10).status_code == 401
 
 
+def test_each_lab_has_a_real_network_where_a_learner_may_own_one(class_up: Hub):
+    """A learner is an ordinary user: where this machine grants them a user namespace their lab
+    is a rootless netns lab (isolate and link cuts are real), elsewhere a loopback one."""
+    for user in LEARNERS:
+        userns = as_user(user, ["unshare", "--user", "--map-current-user", "--net", "true"])
+        st = as_user(user, [str(CLASS_BIN / "labkit"), "status", "--json"])
+        assert st.returncode == 0, st.stderr
+        network = json.loads(st.stdout)["network"]
+        want = "netns (rootless: user namespace)" if userns.returncode == 0 else "loopback"
+        assert network == want, (user, network, userns.stderr)
+
+
 def test_a_learner_cannot_read_another_lab(class_up: Hub):
     ann, bob = LEARNERS
     sys.path.insert(0, str(REPO / "classroom"))

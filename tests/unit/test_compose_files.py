@@ -19,7 +19,7 @@ from labkit.cluster import Cluster
 from labkit.component import all_components
 from labkit.errors import LabError
 from labkit.layout import Layout, rundir_of
-from labkit.lb.keepalived import Keepalived, render
+from labkit.lb.keepalived import Keepalived, fifo_path, render, state_change
 from labkit.topology import Topology
 
 
@@ -156,3 +156,24 @@ def test_a_topology_the_compose_file_cannot_hold_is_refused_before_anything_is_w
         Cluster.up(nodes=6, backend="compose", lab="toomany")
     assert not Path(labkit_home, "toomany").exists()
     assert not claims.CLAIMS.exists() or not list(claims.CLAIMS.iterdir())
+
+
+def test_keepalived_reports_to_a_fifo_and_scopes_a_loopback_vip_to_the_host(layout):
+    """No notify script (a rootless lab's user namespace denies the setgroups keepalived does
+    before running one): its state changes go to a FIFO its starter reads. A 127/8 VIP (a
+    rootless netns lab's) must be `scope host`, the only scope the kernel takes for one."""
+    conf = render(layout, "node1", "eth0")
+    assert f"vrrp_notify_fifo {fifo_path(layout, 'node1')}" in conf
+    assert "notify " not in conf.replace("vrrp_notify_fifo", "")
+    assert "scope host" not in conf
+    rootless = Layout("t", layout.topology, "127.0.9")
+    assert "127.0.9.100/24 dev eth0 scope host" in render(rootless, "node1", "eth0")
+
+
+def test_the_fifo_lines_of_the_vrrp_instance_are_state_changes():
+    assert state_change('INSTANCE "VIP" MASTER 100') == ("MASTER", "100")
+    assert state_change('INSTANCE "VIP" BACKUP 90\n') == ("BACKUP", "90")
+    assert state_change('INSTANCE "VIP" STOP') == ("STOP", "0")
+    assert state_change('GROUP "G" MASTER') is None
+    assert state_change('INSTANCE "VIP" MASTER_RX_LOWER_PRI 100') is None  # still master
+    assert state_change("") is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from labkit.backends import resolve_backend
@@ -28,9 +30,20 @@ def test_a_backend_named_is_the_backend_used(monkeypatch, name):
     assert resolve_backend(name, None, print) == name
 
 
-def test_the_machine_check_names_what_is_missing(monkeypatch):
+def refused_user_namespaces(monkeypatch) -> None:  # noqa: ANN001
+    """An ordinary user on a machine that refuses them user namespaces (unshare fails)."""
     monkeypatch.setattr(network.os, "geteuid", lambda: 1000)
-    assert "root" in (network.unavailable() or "")
+    monkeypatch.setattr(network.subprocess, "run", lambda *a, **k: SimpleNamespace(
+        returncode=1, stderr="unshare: unshare failed: Operation not permitted"))
+
+
+def test_the_machine_check_names_what_is_missing(monkeypatch):
+    refused_user_namespaces(monkeypatch)
+    why = network.unavailable() or ""
+    assert "user namespace" in why and "Operation not permitted" in why
+    monkeypatch.setattr(network.subprocess, "run", lambda *a, **k: SimpleNamespace(
+        returncode=0, stderr=""))
+    assert network.unavailable() is None  # rootless: the lab's own user namespace
     monkeypatch.setattr(network.os, "geteuid", lambda: 0)
     monkeypatch.setattr(network.shutil, "which", lambda _name: None)
     assert "iproute2" in (network.unavailable() or "")

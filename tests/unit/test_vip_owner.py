@@ -7,6 +7,8 @@ now drops an owner whose node is crashed or down. No process runs here: the reco
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from labkit import atomic
@@ -54,9 +56,14 @@ def test_a_live_owner_is_still_named(backend):
     assert backend.vip()["owner"] == "node2"
 
 
-def test_netns_says_at_once_that_it_needs_root(monkeypatch):
+def test_netns_says_at_once_where_it_cannot_own_a_network(monkeypatch):
+    """Without root and without user namespaces (a container's seccomp, say)."""
+    from labkit.backends.netns import network
+
     monkeypatch.setattr("os.geteuid", lambda: 1000)
+    monkeypatch.setattr(network.subprocess, "run", lambda *a, **k: SimpleNamespace(
+        returncode=1, stderr="unshare: unshare failed: Operation not permitted"))
     with pytest.raises(LabError) as err:
         check_topology("netns", None)
-    assert "root" in err.value.message and "rootless" in err.value.message
+    assert "user namespace" in err.value.message and "rootless" in err.value.message
     assert "--backend local" in (err.value.hint or "")

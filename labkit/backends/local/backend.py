@@ -67,10 +67,15 @@ class LocalBackend(Backend):
         """Start a node's supervisord with the node's programs."""
         sup = self.supervisor(node)
         sup.write_config(self.node_programs(node))
-        sup.start(through=self.start_through(node))
+        sup.start(through=self.start_through(node), outside=self.outside())
 
     def start_through(self, node: str) -> list[str]:
         """The command a node's supervisord starts through: none on loopback."""
+        return []
+
+    def outside(self) -> list[str]:
+        """The command that takes a program from this process into the lab's namespaces, where
+        its supervisors run: none on loopback."""
         return []
 
     # -- faults bookkeeping -------------------------------------------------------------------
@@ -140,7 +145,7 @@ class LocalBackend(Backend):
             atomic.write_json(self.layout.paths.isolated, [])
         progress("starting the lab-wide supervisor")
         lab_sup.write_config(self.lab_programs())
-        lab_sup.start()
+        lab_sup.start(outside=self.outside())
         if "forkserver" in lab_sup.programs() and not self._forkserver_serves():
             progress("the forkserver did not answer: each node's daemons start as programs "
                      "of their own (more memory)")

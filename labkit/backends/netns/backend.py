@@ -20,7 +20,11 @@ from labkit.links import LinkFault
 
 class NetnsBackend(LocalBackend):
     name = "netns"
-    network = "netns (root)"
+
+    @property
+    def network(self) -> str:  # type: ignore[override]
+        return network.mode(self.layout)
+
     no_link_faults = None  #: the switch's nftables rules cut or thin any link, any direction
 
     def _apply_links(self, faults: list[LinkFault]) -> None:
@@ -36,20 +40,36 @@ class NetnsBackend(LocalBackend):
         and down on time."""
         import sys
 
-        return [Program("links", [*network.in_switch(self.layout), sys.executable, "-m",
+        return [Program("links", [*network.netns_exec(network.switch(self.layout)),
+                                  sys.executable, "-m",
                                   "labkit.backends.netns.delayer", "--lab", self.layout.lab],
                         priority=10, stopwaitsecs=3)]
 
     def start_through(self, node: str) -> list[str]:
         """`ip netns exec NAME`: supervisord and all it runs live in the node's namespace."""
-        return network.in_namespace(self.layout, node)
+        return network.netns_exec(network.namespace(self.layout, node))
+
+    def outside(self) -> list[str]:
+        """Rootless: into the holder's namespaces (labkit.backends.netns.enter) first."""
+        return network.enter(self.layout)
+
+    def daemons(self) -> list[int]:
+        """A rootless lab's holder (its namespaces live as long as it does)."""
+        pid = network.holder_pid(self.layout) if network.rootless(self.layout) else None
+        return [pid] if pid else []
 
     def fresh_network(self, progress: Progress) -> None:
         network.check()
         lay = self.layout
-        progress(f"network namespaces {', '.join(network.namespaces(lay))} on "
-                 f"{lay.prefix}.0/24 (this host: {lay.prefix}.{network.HOST_ADDRESS} on "
-                 f"{network.host_link(lay)}, device fleet {lay.fleet_address})")
+        if network.rootless(lay):
+            progress(f"network namespaces {', '.join(network.namespaces(lay))} on "
+                     f"{lay.prefix}.0/24, in a user namespace of the lab's own (rootless: no "
+                     "root needed); this host reaches each node's TCP services and the VIP "
+                     "through the lab's forwarder, on the same addresses")
+        else:
+            progress(f"network namespaces {', '.join(network.namespaces(lay))} on "
+                     f"{lay.prefix}.0/24 (this host: {lay.prefix}.{network.HOST_ADDRESS} on "
+                     f"{network.host_link(lay)}, device fleet {lay.fleet_address})")
         network.create(lay)
 
     def remove_network(self, progress: Progress) -> None:
