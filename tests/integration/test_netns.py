@@ -109,6 +109,17 @@ def test_the_vip_answers_from_the_host_and_lives_on_the_masters_interface(lab):
     assert lab.layout.vip not in out.stdout
 
 
+def test_a_rootless_labs_holder_is_the_labs_own_and_its_memory_counted(lab):
+    """The holder is no supervisor's program: the orphan check must know it, and the lab's
+    memory must count it (with its forwarder); a root lab has none."""
+    res = lab.backend.resources("rss")
+    if network.rootless(lab.layout):
+        assert lab.backend.daemons() == [network.holder_pid(lab.layout)]
+        assert res["lab"]["holder"] > 0
+    else:
+        assert lab.backend.daemons() == [] and "holder" not in res["lab"]
+
+
 def test_the_vip_moves_when_the_masters_node_crashes(lab):
     owner = vrrp_master(lab)
     other = next(n for n in ("node1", "node2") if n != owner)

@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from labkit.backends.base import Progress
+from labkit.backends.local import processes
 from labkit.backends.local.backend import LocalBackend
 from labkit.backends.netns import network
 from labkit.component import Program
 from labkit.links import LinkFault
+from labkit.supervisor import LAB_SUPERVISOR
 
 
 class NetnsBackend(LocalBackend):
@@ -57,6 +59,13 @@ class NetnsBackend(LocalBackend):
         """A rootless lab's holder (its namespaces live as long as it does)."""
         pid = network.holder_pid(self.layout) if network.rootless(self.layout) else None
         return [pid] if pid else []
+
+    def resources(self, kind: str = "rss") -> dict[str, dict[str, int]]:
+        """The local backend's, and a rootless lab's holder (with its forwarder) under `lab`."""
+        out = super().resources(kind)
+        for pid in self.daemons():
+            out.setdefault(LAB_SUPERVISOR, {})["holder"] = processes.memory(pid, kind)
+        return out
 
     def fresh_network(self, progress: Progress) -> None:
         network.check()

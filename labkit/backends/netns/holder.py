@@ -30,6 +30,8 @@ import signal
 import socket
 from pathlib import Path
 
+import uvloop
+
 from labkit.backends.netns import forwarder, network
 from labkit.layout import Layout
 
@@ -60,7 +62,7 @@ def main() -> None:
     try:
         private_run()
         network.build(layout)
-        loop = asyncio.new_event_loop()
+        loop = uvloop.new_event_loop()  # libuv's loop: the forwarder copies every byte
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
