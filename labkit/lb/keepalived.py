@@ -202,18 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     r = sub.add_parser("run")
     r.add_argument("--lab", required=True)
     r.add_argument("--node", required=True)
-    n = sub.add_parser("notify")
-    n.add_argument("--rundir", required=True, type=Path)
-    n.add_argument("--node", required=True)
-    n.add_argument("kind")  # INSTANCE
-    n.add_argument("name")
-    n.add_argument("state")  # MASTER | BACKUP | FAULT | STOP
-    n.add_argument("priority", nargs="?", default="0")
     args = parser.parse_args(argv)
-    if args.cmd == "run":
-        run(Layout.load(args.lab), args.node)
-    else:
-        notify(args.rundir, args.node, args.state, args.priority)
+    run(Layout.load(args.lab), args.node)
 
 
 if __name__ == "__main__":
