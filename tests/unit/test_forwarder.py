@@ -59,11 +59,16 @@ def test_bytes_cross_both_ways_and_an_end_is_passed_on():
 
 
 def test_a_target_that_refuses_resets_the_client_instead_of_answering():
-    with forwarding(("127.0.0.1", free_port())) as here:
-        client = socket.create_connection(here, timeout=5)  # accepted here, as the docs say
-        with pytest.raises(ConnectionResetError):
+    """Accepted here, as the docs say, then reset: on a busy machine the reset can come before
+    connect() returns (a CI run saw that), so either is the reset; an orderly end (recv gives
+    b"") or an answer is not."""
+    with forwarding(("127.0.0.1", free_port())) as here, \
+            pytest.raises(ConnectionResetError):
+        client = socket.create_connection(here, timeout=5)
+        try:
             client.recv(1)
-        client.close()
+        finally:
+            client.close()
 
 
 def test_every_service_a_client_dials_is_forwarded():
