@@ -248,10 +248,12 @@ def in_namespace(layout: Layout, node: str) -> list[str]:
 
 
 # -- making and removing --------------------------------------------------------------------------
-def ip(layout: Layout, *args: str, ns: str | None = None) -> None:
+def ip(layout: Layout, *args: str, ns: str | None = None, check: bool = True) -> None:
+    """`ip` in the lab (in namespace `ns` if given); a failure raises, unless `check` is False
+    (removing what may already be gone)."""
     cmd = [*enter(layout), "ip", *(["-n", ns] if ns else []), *args]
     res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
+    if check and res.returncode != 0:
         raise LabError(f"`{' '.join(cmd)}` failed: {res.stderr.strip()}")
 
 
@@ -276,8 +278,7 @@ def loopback_only_here(layout: Layout, ns: str | None = None) -> None:
     travel its cables, so loopback keeps 127.0.0.1 only (not all of 127/8) and every interface
     routes 127/8 (`route_localnet`, set before the lab's interfaces exist so they inherit it)."""
     ip(layout, "link", "set", "lo", "up", ns=ns)
-    subprocess.run([*enter(layout), "ip", *(["-n", ns] if ns else []), "addr", "del",
-                    "127.0.0.1/8", "dev", "lo"], capture_output=True)  # not there: fine
+    ip(layout, "addr", "del", "127.0.0.1/8", "dev", "lo", ns=ns, check=False)  # not there: fine
     ip(layout, "addr", "add", "127.0.0.1/32", "dev", "lo", ns=ns)
     subprocess.run([*(netns_exec(ns) if ns else []), "sysctl", "-qw",
                     "net.ipv4.conf.all.route_localnet=1",
@@ -335,11 +336,13 @@ def destroy(layout: Layout) -> list[int]:
     """Kill whatever still runs in the lab's namespaces, then remove them and the host's cable
     (the veths inside go with their namespaces). Returns the pids it had to kill. Rootless,
     from outside: the holder does it, then exits (its namespaces go with it)."""
-    if rootless(layout) and holder_pid(layout) is not None and enter(layout):
-        stop_holder(layout)
-        return []
-    if rootless(layout) and holder_pid(layout) is None:
-        return []
+    if rootless(layout):
+        pid = holder_pid(layout)
+        if pid is None:  # gone, and its namespaces with it
+            return []
+        if not _in_user_namespace_of(pid):  # from outside: the holder removes them
+            stop_holder(layout)
+            return []
     present = existing_namespaces(layout)
     killed: list[int] = []
     for ns in namespaces(layout):
@@ -354,7 +357,7 @@ def destroy(layout: Layout) -> list[int]:
         psutil.wait_procs([p for p in map(_process, killed) if p], timeout=5)
         ip(layout, "netns", "del", ns)
     host = host_link(layout)
-    subprocess.run(["ip", "link", "del", host], capture_output=True)  # gone already: fine
+    ip(layout, "link", "del", host, check=False)  # gone already: fine
     if not rootless(layout):  # the holder's cable goes with its namespace when it exits
         # the kernel tears namespaces down in the background: wait until the cable is gone
         wait.until(lambda: not link_exists(host), 10)
@@ -390,8 +393,8 @@ def drop_vip(layout: Layout, node: str) -> None:
     master, so clients could keep reaching the dead node, or not lose it at all. Nothing of the
     node runs until `recover`, so it boots with its own address only, as a machine would:
     keepalived adds the VIP where it becomes master."""
-    subprocess.run([*enter(layout), "ip", "-n", namespace(layout, node), "addr", "del",
-                    f"{layout.vip}/24", "dev", "eth0"], capture_output=True)  # not there: fine
+    ip(layout, "addr", "del", f"{layout.vip}/24", "dev", "eth0", ns=namespace(layout, node),
+       check=False)  # not there: fine
 
 
 # -- isolation ------------------------------------------------------------------------------------
